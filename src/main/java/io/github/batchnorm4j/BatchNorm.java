@@ -1,0 +1,614 @@
+package io.github.batchnorm4j;
+
+import io.github.batchnorm4j.internal.ChannelParallel;
+import io.github.batchnorm4j.internal.ScalarKernels;
+import java.util.Arrays;
+import java.util.OptionalDouble;
+import java.util.function.Function;
+
+/**
+ * Batch normalization over the channel dimension (Ioffe and Szegedy, 2015), the implementation
+ * shared by {@link BatchNorm1d}, {@link BatchNorm2d} and {@link BatchNorm3d}. It behaves like
+ * PyTorch 2.x's {@code torch.nn.BatchNorm1d/2d/3d}.
+ *
+ * <h2>What it computes</h2>
+ * For an input of shape (N, C, *spatial), channel c is normalized over its m = N * prod(spatial)
+ * values, every sample and every spatial position:
+ * <pre>
+ * mean_c = (1/m) sum x          var_c = (1/m) sum (x - mean_c)^2      (biased variance)
+ * y      = (x - mean_c) / sqrt(var_c + eps) * gamma_c + beta_c
+ * </pre>
+ * gamma ({@link #weight()}, initially 1) and beta ({@link #bias()}, initially 0) are learned; their
+ * gradients come from {@link #backward}. mean and var come from the forward pass.
+ *
+ * <h2>Training and eval mode</h2>
+ * A new module is in training mode ({@link #train()}): it normalizes with the statistics of the
+ * batch and, when it tracks running statistics, updates them (momentum {@code f}):
+ * <pre>
+ * numBatchesTracked += 1
+ * f = momentum, or 1 / numBatchesTracked for a cumulative moving average
+ * runningMean = (1 - f) * runningMean + f * mean_c
+ * runningVar  = (1 - f) * runningVar  + f * var_c * m / (m - 1)          (unbiased variance)
+ * </pre>
+ * In eval mode ({@link #eval()}) it normalizes with runningMean and runningVar and changes nothing.
+ * Without running statistics ({@code trackRunningStats(false)}) eval mode uses the batch statistics,
+ * exactly as training does, but updates nothing; as in PyTorch.
+ *
+ * <h2>Forward and backward</h2>
+ * {@link #forward(Tensor, Tensor)} remembers its input and the batch statistics (references and a
+ * few per-channel values, not copies); {@link #backward(Tensor, Tensor)} then returns the gradient
+ * with respect to that input and ADDS the parameter gradients into {@link #weightGrad()} and
+ * {@link #biasGrad()}, as PyTorch accumulates {@code .grad}. The input array must therefore not be
+ * changed between the forward and its backward. The two-argument forms allocate nothing.
+ *
+ * <h2>Differences from PyTorch</h2>
+ * <ul>
+ *   <li>Gradients start as zero-filled arrays rather than None; the sums are the same.
+ *   <li>eps must be &gt; 0 (PyTorch accepts 0, which divides by zero for a constant channel).
+ *   <li>backward may be called more than once after one forward (like {@code retain_graph=True});
+ *       each call adds the parameter gradients again.
+ *   <li>Accuracy: the normalization is computed as (x - mean) * alpha + beta with a mean carried in
+ *       more than float precision, and the backward recovers the exact mean, so inputs with a large
+ *       common offset (say 1e4 + noise) lose no accuracy; PyTorch's folded form x * alpha + shift
+ *       loses about |mean| / std ulps there.
+ * </ul>
+ *
+ * <h2>Errors and threads</h2>
+ * Bad arguments raise {@link IllegalArgumentException} with the argument, the expected and actual
+ * values and the input shape, before anything has changed. NaN and infinity in the data are not
+ * errors: like PyTorch, they propagate into the outputs and statistics of their channel. A module is
+ * not thread-safe; it may use several threads internally ({@link Builder#threads(int)}), with
+ * bitwise identical results for every thread count.
+ */
+public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNorm3d {
+
+  private final int numFeatures;
+  private final double eps;
+  private final double momentum; // NaN for the cumulative moving average
+  private final boolean affine;
+  private final boolean trackRunningStats;
+  private final int threads;
+
+  private final float[] weight;
+  private final float[] bias;
+  private final float[] weightGrad;
+  private final float[] biasGrad;
+  private final float[] runningMean;
+  private final float[] runningVar;
+  private long numBatchesTracked;
+
+  private boolean training = true;
+
+  // What the most recent forward saved for backward.
+  private final float[] savedMean;
+  private final float[] savedInvStd;
+  private Tensor savedInput;
+  private boolean savedUsedBatchStats;
+  private String backwardUnavailable = "backward called before any forward";
+
+  BatchNorm(Builder<?> b) {
+    this.numFeatures = b.numFeatures;
+    this.eps = b.eps;
+    this.momentum = b.cumulative ? Double.NaN : b.momentum;
+    this.affine = b.affine;
+    this.trackRunningStats = b.trackRunningStats;
+    this.threads = b.threads;
+    this.weight = affine ? new float[numFeatures] : null;
+    this.bias = affine ? new float[numFeatures] : null;
+    this.weightGrad = affine ? new float[numFeatures] : null;
+    this.biasGrad = affine ? new float[numFeatures] : null;
+    this.runningMean = trackRunningStats ? new float[numFeatures] : null;
+    this.runningVar = trackRunningStats ? new float[numFeatures] : null;
+    this.savedMean = new float[numFeatures];
+    this.savedInvStd = new float[numFeatures];
+    fillInitialState();
+  }
+
+  /** The class name used in messages, for example {@code BatchNorm2d}. */
+  private String name() {
+    return getClass().getSimpleName();
+  }
+
+  /**
+   * Checks the input's rank and describes the layout, for example "(N, C, H, W)".
+   *
+   * @return null when the rank is accepted, else the accepted layouts for the message
+   */
+  abstract String rejectRank(int rank);
+
+  // ---------------------------------------------------------------------------------------------
+  // Mode
+
+  /**
+   * Switches to training mode: forward normalizes with batch statistics and updates the running
+   * statistics. Switching mode invalidates the saved forward, so backward needs a new forward.
+   *
+   * @return this module
+   */
+  public BatchNorm train() {
+    setMode(true);
+    return this;
+  }
+
+  /**
+   * Switches to eval mode: forward normalizes with the running statistics (or, without them, the
+   * batch statistics) and modifies nothing. Switching mode invalidates the saved forward.
+   *
+   * @return this module
+   */
+  public BatchNorm eval() {
+    setMode(false);
+    return this;
+  }
+
+  private void setMode(boolean toTraining) {
+    if (training != toTraining && savedInput != null) {
+      savedInput = null;
+      backwardUnavailable = "backward called after the mode changed from "
+          + (training ? "training to eval" : "eval to training")
+          + " since the last forward; run forward again in the new mode";
+    }
+    training = toTraining;
+  }
+
+  /** Returns true in training mode, false in eval mode. */
+  public boolean isTraining() {
+    return training;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Forward
+
+  /**
+   * Normalizes {@code x} into a new tensor; see {@link #forward(Tensor, Tensor)}.
+   *
+   * @param x the input, not modified
+   * @return a new tensor with the shape of x
+   */
+  public Tensor forward(Tensor x) {
+    checkInput(x);
+    Tensor out = Tensor.zeros(x.shape());
+    forward(x, out);
+    return out;
+  }
+
+  /**
+   * Normalizes {@code x} into {@code out}, allocating nothing.
+   *
+   * <p>Training mode: {@code y = (x - mean_c) / sqrt(var_c + eps) * gamma_c + beta_c} with the
+   * batch's mean and biased variance per channel; increments {@link #numBatchesTracked()} and
+   * updates {@link #runningMean()} and {@link #runningVar()} when tracking. Eval mode: the same
+   * formula with the running statistics (batch statistics if not tracking); nothing is modified.
+   * The input, batch mean and inverse standard deviation are remembered for {@link #backward}.
+   *
+   * @param x the input, (N, C, *spatial) with C = {@link #numFeatures()}. Not modified, unless out
+   *     is x; it is referenced, not copied, for the backward, so do not change it before then.
+   * @param out the output, with the shape of x. Modified. May be x itself (in place), but then
+   *     backward is not available, since the input it needs has been overwritten.
+   * @throws IllegalArgumentException if x or out is null, x has the wrong rank or channel count,
+   *     out's shape differs, or (when batch statistics are needed) there is only one value per
+   *     channel. Nothing has changed when it is thrown.
+   */
+  public void forward(Tensor x, Tensor out) {
+    checkInput(x);
+    if (out == null) {
+      throw new IllegalArgumentException("out must not be null; input shape " + x.shape());
+    }
+    if (!out.shape().equals(x.shape())) {
+      throw new IllegalArgumentException(
+          "out has shape " + out.shape() + " but must have the input's shape " + x.shape());
+    }
+    Shape shape = x.shape();
+    int batch = shape.dim(0);
+    int spatial = spatialSize(shape);
+    boolean useBatchStats = training || !trackRunningStats;
+    if (useBatchStats && (long) batch * spatial == 1) {
+      throw new IllegalArgumentException(
+          "expected more than 1 value per channel when " + (training ? "training" : "using batch statistics")
+              + ", but input has N * spatial = 1 value per channel; input shape " + shape);
+    }
+    float[] xs = x.data();
+    float[] ys = out.data();
+    if (useBatchStats) {
+      float[] rMean = null;
+      float[] rVar = null;
+      double factor = 0;
+      if (training && trackRunningStats) {
+        numBatchesTracked++;
+        factor = Double.isNaN(momentum) ? 1.0 / numBatchesTracked : momentum;
+        rMean = runningMean;
+        rVar = runningVar;
+      }
+      final float[] fm = rMean;
+      final float[] fv = rVar;
+      final double f = factor;
+      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
+          ScalarKernels.forwardTraining(xs, ys, batch, numFeatures, spatial, c0, c1, weight, bias,
+              fm, fv, f, eps, savedMean, savedInvStd));
+    } else {
+      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
+          ScalarKernels.forwardInference(xs, ys, batch, numFeatures, spatial, c0, c1, weight, bias,
+              runningMean, runningVar, eps));
+    }
+    savedUsedBatchStats = useBatchStats;
+    if (xs == ys) {
+      savedInput = null;
+      backwardUnavailable = "backward is not available after an in-place forward (out was the input"
+          + " array, so the input the gradient needs was overwritten); input shape " + shape;
+    } else {
+      savedInput = x;
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Backward
+
+  /**
+   * Returns the gradient with respect to the input of the most recent forward, in a new tensor; see
+   * {@link #backward(Tensor, Tensor)}.
+   *
+   * @param gradOutput dL/dy, with the shape of that input. Not modified.
+   * @return dL/dx, a new tensor
+   */
+  public Tensor backward(Tensor gradOutput) {
+    Tensor input = checkBackward(gradOutput);
+    Tensor gradInput = Tensor.zeros(input.shape());
+    backward(gradOutput, gradInput);
+    return gradInput;
+  }
+
+  /**
+   * Writes the gradient with respect to the input of the most recent forward into
+   * {@code gradInput}, and ADDS the parameter gradients into {@link #weightGrad()} and
+   * {@link #biasGrad()} (when affine). Allocates nothing.
+   *
+   * <p>When that forward used batch statistics (training mode, or eval without running stats),
+   * with xhat = (x - mean) * invStd:
+   * <pre>
+   * dbeta_c  = sum dy     dgamma_c = sum dy * xhat
+   * dx       = gamma_c * invStd_c * (dy - dbeta_c / m - xhat * dgamma_c / m)
+   * </pre>
+   * When it used the running statistics (eval), they are constants:
+   * <pre>
+   * dx = dy * gamma_c / sqrt(runningVar_c + eps)
+   * dgamma_c = sum dy * (x - runningMean_c) / sqrt(runningVar_c + eps)    dbeta_c = sum dy
+   * </pre>
+   *
+   * @param gradOutput dL/dy, with the shape of the forward's input. Not modified unless it is
+   *     gradInput.
+   * @param gradInput receives dL/dx, same shape. Modified. May be gradOutput itself.
+   * @throws IllegalArgumentException if an argument is null or has the wrong shape
+   * @throws IllegalStateException if there was no forward since construction or the last mode
+   *     change, or the last forward was in place
+   */
+  public void backward(Tensor gradOutput, Tensor gradInput) {
+    Tensor input = checkBackward(gradOutput);
+    if (gradInput == null) {
+      throw new IllegalArgumentException(
+          "gradInput must not be null; input shape " + input.shape());
+    }
+    if (!gradInput.shape().equals(input.shape())) {
+      throw new IllegalArgumentException(
+          "gradInput has shape " + gradInput.shape()
+              + " but must have the shape of the forward's input " + input.shape());
+    }
+    Shape shape = input.shape();
+    int batch = shape.dim(0);
+    int spatial = spatialSize(shape);
+    float[] xs = input.data();
+    float[] dys = gradOutput.data();
+    float[] dxs = gradInput.data();
+    if (savedUsedBatchStats) {
+      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
+          ScalarKernels.backwardTraining(xs, dys, dxs, batch, numFeatures, spatial, c0, c1, weight,
+              savedMean, savedInvStd, weightGrad, biasGrad));
+    } else {
+      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
+          ScalarKernels.backwardInference(xs, dys, dxs, batch, numFeatures, spatial, c0, c1, weight,
+              runningMean, runningVar, eps, weightGrad, biasGrad));
+    }
+  }
+
+  private Tensor checkBackward(Tensor gradOutput) {
+    if (savedInput == null) {
+      throw new IllegalStateException(name() + ": " + backwardUnavailable);
+    }
+    if (gradOutput == null) {
+      throw new IllegalArgumentException(
+          "gradOutput must not be null; input shape " + savedInput.shape());
+    }
+    if (!gradOutput.shape().equals(savedInput.shape())) {
+      throw new IllegalArgumentException(
+          "gradOutput has shape " + gradOutput.shape()
+              + " but the input of the last forward had shape " + savedInput.shape());
+    }
+    return savedInput;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Checks
+
+  private void checkInput(Tensor x) {
+    if (x == null) {
+      throw new IllegalArgumentException("input must not be null");
+    }
+    Shape shape = x.shape();
+    String accepted = rejectRank(shape.rank());
+    if (accepted != null) {
+      throw new IllegalArgumentException(
+          "input has rank " + shape.rank() + " but " + name() + " expects " + accepted
+              + "; input shape " + shape);
+    }
+    if (shape.dim(1) != numFeatures) {
+      throw new IllegalArgumentException(
+          "input has " + shape.dim(1) + " channels but " + name() + " was built for " + numFeatures
+              + "; input shape " + shape);
+    }
+  }
+
+  private static int spatialSize(Shape shape) {
+    int spatial = 1;
+    for (int i = 2; i < shape.rank(); i++) {
+      spatial *= shape.dim(i); // cannot overflow: numel() fits in an int
+    }
+    return spatial;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // State
+
+  /** Returns C, the number of channels this module normalizes. */
+  public int numFeatures() {
+    return numFeatures;
+  }
+
+  /** Returns eps, the value added to the variance before the square root. */
+  public double eps() {
+    return eps;
+  }
+
+  /**
+   * Returns the momentum f of the running-statistics update, or empty for a cumulative moving
+   * average (PyTorch's {@code momentum=None}, f = 1 / numBatchesTracked).
+   */
+  public OptionalDouble momentum() {
+    return Double.isNaN(momentum) ? OptionalDouble.empty() : OptionalDouble.of(momentum);
+  }
+
+  /** Returns true if the module has learnable gamma and beta. */
+  public boolean isAffine() {
+    return affine;
+  }
+
+  /** Returns true if the module keeps running statistics. */
+  public boolean tracksRunningStats() {
+    return trackRunningStats;
+  }
+
+  /** Returns the most threads one call may use (1 = the caller's thread only). */
+  public int threads() {
+    return threads;
+  }
+
+  /**
+   * Returns gamma, length C, as the live array: writing into it changes the module (like
+   * PyTorch's {@code weight.data}). Returns null when not affine (PyTorch registers None).
+   */
+  public float[] weight() {
+    return weight;
+  }
+
+  /** Returns beta, length C, as the live array; null when not affine. */
+  public float[] bias() {
+    return bias;
+  }
+
+  /**
+   * Returns the accumulated dL/dgamma, length C, as the live array; null when not affine.
+   * {@link #backward} adds to it; {@link #zeroGrad()} clears it.
+   */
+  public float[] weightGrad() {
+    return weightGrad;
+  }
+
+  /** Returns the accumulated dL/dbeta, length C, as the live array; null when not affine. */
+  public float[] biasGrad() {
+    return biasGrad;
+  }
+
+  /**
+   * Returns the running mean, length C, as the live array; null without running statistics
+   * (PyTorch registers None).
+   */
+  public float[] runningMean() {
+    return runningMean;
+  }
+
+  /**
+   * Returns the running (unbiased) variance, length C, as the live array; null without running
+   * statistics.
+   */
+  public float[] runningVar() {
+    return runningVar;
+  }
+
+  /**
+   * Returns how many training-mode forwards have updated the running statistics; always 0 without
+   * running statistics (where PyTorch has None).
+   */
+  public long numBatchesTracked() {
+    return numBatchesTracked;
+  }
+
+  /**
+   * Sets the batch counter, as when loading a checkpoint; it sets f for the cumulative moving
+   * average.
+   *
+   * @param count the new value, &gt;= 0
+   * @throws IllegalArgumentException if count &lt; 0
+   * @throws IllegalStateException if the module has no running statistics
+   */
+  public void setNumBatchesTracked(long count) {
+    if (!trackRunningStats) {
+      throw new IllegalStateException(
+          name() + " was built with trackRunningStats(false) and has no numBatchesTracked");
+    }
+    if (count < 0) {
+      throw new IllegalArgumentException("numBatchesTracked must be >= 0 but is " + count);
+    }
+    numBatchesTracked = count;
+  }
+
+  /** Sets weightGrad and biasGrad to zero (nothing when not affine). */
+  public void zeroGrad() {
+    if (affine) {
+      Arrays.fill(weightGrad, 0f);
+      Arrays.fill(biasGrad, 0f);
+    }
+  }
+
+  /**
+   * Resets runningMean to 0, runningVar to 1 and numBatchesTracked to 0 (nothing without running
+   * statistics).
+   */
+  public void resetRunningStats() {
+    fillInitialRunningStats();
+  }
+
+  private void fillInitialRunningStats() {
+    if (trackRunningStats) {
+      Arrays.fill(runningMean, 0f);
+      Arrays.fill(runningVar, 1f);
+      numBatchesTracked = 0;
+    }
+  }
+
+  /**
+   * Calls {@link #resetRunningStats()}, then sets gamma to 1 and beta to 0 (when affine). Gradients
+   * are not touched.
+   */
+  public void resetParameters() {
+    fillInitialState();
+  }
+
+  private void fillInitialState() {
+    fillInitialRunningStats();
+    if (affine) {
+      Arrays.fill(weight, 1f);
+      Arrays.fill(bias, 0f);
+    }
+  }
+
+  /** Returns the configuration in PyTorch's notation, for example {@code BatchNorm2d(4, eps=1e-05, ...)}. */
+  @Override
+  public String toString() {
+    return name() + "(" + numFeatures + ", eps=" + eps + ", momentum="
+        + (Double.isNaN(momentum) ? "None" : Double.toString(momentum)) + ", affine=" + affine
+        + ", track_running_stats=" + trackRunningStats + ")";
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Builder
+
+  /**
+   * Configures a batch-norm module. Defaults are PyTorch's: eps 1e-5, momentum 0.1, affine, with
+   * running statistics, one thread. Values are validated by {@link #build()}.
+   *
+   * @param <M> the module class built
+   */
+  public static final class Builder<M extends BatchNorm> {
+    private final Function<Builder<M>, M> factory;
+    private final String moduleName;
+    final int numFeatures;
+    double eps = 1e-5;
+    double momentum = 0.1;
+    boolean cumulative;
+    boolean affine = true;
+    boolean trackRunningStats = true;
+    int threads = 1;
+
+    Builder(String moduleName, int numFeatures, Function<Builder<M>, M> factory) {
+      this.moduleName = moduleName;
+      this.numFeatures = numFeatures;
+      this.factory = factory;
+    }
+
+    /** Sets eps, added to the variance for numerical stability; finite and &gt; 0. Default 1e-5. */
+    public Builder<M> eps(double eps) {
+      this.eps = eps;
+      return this;
+    }
+
+    /**
+     * Sets the momentum f in [0, 1] of {@code running = (1 - f) * running + f * batch}
+     * (PyTorch's convention: the weight of the NEW value). Default 0.1. Undoes
+     * {@link #cumulativeMovingAverage()}.
+     */
+    public Builder<M> momentum(double momentum) {
+      this.momentum = momentum;
+      this.cumulative = false;
+      return this;
+    }
+
+    /**
+     * Uses a cumulative moving average, f = 1 / numBatchesTracked, so the running statistics are
+     * the plain average over all batches seen (PyTorch's {@code momentum=None}).
+     */
+    public Builder<M> cumulativeMovingAverage() {
+      this.cumulative = true;
+      return this;
+    }
+
+    /** Whether the module has learnable gamma and beta (default true). */
+    public Builder<M> affine(boolean affine) {
+      this.affine = affine;
+      return this;
+    }
+
+    /** Whether the module keeps running statistics for eval mode (default true). */
+    public Builder<M> trackRunningStats(boolean trackRunningStats) {
+      this.trackRunningStats = trackRunningStats;
+      return this;
+    }
+
+    /**
+     * Sets the most threads one call may use, including the caller's (default 1, the caller's
+     * thread only). Results are bitwise identical for every value.
+     */
+    public Builder<M> threads(int threads) {
+      this.threads = threads;
+      return this;
+    }
+
+    /**
+     * Builds the module, in training mode with gamma 1, beta 0, running mean 0 and variance 1.
+     *
+     * @throws IllegalArgumentException if numFeatures &lt; 1, eps is not finite and &gt; 0,
+     *     momentum is outside [0, 1] (or NaN), or threads &lt; 1
+     */
+    public M build() {
+      return factory.apply(validated());
+    }
+
+    /** Checks every value; see {@link #build()}. */
+    Builder<M> validated() {
+      if (numFeatures < 1) {
+        throw new IllegalArgumentException(
+            "numFeatures must be >= 1 but is " + numFeatures + " (" + moduleName + ")");
+      }
+      if (!(eps > 0) || Double.isInfinite(eps)) {
+        throw new IllegalArgumentException(
+            "eps must be finite and > 0 but is " + eps + " (" + moduleName + ")");
+      }
+      if (!cumulative && !(momentum >= 0 && momentum <= 1)) {
+        throw new IllegalArgumentException(
+            "momentum must be in [0, 1] but is " + momentum + " (" + moduleName + ")");
+      }
+      if (threads < 1) {
+        throw new IllegalArgumentException(
+            "threads must be >= 1 but is " + threads + " (" + moduleName + ")");
+      }
+      return this;
+    }
+  }
+}

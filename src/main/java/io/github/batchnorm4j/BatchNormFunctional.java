@@ -1,0 +1,314 @@
+package io.github.batchnorm4j;
+
+import io.github.batchnorm4j.internal.ChannelParallel;
+import io.github.batchnorm4j.internal.ScalarKernels;
+
+/**
+ * Stateless batch-normalization kernels over raw {@code float[]} data, the layer beneath
+ * {@link BatchNorm1d}, {@link BatchNorm2d} and {@link BatchNorm3d}, and the Java counterpart of
+ * {@code torch.nn.functional.batch_norm} and its backward.
+ *
+ * <h2>Layout</h2>
+ * Data is dense and row-major with shape (batch, channels, spatial), where {@code spatial} is the
+ * product of the spatial sizes: 1 for (N, C), L for (N, C, L), H*W for (N, C, H, W), D*H*W for
+ * (N, C, D, H, W). For channel c the statistics run over m = batch * spatial values.
+ *
+ * <h2>Formulas</h2>
+ * <pre>
+ * mean_c   = (1/m) sum x                     var_c = (1/m) sum (x - mean_c)^2   (biased)
+ * invStd_c = 1 / sqrt(var_c + eps)
+ * y        = (x - mean_c) * invStd_c * gamma_c + beta_c
+ * </pre>
+ * gamma is {@code weight}, beta is {@code bias}; a null weight means gamma = 1 and a null bias
+ * beta = 0 (PyTorch's {@code affine=False}).
+ *
+ * <h2>Contract</h2>
+ * <ul>
+ *   <li>Outputs are caller-provided and nothing is allocated (on one thread; with several threads
+ *       the hand-off allocates a few small task objects).
+ *   <li>Outputs may alias their elementwise inputs ({@code y == x}, {@code dx == dy} or
+ *       {@code dx == x}): each channel is read completely before it is written.
+ *   <li>Every argument is checked before anything is written; on an {@link IllegalArgumentException}
+ *       no output, running statistic or gradient has changed.
+ *   <li>NaN or infinity in the data is not an error: it propagates into the outputs and statistics of
+ *       its channel, as in PyTorch.
+ *   <li>Each channel is reduced by one thread in a fixed order, so results are bitwise identical for
+ *       every {@code threads} value.
+ * </ul>
+ */
+public final class BatchNormFunctional {
+
+  private BatchNormFunctional() {}
+
+  /**
+   * Training-mode forward on the caller's thread; see
+   * {@link #forwardTraining(float[], float[], int, int, int, float[], float[], float[], float[], double, double, float[], float[], int)}.
+   */
+  public static void forwardTraining(
+      float[] x, float[] y, int batch, int channels, int spatial,
+      float[] weight, float[] bias, float[] runningMean, float[] runningVar, double factor,
+      double eps, float[] saveMean, float[] saveInvStd) {
+    forwardTraining(x, y, batch, channels, spatial, weight, bias, runningMean, runningVar, factor,
+        eps, saveMean, saveInvStd, 1);
+  }
+
+  /**
+   * Training-mode forward: normalizes each channel with its batch statistics and, when running
+   * statistics are given, updates them with the exponential-average factor {@code f}:
+   * <pre>
+   * runningMean_c = (1 - f) * runningMean_c + f * mean_c
+   * runningVar_c  = (1 - f) * runningVar_c  + f * var_c * m / (m - 1)      (unbiased)
+   * </pre>
+   * PyTorch's {@code momentum} is {@code f}; its {@code momentum=None} (cumulative average) is
+   * {@code f = 1 / numBatchesTracked} after the counter has been incremented.
+   *
+   * <p>An empty batch (m = 0) writes nothing and leaves the running statistics unchanged.
+   *
+   * @param x the input, length batch * channels * spatial. Not modified (unless y == x).
+   * @param y the output, same length. Modified. May be the same array as x.
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param bias beta, length C, or null for beta = 0. Not modified.
+   * @param runningMean running mean, length C, or null (then runningVar must be null too).
+   *     Modified.
+   * @param runningVar running variance, length C, or null. Modified.
+   * @param factor the update factor f in [0, 1]; ignored when there are no running statistics
+   * @param eps added to the variance, finite and &gt; 0
+   * @param saveMean receives mean_c (float-rounded), length C, for the backward. Modified.
+   * @param saveInvStd receives invStd_c, length C, for the backward. Modified.
+   * @param threads the most threads to use, &gt;= 1 (1 = the caller's thread only)
+   * @throws IllegalArgumentException if an argument is null where not allowed, a length does not
+   *     match, a value is out of range, or m == 1 (a single value per channel has no variance)
+   */
+  public static void forwardTraining(
+      float[] x, float[] y, int batch, int channels, int spatial,
+      float[] weight, float[] bias, float[] runningMean, float[] runningVar, double factor,
+      double eps, float[] saveMean, float[] saveInvStd, int threads) {
+    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("y", y, batch, channels, spatial);
+    checkAffine(weight, bias, channels);
+    checkRunning(runningMean, runningVar, channels);
+    if (runningMean != null && !(factor >= 0 && factor <= 1)) {
+      throw new IllegalArgumentException("factor must be in [0, 1] but is " + factor);
+    }
+    checkEps(eps);
+    checkPerChannel("saveMean", saveMean, channels, false);
+    checkPerChannel("saveInvStd", saveInvStd, channels, false);
+    checkThreads(threads);
+    checkMoreThanOneValue(batch, spatial, channels);
+    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+        ScalarKernels.forwardTraining(x, y, batch, channels, spatial, c0, c1, weight, bias,
+            runningMean, runningVar, factor, eps, saveMean, saveInvStd));
+  }
+
+  /**
+   * Inference forward on the caller's thread; see
+   * {@link #forwardInference(float[], float[], int, int, int, float[], float[], float[], float[], double, int)}.
+   */
+  public static void forwardInference(
+      float[] x, float[] y, int batch, int channels, int spatial,
+      float[] weight, float[] bias, float[] mean, float[] var, double eps) {
+    forwardInference(x, y, batch, channels, spatial, weight, bias, mean, var, eps, 1);
+  }
+
+  /**
+   * Inference (eval-mode) forward with fixed statistics, usually the running ones:
+   * {@code y = (x - mean_c) / sqrt(var_c + eps) * gamma_c + beta_c}. Nothing but {@code y} changes.
+   *
+   * @param x the input. Not modified (unless y == x).
+   * @param y the output, same length. Modified. May be the same array as x.
+   * @param mean the per-channel mean, length C. Not modified.
+   * @param var the per-channel variance, length C. Not modified.
+   * @param threads the most threads to use, &gt;= 1
+   * @throws IllegalArgumentException as for training, except that any m is allowed
+   */
+  public static void forwardInference(
+      float[] x, float[] y, int batch, int channels, int spatial,
+      float[] weight, float[] bias, float[] mean, float[] var, double eps, int threads) {
+    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("y", y, batch, channels, spatial);
+    checkAffine(weight, bias, channels);
+    checkPerChannel("mean", mean, channels, false);
+    checkPerChannel("var", var, channels, false);
+    checkEps(eps);
+    checkThreads(threads);
+    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+        ScalarKernels.forwardInference(x, y, batch, channels, spatial, c0, c1, weight, bias, mean,
+            var, eps));
+  }
+
+  /**
+   * Training backward on the caller's thread; see
+   * {@link #backwardTraining(float[], float[], float[], int, int, int, float[], float[], float[], float[], float[], int)}.
+   */
+  public static void backwardTraining(
+      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
+      float[] weight, float[] saveMean, float[] saveInvStd, float[] weightGrad, float[] biasGrad) {
+    backwardTraining(x, dy, dx, batch, channels, spatial, weight, saveMean, saveInvStd, weightGrad,
+        biasGrad, 1);
+  }
+
+  /**
+   * Backward of the training-mode forward, where the batch statistics depend on x. With
+   * xhat = (x - mean_c) * invStd_c over the same m values:
+   * <pre>
+   * dbeta_c  = sum dy                       (ADDED into biasGrad)
+   * dgamma_c = sum dy * xhat                (ADDED into weightGrad)
+   * dx       = gamma_c * invStd_c * (dy - dbeta_c / m - xhat * dgamma_c / m)
+   * </pre>
+   * Parameter gradients accumulate, as PyTorch's {@code .grad} does; zero them to start afresh.
+   *
+   * @param x the input of the forward. Not modified (unless dx == x).
+   * @param dy the gradient of the loss with respect to y. Not modified (unless dx == dy).
+   * @param dx receives the gradient with respect to x. Modified. May be the same array as x or dy.
+   * @param weight gamma of the forward, or null for gamma = 1. Not modified.
+   * @param saveMean the mean written by {@code forwardTraining} for this x. The kernel uses it as a
+   *     pivot and recovers the exact batch mean from x, so its float rounding does not bias the
+   *     gradient. Not modified.
+   * @param saveInvStd the invStd written by {@code forwardTraining}. Not modified.
+   * @param weightGrad dgamma is added here, length C, or null to skip. Modified.
+   * @param biasGrad dbeta is added here, length C, or null to skip. Modified.
+   * @param threads the most threads to use, &gt;= 1
+   * @throws IllegalArgumentException if an argument is null where not allowed or a length does not
+   *     match
+   */
+  public static void backwardTraining(
+      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
+      float[] weight, float[] saveMean, float[] saveInvStd, float[] weightGrad, float[] biasGrad,
+      int threads) {
+    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("dy", dy, batch, channels, spatial);
+    checkData("dx", dx, batch, channels, spatial);
+    checkPerChannel("weight", weight, channels, true);
+    checkPerChannel("saveMean", saveMean, channels, false);
+    checkPerChannel("saveInvStd", saveInvStd, channels, false);
+    checkPerChannel("weightGrad", weightGrad, channels, true);
+    checkPerChannel("biasGrad", biasGrad, channels, true);
+    checkThreads(threads);
+    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+        ScalarKernels.backwardTraining(x, dy, dx, batch, channels, spatial, c0, c1, weight,
+            saveMean, saveInvStd, weightGrad, biasGrad));
+  }
+
+  /**
+   * Inference backward on the caller's thread; see
+   * {@link #backwardInference(float[], float[], float[], int, int, int, float[], float[], float[], double, float[], float[], int)}.
+   */
+  public static void backwardInference(
+      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
+      float[] weight, float[] mean, float[] var, double eps, float[] weightGrad, float[] biasGrad) {
+    backwardInference(x, dy, dx, batch, channels, spatial, weight, mean, var, eps, weightGrad,
+        biasGrad, 1);
+  }
+
+  /**
+   * Backward of the inference forward, where the statistics are constants. With
+   * invStd_c = 1 / sqrt(var_c + eps):
+   * <pre>
+   * dx       = dy * gamma_c * invStd_c
+   * dgamma_c = sum dy * (x - mean_c) * invStd_c   (ADDED into weightGrad)
+   * dbeta_c  = sum dy                             (ADDED into biasGrad)
+   * </pre>
+   *
+   * @param x the input of the forward; only read for dgamma. Not modified (unless dx == x).
+   * @param dy the gradient with respect to y. Not modified (unless dx == dy).
+   * @param dx receives the gradient with respect to x. Modified. May be the same array as x or dy.
+   * @param mean the statistics the forward used, length C. Not modified.
+   * @param var the statistics the forward used, length C. Not modified.
+   * @param weightGrad dgamma is added here, or null to skip. Modified.
+   * @param biasGrad dbeta is added here, or null to skip. Modified.
+   * @param threads the most threads to use, &gt;= 1
+   * @throws IllegalArgumentException if an argument is null where not allowed, a length does not
+   *     match, or eps is not finite and &gt; 0
+   */
+  public static void backwardInference(
+      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
+      float[] weight, float[] mean, float[] var, double eps, float[] weightGrad, float[] biasGrad,
+      int threads) {
+    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("dy", dy, batch, channels, spatial);
+    checkData("dx", dx, batch, channels, spatial);
+    checkPerChannel("weight", weight, channels, true);
+    checkPerChannel("mean", mean, channels, false);
+    checkPerChannel("var", var, channels, false);
+    checkEps(eps);
+    checkPerChannel("weightGrad", weightGrad, channels, true);
+    checkPerChannel("biasGrad", biasGrad, channels, true);
+    checkThreads(threads);
+    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+        ScalarKernels.backwardInference(x, dy, dx, batch, channels, spatial, c0, c1, weight, mean,
+            var, eps, weightGrad, biasGrad));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Argument checks, shared with the modules.
+
+  static int checkData(String name, float[] data, int batch, int channels, int spatial) {
+    if (batch < 0 || channels < 1 || spatial < 0) {
+      throw new IllegalArgumentException(
+          "need batch >= 0, channels >= 1 and spatial >= 0 but got batch " + batch + ", channels "
+              + channels + ", spatial " + spatial);
+    }
+    if (data == null) {
+      throw new IllegalArgumentException(name + " must not be null");
+    }
+    long expected = (long) batch * channels * spatial;
+    if (data.length != expected) {
+      throw new IllegalArgumentException(
+          name + " has length " + data.length + " but batch * channels * spatial = " + batch
+              + " * " + channels + " * " + spatial + " = " + expected);
+    }
+    return data.length;
+  }
+
+  static void checkPerChannel(String name, float[] values, int channels, boolean nullable) {
+    if (values == null) {
+      if (!nullable) {
+        throw new IllegalArgumentException(name + " must not be null");
+      }
+      return;
+    }
+    if (values.length != channels) {
+      throw new IllegalArgumentException(
+          name + " has length " + values.length + " but there are " + channels + " channels");
+    }
+  }
+
+  private static void checkAffine(float[] weight, float[] bias, int channels) {
+    checkPerChannel("weight", weight, channels, true);
+    checkPerChannel("bias", bias, channels, true);
+  }
+
+  private static void checkRunning(float[] runningMean, float[] runningVar, int channels) {
+    if ((runningMean == null) != (runningVar == null)) {
+      throw new IllegalArgumentException(
+          "runningMean and runningVar must both be given or both be null, but runningMean is "
+              + (runningMean == null ? "null" : "given") + " and runningVar is "
+              + (runningVar == null ? "null" : "given"));
+    }
+    checkPerChannel("runningMean", runningMean, channels, true);
+    checkPerChannel("runningVar", runningVar, channels, true);
+  }
+
+  static void checkEps(double eps) {
+    if (!(eps > 0) || Double.isInfinite(eps)) {
+      throw new IllegalArgumentException("eps must be finite and > 0 but is " + eps);
+    }
+  }
+
+  static void checkThreads(int threads) {
+    if (threads < 1) {
+      throw new IllegalArgumentException("threads must be >= 1 but is " + threads);
+    }
+  }
+
+  private static void checkMoreThanOneValue(int batch, int spatial, int channels) {
+    if ((long) batch * spatial == 1) {
+      throw new IllegalArgumentException(
+          "expected more than 1 value per channel when training, got batch " + batch + " * spatial "
+              + spatial + " = 1 value for each of the " + channels + " channels");
+    }
+  }
+}
