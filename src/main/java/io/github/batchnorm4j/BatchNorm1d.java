@@ -1,7 +1,8 @@
 package io.github.batchnorm4j;
 
 /**
- *  rank == 3|rank 2 (N, C) or rank 3 (N, C, L)|Applies batch normalization over a 2D input (N, C) or a 3D input (N, C, L), like {@code torch.nn.BatchNorm1d}: per channel, statistics over N (and L).
+ * Applies batch normalization over a 2D input (N, C) or a 3D input (N, C, L), like
+ * {@code torch.nn.BatchNorm1d}: per channel, statistics over N (and L).
  *
  * <p>See {@link BatchNorm} for the formulas, the modes and the contract. A typical use:
  * <pre>{@code
@@ -39,7 +40,7 @@ public final class BatchNorm1d extends BatchNorm {
 
   @Override
   String rejectRank(int rank) {
-    return rank == 2  ? null : "";
+    return rank == 2 || rank == 3 ? null : "rank 2 (N, C) or rank 3 (N, C, L)";
   }
 
   /** {@inheritDoc} */

@@ -1,0 +1,229 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.batchnorm4j.testing.ReferenceBatchNorm;
+import io.github.batchnorm4j.testing.ReferenceModule;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+
+/**
+ * Random shapes, hyperparameters and multi-step sequences (training steps with an SGD update of
+ * gamma and beta, then eval steps), compared step by step with the float64 {@link ReferenceModule}.
+ */
+class BatchNormReferenceProperties {
+
+  /** Spatial sizes that are awkward for blocking and vectorization, plus a few ordinary ones. */
+  static final int[] AWKWARD = {1, 2, 3, 7, 13, 16, 17, 207};
+
+  record Config(int rank, int[] dims, double eps, Double momentum, boolean affine, boolean track,
+      int trainSteps, int evalSteps, double scale, double offset, long seed, int threads) {
+    @Override
+    public String toString() {
+      return "rank " + rank + " shape " + Arrays.toString(dims) + " eps " + eps + " momentum "
+          + momentum + " affine " + affine + " track " + track + " steps " + trainSteps + "+"
+          + evalSteps + " scale " + scale + " offset " + offset + " seed " + seed + " threads "
+          + threads;
+    }
+  }
+
+  @Provide
+  Arbitrary<Config> configs() {
+    Arbitrary<Integer> rank = Arbitraries.of(2, 3, 4, 5);
+    Arbitrary<Integer> n = Arbitraries.integers().between(1, 6);
+    Arbitrary<Integer> c = Arbitraries.integers().between(1, 9);
+    Arbitrary<int[]> spatial = Arbitraries.of(Arrays.stream(AWKWARD).boxed().toArray(Integer[]::new)).list().ofSize(3)
+        .map(l -> l.stream().mapToInt(Integer::intValue).toArray());
+    Arbitrary<Double> eps = Arbitraries.of(1e-5, 1e-3, 0.1, 1e-8);
+    Arbitrary<Double> momentum = Arbitraries.of(0.1, 0.0, 1.0, 0.3, 0.01).injectNull(0.25);
+    Arbitrary<Boolean> bool = Arbitraries.of(true, true, false);
+    Arbitrary<Integer> steps = Arbitraries.integers().between(1, 4);
+    Arbitrary<Double> scale = Arbitraries.of(1.0, 0.01, 3.0, 100.0);
+    Arbitrary<Double> offset = Arbitraries.of(0.0, 1.0, -3.0, 50.0);
+    Arbitrary<Long> seed = Arbitraries.longs();
+    Arbitrary<Integer> threads = Arbitraries.of(1, 2, 3);
+    return Combinators.combine(
+            Combinators.combine(rank, n, c, spatial).as(BatchNormReferenceProperties::dims),
+            eps, momentum, bool, bool, steps, Combinators.combine(scale, offset, seed, threads)
+                .as(List::of))
+        .as((dims, e, mo, aff, tr, st, rest) -> new Config(dims.length, dims, e, mo, aff, tr, st,
+            2, (Double) rest.get(0), (Double) rest.get(1), (Long) rest.get(2),
+            (Integer) rest.get(3)));
+  }
+
+  private static int[] dims(int rank, int n, int c, int[] spatialChoices) {
+    int[] dims = new int[rank];
+    dims[0] = n;
+    dims[1] = c;
+    for (int i = 2; i < rank; i++) {
+      dims[i] = spatialChoices[i - 2];
+    }
+    // Keep the tensor small enough for hundreds of tries, but let 207 through in one dimension.
+    long numel = 1;
+    for (int d : dims) {
+      numel *= d;
+    }
+    for (int i = rank - 1; i >= 2 && numel > 60_000; i--) {
+      numel /= dims[i];
+      dims[i] = 1;
+    }
+    // Training needs more than one value per channel.
+    long m = numel / c;
+    if (m == 1) {
+      dims[0] = 2;
+    }
+    return dims;
+  }
+
+  static BatchNorm build(Config cfg) {
+    int channels = cfg.dims()[1];
+    BatchNorm.Builder<? extends BatchNorm> b = switch (cfg.rank()) {
+      case 2, 3 -> BatchNorm1d.builder(channels);
+      case 4 -> BatchNorm2d.builder(channels);
+      default -> BatchNorm3d.builder(channels);
+    };
+    b.eps(cfg.eps()).affine(cfg.affine()).trackRunningStats(cfg.track()).threads(cfg.threads());
+    if (cfg.momentum() == null) {
+      b.cumulativeMovingAverage();
+    } else {
+      b.momentum(cfg.momentum());
+    }
+    return b.build();
+  }
+
+  @Property(tries = 300)
+  void matchesFloat64ReferenceOverMultiStepSequences(@ForAll("configs") Config cfg) {
+    SplittableRandom rnd = new SplittableRandom(cfg.seed());
+    Shape shape = Shape.of(cfg.dims());
+    int n = cfg.dims()[0];
+    int c = cfg.dims()[1];
+    int s = shape.numel() / Math.max(1, n * c);
+    BatchNorm bn = build(cfg);
+    ReferenceModule ref = new ReferenceModule(c, cfg.eps(), cfg.momentum(), cfg.affine(), cfg.track());
+    if (cfg.affine()) {
+      for (int i = 0; i < c; i++) {
+        bn.weight()[i] = (float) (0.5 + rnd.nextDouble());
+        bn.bias()[i] = (float) rnd.nextGaussian() * 0.5f;
+      }
+    }
+    float lr = 0.1f;
+    for (int step = 0; step < cfg.trainSteps() + cfg.evalSteps(); step++) {
+      boolean training = step < cfg.trainSteps();
+      if (training) {
+        bn.train();
+      } else {
+        bn.eval();
+      }
+      ref.training = training;
+      // The reference starts every step from our float32 state, as PyTorch's would: the state is
+      // stored in float32, so a float64 chain would drift from any float32 implementation (an eval
+      // step with offset 50 and scale 0.01 amplifies the float rounding of the running mean 1e4 times).
+      if (cfg.affine()) {
+        ref.weight = ReferenceBatchNorm.toDouble(bn.weight());
+        ref.bias = ReferenceBatchNorm.toDouble(bn.bias());
+      }
+      if (cfg.track()) {
+        ref.runningMean = ReferenceBatchNorm.toDouble(bn.runningMean());
+        ref.runningVar = ReferenceBatchNorm.toDouble(bn.runningVar());
+      }
+      float[] x = random(rnd, shape.numel(), cfg.scale(), cfg.offset());
+      float[] dy = random(rnd, shape.numel(), 1, 0);
+      String where = cfg + ", step " + step + (training ? " (train)" : " (eval)");
+
+      Tensor y = bn.forward(Tensor.of(shape, x));
+      double[] yRef = ref.forward(ReferenceBatchNorm.toDouble(x), n, s);
+      assertClose(where + ", y", y.data(), yRef, outputTolerance(cfg, yRef));
+
+      if (cfg.track()) {
+        assertThat(bn.numBatchesTracked()).as(where).isEqualTo(ref.numBatchesTracked);
+        assertRelClose(where + ", runningMean", bn.runningMean(), ref.runningMean,
+            cfg.scale() + Math.abs(cfg.offset()));
+        assertRelClose(where + ", runningVar", bn.runningVar(), ref.runningVar,
+            cfg.scale() * cfg.scale() + 1);
+      }
+
+      Tensor dx = bn.backward(Tensor.of(shape, dy));
+      double[] dxRef = ref.backward(ReferenceBatchNorm.toDouble(dy));
+      assertClose(where + ", dx", dx.data(), dxRef, gradInputTolerance(ref, dy, dxRef));
+      if (cfg.affine()) {
+        double gradScale = Math.sqrt(n * (double) s) + 1;
+        assertRelClose(where + ", weightGrad", bn.weightGrad(), ref.weightGrad, gradScale);
+        assertRelClose(where + ", biasGrad", bn.biasGrad(), ref.biasGrad, gradScale);
+        for (int i = 0; i < c; i++) { // a plain SGD step, so later steps see changed parameters
+          bn.weight()[i] -= lr * bn.weightGrad()[i] / (n * s);
+          bn.bias()[i] -= lr * bn.biasGrad()[i] / (n * s);
+        }
+      }
+    }
+  }
+
+  static float[] random(SplittableRandom rnd, int size, double scale, double offset) {
+    float[] a = new float[size];
+    for (int i = 0; i < size; i++) {
+      a[i] = (float) (rnd.nextGaussian() * scale + offset);
+    }
+    return a;
+  }
+
+  /**
+   * Outputs are within 1e-5 of unit scale: the tolerance grows with the largest reference value
+   * (an eval output can be large when the running statistics lag the data).
+   */
+  private static double outputTolerance(Config cfg, double[] ref) {
+    double max = 0;
+    for (double v : ref) {
+      max = Math.max(max, Math.abs(v));
+    }
+    return 1e-5 * Math.max(1, max);
+  }
+
+  /**
+   * dx is a difference of terms of size |gamma * invStd * dy|; when eps is tiny next to a small
+   * variance and m is small (m = 2 makes dx proportional to eps / (var + eps)), those terms are much
+   * larger than dx itself and any float32 implementation (PyTorch's included, which saves invStd as
+   * float32) is off by a few float32 ulps of the terms. The tolerance is 1e-5 of unit scale, of dx,
+   * or 8 float32 ulps (5e-7) of the terms, whichever is largest.
+   */
+  static double gradInputTolerance(ReferenceModule ref, float[] dy, double[] dxRef) {
+    double maxDy = 0;
+    for (float v : dy) {
+      maxDy = Math.max(maxDy, Math.abs(v));
+    }
+    double termScale = ref.maxScaleOfLastForward() * maxDy;
+    return Math.max(outputTolerance(null, dxRef), 5e-7 * termScale);
+  }
+
+  static void assertClose(String what, float[] actual, double[] expected, double tol) {
+    assertThat(actual).as(what + ": length").hasSize(expected.length);
+    double worst = 0;
+    int at = -1;
+    for (int i = 0; i < actual.length; i++) {
+      double err = Math.abs(actual[i] - expected[i]);
+      if (!(err <= worst)) {
+        worst = err;
+        at = i;
+      }
+    }
+    if (at >= 0) {
+      assertThat(worst).as(what + ": max error at index " + at + " (actual " + actual[at]
+          + ", expected " + expected[at] + ")").isLessThanOrEqualTo(tol);
+    }
+  }
+
+  /** Relative 1e-5 of each value, with a floor that scales with the magnitude of the terms. */
+  static void assertRelClose(String what, float[] actual, double[] expected, double floorScale) {
+    for (int i = 0; i < actual.length; i++) {
+      double tol = 1e-5 * Math.abs(expected[i]) + 1e-6 * floorScale;
+      assertThat((double) actual[i]).as(what + "[" + i + "]").isCloseTo(expected[i],
+          org.assertj.core.data.Offset.offset(tol));
+    }
+  }
+
+}
