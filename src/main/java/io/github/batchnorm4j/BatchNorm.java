@@ -2,7 +2,9 @@ package io.github.batchnorm4j;
 
 import io.github.batchnorm4j.internal.ChannelParallel;
 import io.github.batchnorm4j.internal.ScalarKernels;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.OptionalDouble;
 import java.util.function.Function;
 
@@ -457,6 +459,26 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
       throw new IllegalArgumentException("numBatchesTracked must be >= 0 but is " + count);
     }
     numBatchesTracked = count;
+  }
+
+  /**
+   * Returns the names of this module's entries in a PyTorch {@code state_dict()}, in PyTorch's
+   * order: {@code weight} and {@code bias} when affine, then {@code running_mean},
+   * {@code running_var} and {@code num_batches_tracked} (a 0-dim int64 there) when tracking running
+   * statistics. Absent state has no entry, as in PyTorch.
+   */
+  public List<String> stateDictKeys() {
+    List<String> keys = new ArrayList<>(5);
+    if (affine) {
+      keys.add("weight");
+      keys.add("bias");
+    }
+    if (trackRunningStats) {
+      keys.add("running_mean");
+      keys.add("running_var");
+      keys.add("num_batches_tracked");
+    }
+    return List.copyOf(keys);
   }
 
   /** Sets weightGrad and biasGrad to zero (nothing when not affine). */

@@ -1,0 +1,111 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.batchnorm4j.testing.ReferenceBatchNorm;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Large offsets (items 19, 20) and thread-count independence (item 21). */
+class NumericsTest {
+
+  /**
+   * x = offset + N(0, 1) per channel. The one-pass E[x^2] - E[x]^2 in float gives 0 or a negative
+   * variance here; two passes in double give the variance of the float32 data to ~1e-12 relative.
+   */
+  @ParameterizedTest(name = "offset {0}")
+  @ValueSource(doubles = {1e4, -1e4, 1e5, 3e6})
+  void largeCommonOffsetKeepsTheVarianceAndTheOutputAccurate(double offset) {
+    int n = 16;
+    int c = 3;
+    int s = 64;
+    Shape shape = Shape.of(n, c, 8, 8);
+    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(7), shape.numel(), 1,
+        offset);
+    float[] dy = BatchNormReferenceProperties.random(new SplittableRandom(8), shape.numel(), 1, 0);
+    BatchNorm2d bn = BatchNorm2d.builder(c).momentum(1).build();
+    float[] y = bn.forward(Tensor.of(shape, x)).data();
+    float[] dx = bn.backward(Tensor.of(shape, dy)).data();
+
+    double[] xd = ReferenceBatchNorm.toDouble(x);
+    ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(xd, n, c, s, null, null,
+        1e-5);
+    ReferenceBatchNorm.Backward refBack = ReferenceBatchNorm.backwardTraining(xd,
+        ReferenceBatchNorm.toDouble(dy), n, c, s, null, 1e-5);
+    for (int ch = 0; ch < c; ch++) {
+      double unbiased = ref.stats().unbiasedVar()[ch];
+      // float32 data at 3e6 has a spacing of 0.25, so its variance is not 1; compare with its own.
+      assertThat(unbiased).isBetween(0.5, 1.5);
+      assertThat((double) bn.runningVar()[ch]).as("running var, channel %d", ch)
+          .isCloseTo(unbiased, org.assertj.core.data.Offset.offset(1e-6 * unbiased));
+      assertThat((double) bn.runningMean()[ch]).isCloseTo(ref.stats().mean()[ch],
+          org.assertj.core.data.Offset.offset((double) Math.ulp((float) offset)));
+    }
+    assertThat(maxError(y, ref.y())).as("max |y - reference|").isLessThan(1e-6);
+    assertThat(maxError(dx, refBack.dx())).as("max |dx - reference|").isLessThan(1e-6);
+  }
+
+  /**
+   * What the folded form PyTorch uses, y = x * alpha + (beta - mean * alpha) in float32, loses at an
+   * offset of 1e4: this documents why the library does not use it.
+   */
+  @Test
+  void theFoldedFormWouldLoseAccuracyAtAnOffset() {
+    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(3), 4096, 1, 1e4);
+    ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(
+        ReferenceBatchNorm.toDouble(x), 4096, 1, 1, null, null, 1e-5);
+    float alpha = (float) (1 / Math.sqrt(ref.stats().biasedVar()[0] + 1e-5));
+    float shift = -(float) ref.stats().mean()[0] * alpha;
+    float[] folded = new float[x.length];
+    for (int i = 0; i < x.length; i++) {
+      folded[i] = x[i] * alpha + shift;
+    }
+    float[] ours = new BatchNorm1d(1).forward(Tensor.of(Shape.of(4096, 1), x)).data();
+    assertThat(maxError(folded, ref.y())).isGreaterThan(1e-4);
+    assertThat(maxError(ours, ref.y())).isLessThan(1e-6);
+  }
+
+  @Test
+  void resultsAreBitwiseIdenticalForEveryThreadCount() {
+    // Large enough to be split between threads, with channel counts that do not divide evenly.
+    Shape shape = Shape.of(4, 7, 33, 37);
+    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(11), shape.numel(), 2, 1);
+    float[] dy = BatchNormReferenceProperties.random(new SplittableRandom(12), shape.numel(), 1, 0);
+    Object[] expected = null;
+    for (int threads : new int[] {1, 2, 3, 4, 7, 16}) {
+      Object[] got = runAll(threads, shape, x, dy);
+      if (expected == null) {
+        expected = got;
+      } else {
+        for (int k = 0; k < got.length; k++) {
+          assertThat((float[]) got[k]).as("threads = %d, result %d", threads, k)
+              .containsExactly((float[]) expected[k]);
+        }
+      }
+    }
+  }
+
+  private static Object[] runAll(int threads, Shape shape, float[] x, float[] dy) {
+    BatchNorm2d bn = BatchNorm2d.builder(shape.dim(1)).threads(threads).build();
+    for (int c = 0; c < shape.dim(1); c++) {
+      bn.weight()[c] = 1 + 0.1f * c;
+    }
+    float[] yTrain = bn.forward(Tensor.of(shape, x)).data();
+    float[] dxTrain = bn.backward(Tensor.of(shape, dy)).data();
+    bn.eval();
+    float[] yEval = bn.forward(Tensor.of(shape, x)).data();
+    float[] dxEval = bn.backward(Tensor.of(shape, dy)).data();
+    return new Object[] {yTrain, dxTrain, yEval, dxEval, bn.runningMean(), bn.runningVar(),
+        bn.weightGrad(), bn.biasGrad()};
+  }
+
+  static double maxError(float[] actual, double[] expected) {
+    double worst = 0;
+    for (int i = 0; i < actual.length; i++) {
+      worst = Math.max(worst, Math.abs(actual[i] - expected[i]));
+    }
+    return worst;
+  }
+}
