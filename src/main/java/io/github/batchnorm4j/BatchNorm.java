@@ -1,7 +1,5 @@
 package io.github.batchnorm4j;
 
-import io.github.batchnorm4j.internal.ChannelParallel;
-import io.github.batchnorm4j.internal.ScalarKernels;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -212,25 +210,17 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     float[] xs = x.data();
     float[] ys = out.data();
     if (useBatchStats) {
-      float[] rMean = null;
-      float[] rVar = null;
-      double factor = 0;
-      if (training && trackRunningStats) {
-        numBatchesTracked++;
-        factor = Double.isNaN(momentum) ? 1.0 / numBatchesTracked : momentum;
-        rMean = runningMean;
-        rVar = runningVar;
-      }
-      final float[] fm = rMean;
-      final float[] fv = rVar;
-      final double f = factor;
-      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
-          ScalarKernels.forwardTraining(xs, ys, batch, numFeatures, spatial, c0, c1, weight, bias,
-              fm, fv, f, eps, savedMean, savedInvStd));
+      boolean update = training && trackRunningStats;
+      // PyTorch increments the counter first, so the cumulative average's first factor is 1.
+      long count = update ? numBatchesTracked + 1 : numBatchesTracked;
+      double factor = Double.isNaN(momentum) ? 1.0 / count : momentum;
+      BatchNormFunctional.forwardTraining(xs, ys, batch, numFeatures, spatial, weight, bias,
+          update ? runningMean : null, update ? runningVar : null, factor, eps, savedMean,
+          savedInvStd, threads);
+      numBatchesTracked = count;
     } else {
-      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
-          ScalarKernels.forwardInference(xs, ys, batch, numFeatures, spatial, c0, c1, weight, bias,
-              runningMean, runningVar, eps));
+      BatchNormFunctional.forwardInference(xs, ys, batch, numFeatures, spatial, weight, bias,
+          runningMean, runningVar, eps, threads);
     }
     savedUsedBatchStats = useBatchStats;
     if (xs == ys) {
@@ -301,13 +291,11 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     float[] dys = gradOutput.data();
     float[] dxs = gradInput.data();
     if (savedUsedBatchStats) {
-      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
-          ScalarKernels.backwardTraining(xs, dys, dxs, batch, numFeatures, spatial, c0, c1, weight,
-              savedMean, savedInvStd, weightGrad, biasGrad));
+      BatchNormFunctional.backwardTraining(xs, dys, dxs, batch, numFeatures, spatial, weight,
+          savedMean, savedInvStd, weightGrad, biasGrad, threads);
     } else {
-      ChannelParallel.run(threads, numFeatures, shape.numel(), (c0, c1) ->
-          ScalarKernels.backwardInference(xs, dys, dxs, batch, numFeatures, spatial, c0, c1, weight,
-              runningMean, runningVar, eps, weightGrad, biasGrad));
+      BatchNormFunctional.backwardInference(xs, dys, dxs, batch, numFeatures, spatial, weight,
+          runningMean, runningVar, eps, weightGrad, biasGrad, threads);
     }
   }
 

@@ -98,9 +98,14 @@ public final class BatchNormFunctional {
     checkPerChannel("saveInvStd", saveInvStd, channels, false);
     checkThreads(threads);
     checkMoreThanOneValue(batch, spatial, channels);
-    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-        ScalarKernels.forwardTraining(x, y, batch, channels, spatial, c0, c1, weight, bias,
-            runningMean, runningVar, factor, eps, saveMean, saveInvStd));
+    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
+      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+          ScalarKernels.forwardTraining(x, y, batch, channels, spatial, c0, c1, weight, bias,
+              runningMean, runningVar, factor, eps, saveMean, saveInvStd));
+    } else { // a direct call allocates no task on the single-threaded path
+      ScalarKernels.forwardTraining(x, y, batch, channels, spatial, 0, channels, weight, bias,
+          runningMean, runningVar, factor, eps, saveMean, saveInvStd);
+    }
   }
 
   /**
@@ -134,9 +139,14 @@ public final class BatchNormFunctional {
     checkPerChannel("var", var, channels, false);
     checkEps(eps);
     checkThreads(threads);
-    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-        ScalarKernels.forwardInference(x, y, batch, channels, spatial, c0, c1, weight, bias, mean,
-            var, eps));
+    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
+      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+          ScalarKernels.forwardInference(x, y, batch, channels, spatial, c0, c1, weight, bias, mean,
+              var, eps));
+    } else { // a direct call allocates no task on the single-threaded path
+      ScalarKernels.forwardInference(x, y, batch, channels, spatial, 0, channels, weight, bias,
+          mean, var, eps);
+    }
   }
 
   /**
@@ -187,9 +197,14 @@ public final class BatchNormFunctional {
     checkPerChannel("weightGrad", weightGrad, channels, true);
     checkPerChannel("biasGrad", biasGrad, channels, true);
     checkThreads(threads);
-    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-        ScalarKernels.backwardTraining(x, dy, dx, batch, channels, spatial, c0, c1, weight,
-            saveMean, saveInvStd, weightGrad, biasGrad));
+    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
+      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+          ScalarKernels.backwardTraining(x, dy, dx, batch, channels, spatial, c0, c1, weight,
+              saveMean, saveInvStd, weightGrad, biasGrad));
+    } else { // a direct call allocates no task on the single-threaded path
+      ScalarKernels.backwardTraining(x, dy, dx, batch, channels, spatial, 0, channels, weight,
+          saveMean, saveInvStd, weightGrad, biasGrad);
+    }
   }
 
   /**
@@ -237,9 +252,14 @@ public final class BatchNormFunctional {
     checkPerChannel("weightGrad", weightGrad, channels, true);
     checkPerChannel("biasGrad", biasGrad, channels, true);
     checkThreads(threads);
-    ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-        ScalarKernels.backwardInference(x, dy, dx, batch, channels, spatial, c0, c1, weight, mean,
-            var, eps, weightGrad, biasGrad));
+    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
+      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
+          ScalarKernels.backwardInference(x, dy, dx, batch, channels, spatial, c0, c1, weight, mean,
+              var, eps, weightGrad, biasGrad));
+    } else { // a direct call allocates no task on the single-threaded path
+      ScalarKernels.backwardInference(x, dy, dx, batch, channels, spatial, 0, channels, weight,
+          mean, var, eps, weightGrad, biasGrad);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

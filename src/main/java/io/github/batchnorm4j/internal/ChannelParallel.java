@@ -22,6 +22,7 @@ public final class ChannelParallel {
   /** The work for channels {@code [c0, c1)}. */
   @FunctionalInterface
   public interface RangeTask {
+    /** Computes channels {@code c0 <= c < c1}. */
     void run(int c0, int c1);
   }
 
@@ -35,11 +36,11 @@ public final class ChannelParallel {
    * @param elements the tensor's element count, to decide whether threads pay off
    */
   public static void run(int threads, int channels, long elements, RangeTask task) {
-    int parts = Math.min(threads, channels);
-    if (parts <= 1 || elements < MIN_PARALLEL_ELEMENTS) {
+    if (!worthSplitting(threads, channels, elements)) {
       task.run(0, channels);
       return;
     }
+    int parts = Math.min(threads, channels);
     @SuppressWarnings("unchecked")
     Future<?>[] pending = new Future<?>[parts - 1];
     for (int p = 1; p < parts; p++) {
@@ -65,6 +66,14 @@ public final class ChannelParallel {
         throw new IllegalStateException(cause);
       }
     }
+  }
+
+  /**
+   * Returns true if {@link #run} would use more than the caller's thread. Callers test this first
+   * so that the single-threaded path calls the kernel directly, without allocating a task.
+   */
+  public static boolean worthSplitting(int threads, int channels, long elements) {
+    return Math.min(threads, channels) > 1 && elements >= MIN_PARALLEL_ELEMENTS;
   }
 
   private static int start(int part, int parts, int channels) {

@@ -1,0 +1,31 @@
+/**
+ * Batch normalization for Java, with the semantics of PyTorch 2.x's {@code torch.nn.BatchNorm1d},
+ * {@code BatchNorm2d} and {@code BatchNorm3d}.
+ *
+ * <h2>The pieces</h2>
+ * <ul>
+ *   <li>{@link io.github.batchnorm4j.Shape} and {@link io.github.batchnorm4j.Tensor}: an immutable
+ *       shape and a dense row-major float32 array viewed through it.
+ *   <li>{@link io.github.batchnorm4j.BatchNorm1d}, {@link io.github.batchnorm4j.BatchNorm2d},
+ *       {@link io.github.batchnorm4j.BatchNorm3d}: stateful modules with learnable gamma and beta,
+ *       running statistics, training and eval modes, forward and backward. The shared behaviour
+ *       and the formulas are documented on {@link io.github.batchnorm4j.BatchNorm}.
+ *   <li>{@link io.github.batchnorm4j.BatchNormFunctional}: the stateless kernels beneath the
+ *       modules, over raw {@code float[]}.
+ * </ul>
+ *
+ * <h2>Contract</h2>
+ * <ul>
+ *   <li>No runtime dependencies; Java 17 or later.
+ *   <li>Public methods check their arguments and throw {@link java.lang.IllegalArgumentException}
+ *       naming the argument, the expected and actual values and the shape, before changing any
+ *       state.
+ *   <li>Steady state allocates nothing: the two-argument {@code forward(x, out)} and
+ *       {@code backward(dy, dx)} and the functional layer write into caller-provided arrays; a
+ *       module's memory is a handful of per-channel arrays fixed at construction.
+ *   <li>Results are bitwise identical whatever the number of threads.
+ *   <li>Statistics are accumulated in double in two passes, so inputs with a large common offset
+ *       keep their accuracy.
+ * </ul>
+ */
+package io.github.batchnorm4j;
