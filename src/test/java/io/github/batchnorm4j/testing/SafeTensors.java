@@ -74,7 +74,7 @@ public final class SafeTensors {
 
     /** Number of elements (1 for a 0-dim tensor). */
     public int numel() {
-      return numel(shape);
+      return SafeTensors.numel(shape);
     }
 
     /** A copy of the raw little-endian bytes. */
@@ -249,7 +249,7 @@ public final class SafeTensors {
           "header length " + Long.toUnsignedString(headerLen) + " is invalid for a file of " + file.length + " bytes");
     }
     String json = new String(file, 8, (int) headerLen, StandardCharsets.UTF_8);
-    Object parsed = new Json(json).parseDocument();
+    Object parsed = MiniJson.parse(json);
     if (!(parsed instanceof Map)) {
       throw new IllegalArgumentException("header is not a JSON object");
     }
@@ -459,9 +459,9 @@ public final class SafeTensors {
             h.append(',');
           }
           f2 = false;
-          Json.quote(h, m.getKey());
+          MiniJson.quote(h, m.getKey());
           h.append(':');
-          Json.quote(h, m.getValue());
+          MiniJson.quote(h, m.getValue());
         }
         h.append('}');
         first = false;
@@ -475,7 +475,7 @@ public final class SafeTensors {
         Object[] v = t.getValue();
         int[] shape = (int[]) v[1];
         byte[] bytes = (byte[]) v[2];
-        Json.quote(h, t.getKey());
+        MiniJson.quote(h, t.getKey());
         h.append(":{\"dtype\":\"").append(v[0]).append("\",\"shape\":[");
         for (int i = 0; i < shape.length; i++) {
           if (i > 0) {
@@ -509,249 +509,6 @@ public final class SafeTensors {
         Files.createDirectories(parent);
       }
       Files.write(path, toBytes());
-    }
-  }
-
-  /** A minimal JSON parser (objects, arrays, strings, numbers, true/false/null) for the header. */
-  static final class Json {
-    private final String s;
-    private int i;
-
-    Json(String s) {
-      this.s = s;
-    }
-
-    Object parseDocument() {
-      Object v = value();
-      ws();
-      if (i != s.length()) {
-        throw error("trailing characters");
-      }
-      return v;
-    }
-
-    private Object value() {
-      ws();
-      if (i >= s.length()) {
-        throw error("unexpected end");
-      }
-      char c = s.charAt(i);
-      switch (c) {
-        case '{':
-          return object();
-        case '[':
-          return array();
-        case '"':
-          return string();
-        case 't':
-          return literal("true", Boolean.TRUE);
-        case 'f':
-          return literal("false", Boolean.FALSE);
-        case 'n':
-          return literal("null", null);
-        default:
-          if (c == '-' || (c >= '0' && c <= '9')) {
-            return number();
-          }
-          throw error("unexpected character '" + c + "'");
-      }
-    }
-
-    private Map<String, Object> object() {
-      Map<String, Object> m = new LinkedHashMap<>();
-      i++; // {
-      ws();
-      if (peek() == '}') {
-        i++;
-        return m;
-      }
-      while (true) {
-        ws();
-        if (peek() != '"') {
-          throw error("expected a string key");
-        }
-        String k = string();
-        ws();
-        expect(':');
-        Object v = value();
-        if (m.put(k, v) != null) {
-          throw error("duplicate key '" + k + "'");
-        }
-        ws();
-        char c = next();
-        if (c == '}') {
-          return m;
-        }
-        if (c != ',') {
-          throw error("expected ',' or '}'");
-        }
-      }
-    }
-
-    private List<Object> array() {
-      List<Object> l = new ArrayList<>();
-      i++; // [
-      ws();
-      if (peek() == ']') {
-        i++;
-        return l;
-      }
-      while (true) {
-        l.add(value());
-        ws();
-        char c = next();
-        if (c == ']') {
-          return l;
-        }
-        if (c != ',') {
-          throw error("expected ',' or ']'");
-        }
-      }
-    }
-
-    private String string() {
-      i++; // opening quote
-      StringBuilder sb = new StringBuilder();
-      while (true) {
-        char c = next();
-        if (c == '"') {
-          return sb.toString();
-        }
-        if (c == '\\') {
-          char e = next();
-          switch (e) {
-            case '"':
-            case '\\':
-            case '/':
-              sb.append(e);
-              break;
-            case 'b':
-              sb.append('\b');
-              break;
-            case 'f':
-              sb.append('\f');
-              break;
-            case 'n':
-              sb.append('\n');
-              break;
-            case 'r':
-              sb.append('\r');
-              break;
-            case 't':
-              sb.append('\t');
-              break;
-            case 'u':
-              if (i + 4 > s.length()) {
-                throw error("truncated \\u escape");
-              }
-              sb.append((char) Integer.parseInt(s.substring(i, i + 4), 16));
-              i += 4;
-              break;
-            default:
-              throw error("bad escape \\" + e);
-          }
-        } else if (c < 0x20) {
-          throw error("control character in string");
-        } else {
-          sb.append(c);
-        }
-      }
-    }
-
-    private Object number() {
-      int start = i;
-      if (peek() == '-') {
-        i++;
-      }
-      boolean integral = true;
-      while (i < s.length()) {
-        char c = s.charAt(i);
-        if (c >= '0' && c <= '9') {
-          i++;
-        } else if (c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
-          integral = false;
-          i++;
-        } else {
-          break;
-        }
-      }
-      String t = s.substring(start, i);
-      try {
-        return integral ? (Object) Long.parseLong(t) : (Object) Double.parseDouble(t);
-      } catch (NumberFormatException e) {
-        throw error("bad number '" + t + "'");
-      }
-    }
-
-    private Object literal(String word, Object v) {
-      if (!s.startsWith(word, i)) {
-        throw error("unexpected token");
-      }
-      i += word.length();
-      return v;
-    }
-
-    private void ws() {
-      while (i < s.length()) {
-        char c = s.charAt(i);
-        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-          i++;
-        } else {
-          break;
-        }
-      }
-    }
-
-    private char peek() {
-      return i < s.length() ? s.charAt(i) : '\0';
-    }
-
-    private char next() {
-      if (i >= s.length()) {
-        throw error("unexpected end");
-      }
-      return s.charAt(i++);
-    }
-
-    private void expect(char c) {
-      if (next() != c) {
-        throw error("expected '" + c + "'");
-      }
-    }
-
-    private IllegalArgumentException error(String what) {
-      return new IllegalArgumentException("safetensors header JSON: " + what + " at offset " + i);
-    }
-
-    static void quote(StringBuilder sb, String v) {
-      sb.append('"');
-      for (int k = 0; k < v.length(); k++) {
-        char c = v.charAt(k);
-        switch (c) {
-          case '"':
-            sb.append("\\\"");
-            break;
-          case '\\':
-            sb.append("\\\\");
-            break;
-          case '\n':
-            sb.append("\\n");
-            break;
-          case '\r':
-            sb.append("\\r");
-            break;
-          case '\t':
-            sb.append("\\t");
-            break;
-          default:
-            if (c < 0x20) {
-              sb.append(String.format("\\u%04x", (int) c));
-            } else {
-              sb.append(c);
-            }
-        }
-      }
-      sb.append('"');
     }
   }
 }

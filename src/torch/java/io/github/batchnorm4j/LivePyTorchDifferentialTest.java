@@ -1,0 +1,319 @@
+package io.github.batchnorm4j;
+
+import static io.github.batchnorm4j.testing.TorchTolerances.assertOutput;
+import static io.github.batchnorm4j.testing.TorchTolerances.assertParameterGradient;
+import static io.github.batchnorm4j.testing.TorchTolerances.assertRunningStat;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.batchnorm4j.testing.Modules;
+import io.github.batchnorm4j.testing.ReferenceBatchNorm;
+import io.github.batchnorm4j.torch.GenerateTorchFixtures;
+import io.github.batchnorm4j.torch.TorchBatchNorm;
+import io.github.batchnorm4j.torch.TorchBatchNormModule;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.Example;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.lifecycle.AfterContainer;
+import net.jqwik.api.lifecycle.BeforeContainer;
+
+/**
+ * batchnorm4j side by side with real PyTorch (libtorch 2.7.1 through DJL, CPU, float32, offline).
+ * Runs only with {@code -Ppytorch}:
+ *
+ * <pre>./mvnw -q -Ppytorch test -Dtest='LivePyTorch*' -Dsurefire.failIfNoSpecifiedTests=false</pre>
+ *
+ * <ul>
+ *   <li>{@link #behavesLikePyTorch}: random shapes (1d, 2d, 3d; spatial sizes 1, 3, 7, 13, 17, 207;
+ *       bounded size), configurations (eps, momentum including 0, 1 and the cumulative average,
+ *       affine, trackRunningStats), and sequences of 1 to 4 training steps whose batch size varies,
+ *       an eval step and one more training step, compared step by step with the tolerances of
+ *       {@link io.github.batchnorm4j.testing.TorchTolerances}.
+ *   <li>{@link #accuracyAgainstFloat64Reference}: for fixed shapes, including an input with a large
+ *       common offset (1e4 + N(0, 1)), the largest absolute error of PyTorch's float32 results and
+ *       of batchnorm4j's against the float64 {@link ReferenceBatchNorm}; prints a table and requires
+ *       batchnorm4j to be no worse than PyTorch, up to 2 ulps of the quantity's scale.
+ * </ul>
+ */
+class LivePyTorchDifferentialTest {
+
+  private static TorchBatchNorm torch;
+
+  @BeforeContainer
+  static void openTorch() {
+    torch = TorchBatchNorm.open();
+  }
+
+  @AfterContainer
+  static void closeTorch() {
+    torch.close();
+  }
+
+  static final int[] SPATIAL = {1, 3, 7, 13, 17, 207};
+  static final int MAX_NUMEL = 20_000;
+
+  record Case(int[] shape, double eps, Double momentum, boolean affine, boolean track, int steps,
+      boolean randomInit, long seed) {
+    @Override
+    public String toString() {
+      return "shape " + Arrays.toString(shape) + " eps " + eps + " momentum "
+          + (momentum == null ? "None" : momentum) + " affine " + affine + " track " + track
+          + " steps " + steps + " init " + (randomInit ? "random" : "default") + " seed " + seed;
+    }
+  }
+
+  @Provide
+  Arbitrary<Case> cases() {
+    Arbitrary<int[]> shapes = Combinators.combine(
+            Arbitraries.of(2, 3, 4, 5),
+            Arbitraries.integers().between(1, 6),
+            Arbitraries.integers().between(1, 16),
+            Arbitraries.of(1, 3, 7, 13, 17, 207).list().ofSize(3))
+        .as((rank, n, c, sp) -> shape(rank, n, c, sp));
+    return Combinators.combine(
+            shapes,
+            Arbitraries.of(1e-5, 1e-3),
+            Arbitraries.of(0.1, 0.3, 0.0, 1.0).injectNull(0.2),
+            Arbitraries.of(true, true, false),
+            Arbitraries.of(true, true, false),
+            Arbitraries.integers().between(1, 4),
+            Arbitraries.of(true, false),
+            Arbitraries.longs())
+        .as(Case::new);
+  }
+
+  private static int[] shape(int rank, int n, int c, List<Integer> spatial) {
+    int[] dims = new int[rank];
+    dims[0] = n;
+    dims[1] = c;
+    long numel = (long) n * c;
+    for (int i = 2; i < rank; i++) {
+      dims[i] = spatial.get(i - 2);
+      numel *= dims[i];
+    }
+    for (int i = rank - 1; i >= 2 && numel > MAX_NUMEL; i--) {
+      numel /= dims[i];
+      dims[i] = 1;
+    }
+    if (numel / c == 1) {
+      dims[0] = 2; // training needs more than one value per channel
+    }
+    return dims;
+  }
+
+  @Property(tries = 200)
+  void behavesLikePyTorch(@ForAll("cases") Case k) {
+    SplittableRandom rnd = new SplittableRandom(k.seed());
+    int channels = k.shape()[1];
+    String kind = Modules.kindOfRank(k.shape().length);
+    BatchNorm ours = Modules.build(kind, channels, k.eps(), k.momentum(), k.affine(), k.track());
+    TorchBatchNormModule ref = new TorchBatchNormModule(torch, channels, k.eps(), k.momentum(), k.affine(), k.track());
+    if (k.affine() && k.randomInit()) {
+      for (int c = 0; c < channels; c++) {
+        float w = (float) (0.5 + rnd.nextDouble());
+        float b = (float) (0.5 * rnd.nextGaussian());
+        ours.weight()[c] = w;
+        ref.weight()[c] = w;
+        ours.bias()[c] = b;
+        ref.bias()[c] = b;
+      }
+    }
+    List<String> phases = new ArrayList<>();
+    for (int s = 0; s < k.steps(); s++) {
+      phases.add("step" + s);
+    }
+    phases.add("eval");
+    phases.add("train-after-eval");
+    for (String phase : phases) {
+      boolean training = !phase.equals("eval");
+      if (training) {
+        ours.train();
+        ref.train();
+      } else {
+        ours.eval();
+        ref.eval();
+      }
+      // The batch size varies from step to step; eval with running statistics may see one value
+      // per channel.
+      int[] shape = k.shape().clone();
+      int inner = 1;
+      for (int i = 2; i < shape.length; i++) {
+        inner *= shape[i];
+      }
+      int minN = (training || !k.track()) && inner == 1 ? 2 : 1;
+      shape[0] = Math.max(minN, 1 + rnd.nextInt(k.shape()[0]));
+      float[] x = GenerateTorchFixtures.input(shape, rnd);
+      float[] dy = new float[x.length];
+      for (int i = 0; i < dy.length; i++) {
+        dy[i] = (float) rnd.nextGaussian();
+      }
+      TorchBatchNormModule.Step expected = ref.step(shape, x, dy);
+
+      Shape s = Shape.of(shape);
+      ours.zeroGrad();
+      Tensor y = ours.forward(Tensor.of(s, x.clone()));
+      Tensor dx = ours.backward(Tensor.of(s, dy.clone()));
+      String at = k + ", " + phase + " (input " + Arrays.toString(shape) + "): ";
+      assertOutput(at + "y", shape, expected.y(), y.data());
+      assertOutput(at + "dx", shape, expected.dx(), dx.data());
+      if (k.affine()) {
+        assertParameterGradient(at + "dweight", expected.weightGrad(), ours.weightGrad());
+        assertParameterGradient(at + "dbias", expected.biasGrad(), ours.biasGrad());
+      }
+      if (k.track()) {
+        assertRunningStat(at + "running_mean", expected.runningMean(), ours.runningMean());
+        assertRunningStat(at + "running_var", expected.runningVar(), ours.runningVar());
+        assertThat(ours.numBatchesTracked()).as(at + "num_batches_tracked").isEqualTo(expected.numBatchesTracked());
+      } else {
+        assertThat(ours.runningMean()).as(at + "no running_mean").isNull();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Accuracy against the float64 reference
+
+  record Fixed(String name, int[] shape, double offset, double scale) {}
+
+  static final List<Fixed> FIXED = List.of(
+      new Fixed("2d unit N(0,1)", new int[] {8, 4, 13, 17}, 0, 1),
+      new Fixed("2d 1e4 + N(0,1)", new int[] {8, 4, 13, 17}, 1e4, 1),
+      new Fixed("1d (N,C) unit", new int[] {256, 8}, 0, 1),
+      new Fixed("1d (N,C) 1e4 + N(0,1)", new int[] {256, 8}, 1e4, 1),
+      new Fixed("3d 3 + 2 N(0,1)", new int[] {2, 3, 7, 13, 17}, 3, 2));
+
+  static final String[] QUANTITIES = {
+      "y train", "dx train", "dweight train", "dbias train", "y eval", "dx eval", "dweight eval",
+      "dbias eval"};
+
+  @Example
+  void accuracyAgainstFloat64Reference() {
+    StringBuilder table = new StringBuilder();
+    table.append(String.format("%n%-22s %-14s %10s %12s %12s %8s%n", "input", "quantity",
+        "max|ref|", "torch err", "ours err", "ok"));
+    List<String> worse = new ArrayList<>();
+    double eps = 1e-5;
+    for (Fixed f : FIXED) {
+      SplittableRandom rnd = new SplittableRandom(f.name().hashCode());
+      int[] shape = f.shape();
+      int n = shape[0];
+      int c = shape[1];
+      int s = 1;
+      for (int i = 2; i < shape.length; i++) {
+        s *= shape[i];
+      }
+      float[] w = new float[c];
+      float[] b = new float[c];
+      for (int ch = 0; ch < c; ch++) {
+        w[ch] = (float) (0.5 + rnd.nextDouble());
+        b[ch] = (float) (0.5 * rnd.nextGaussian());
+      }
+      double[] wd = ReferenceBatchNorm.toDouble(w);
+      double[] bd = ReferenceBatchNorm.toDouble(b);
+      float[] x = gaussian(n * c * s, f.offset(), f.scale(), rnd);
+      float[] dy = gaussian(n * c * s, 0, 1, rnd);
+      float[] xEval = gaussian(n * c * s, f.offset(), f.scale(), rnd);
+      float[] dyEval = gaussian(n * c * s, 0, 1, rnd);
+      float[] rm0 = new float[c];
+      float[] rv0 = new float[c];
+      Arrays.fill(rv0, 1f);
+
+      // PyTorch: one training step with momentum 1, so that the running statistics become this
+      // batch's (as if converged to the data), then eval with them on a new batch of the same
+      // distribution: eval outputs are of unit scale, offset or not.
+      TorchBatchNorm.Result tTrain = torch.run(shape, x, dy, w, b, rm0, rv0, true, 1.0, eps);
+      float[] rm = tTrain.runningMean();
+      float[] rv = tTrain.runningVar();
+      TorchBatchNorm.Result tEval = torch.run(shape, xEval, dyEval, w, b, rm, rv, false, 1.0, eps);
+
+      // batchnorm4j: the same, eval with the same (PyTorch's) running statistics.
+      BatchNorm ours = Modules.build(Modules.kindOfRank(shape.length), c, eps, 1.0, true, true);
+      System.arraycopy(w, 0, ours.weight(), 0, c);
+      System.arraycopy(b, 0, ours.bias(), 0, c);
+      Shape sh = Shape.of(shape);
+      ours.train();
+      ours.zeroGrad();
+      float[] oY = ours.forward(Tensor.of(sh, x.clone())).data();
+      float[] oDx = ours.backward(Tensor.of(sh, dy.clone())).data();
+      float[] oDw = ours.weightGrad().clone();
+      float[] oDb = ours.biasGrad().clone();
+      // Eval with exactly PyTorch's running statistics (ours agree to about 1e-7 relative; the
+      // table compares evaluation, not the update).
+      System.arraycopy(rm, 0, ours.runningMean(), 0, c);
+      System.arraycopy(rv, 0, ours.runningVar(), 0, c);
+      ours.eval();
+      ours.zeroGrad();
+      float[] oYe = ours.forward(Tensor.of(sh, xEval.clone())).data();
+      float[] oDxe = ours.backward(Tensor.of(sh, dyEval.clone())).data();
+      float[] oDwe = ours.weightGrad().clone();
+      float[] oDbe = ours.biasGrad().clone();
+
+      // float64 reference on the same float inputs and running statistics
+      double[] xd = ReferenceBatchNorm.toDouble(x);
+      double[] xed = ReferenceBatchNorm.toDouble(xEval);
+      ReferenceBatchNorm.Forward rTrain = ReferenceBatchNorm.forwardTraining(xd, n, c, s, wd, bd, eps);
+      ReferenceBatchNorm.Backward rBack = ReferenceBatchNorm.backwardTraining(
+          xd, ReferenceBatchNorm.toDouble(dy), n, c, s, wd, eps);
+      double[] rmd = ReferenceBatchNorm.toDouble(rm);
+      double[] rvd = ReferenceBatchNorm.toDouble(rv);
+      double[] rYe = ReferenceBatchNorm.normalize(xed, n, c, s, rmd, rvd, wd, bd, eps);
+      ReferenceBatchNorm.Backward rBackE = ReferenceBatchNorm.backwardInference(
+          xed, ReferenceBatchNorm.toDouble(dyEval), n, c, s, wd, rmd, rvd, eps);
+
+      double[][] refs = {rTrain.y(), rBack.dx(), rBack.dWeight(), rBack.dBias(), rYe, rBackE.dx(),
+          rBackE.dWeight(), rBackE.dBias()};
+      float[][] torchOut = {tTrain.y(), tTrain.dx(), tTrain.weightGrad(), tTrain.biasGrad(), tEval.y(),
+          tEval.dx(), tEval.weightGrad(), tEval.biasGrad()};
+      float[][] oursOut = {oY, oDx, oDw, oDb, oYe, oDxe, oDwe, oDbe};
+      for (int q = 0; q < QUANTITIES.length; q++) {
+        double scale = maxAbs(refs[q]);
+        double te = maxAbsError(refs[q], torchOut[q]);
+        double oe = maxAbsError(refs[q], oursOut[q]);
+        double allowed = Math.max(te, 2 * Math.ulp((float) scale));
+        boolean ok = oe <= allowed;
+        // "yes": no worse than PyTorch; "<=2ulp": worse, but within 2 ulps of the scale.
+        table.append(String.format("%-22s %-14s %10.4g %12.3e %12.3e %8s%n", f.name(), QUANTITIES[q],
+            scale, te, oe, oe <= te ? "yes" : ok ? "<=2ulp" : "WORSE"));
+        if (!ok) {
+          worse.add(f.name() + " " + QUANTITIES[q] + ": ours " + oe + " > torch " + te
+              + " (and > 2 ulp of " + scale + ")");
+        }
+      }
+    }
+    System.out.println(table);
+    assertThat(worse).as("quantities where batchnorm4j is less accurate than PyTorch").isEmpty();
+  }
+
+  private static float[] gaussian(int len, double offset, double scale, SplittableRandom rnd) {
+    float[] a = new float[len];
+    for (int i = 0; i < len; i++) {
+      a[i] = (float) (offset + scale * rnd.nextGaussian());
+    }
+    return a;
+  }
+
+  private static double maxAbs(double[] a) {
+    double m = 0;
+    for (double v : a) {
+      m = Math.max(m, Math.abs(v));
+    }
+    return m;
+  }
+
+  private static double maxAbsError(double[] ref, float[] got) {
+    assertThat(got).hasSize(ref.length);
+    double m = 0;
+    for (int i = 0; i < ref.length; i++) {
+      double d = Math.abs(got[i] - ref[i]);
+      m = Math.max(m, Double.isNaN(d) ? Double.POSITIVE_INFINITY : d);
+    }
+    return m;
+  }
+}
