@@ -47,10 +47,12 @@ import java.util.function.Function;
  *   <li>eps must be &gt; 0 (PyTorch accepts 0, which divides by zero for a constant channel).
  *   <li>backward may be called more than once after one forward (like {@code retain_graph=True});
  *       each call adds the parameter gradients again.
- *   <li>Accuracy: the normalization is computed as (x - mean) * alpha + beta with a mean carried in
- *       more than float precision, and the backward recovers the exact mean, so inputs with a large
- *       common offset (say 1e4 + noise) lose no accuracy; PyTorch's folded form x * alpha + shift
- *       loses about |mean| / std ulps there.
+ *   <li>A rejected input changes nothing. (PyTorch increments {@code num_batches_tracked} before
+ *       it checks for a single value per channel, so there a rejected batch is still counted.)
+ *   <li>Accuracy: every output element is computed in double from the float32 inputs and rounded
+ *       once, as (x - mean) * alpha + beta, and the backward recovers the exact batch mean, so the
+ *       error stays within about one ulp of the result, also for inputs with a large common offset (say
+ *       1e4 + noise), where PyTorch's float form x * alpha + shift loses about |mean| / std ulps.
  * </ul>
  *
  * <h2>Errors and threads</h2>

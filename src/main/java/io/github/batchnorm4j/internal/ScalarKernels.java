@@ -12,13 +12,13 @@ package io.github.batchnorm4j.internal;
  *   <li>Statistics use two passes (sum, then sum of squared deviations from the mean), both
  *       accumulated in double, as PyTorch's CPU kernel does. Unlike the one-pass E[x^2] - E[x]^2 this
  *       stays exact for data with a large common offset.
- *   <li>The normalization subtracts the mean before scaling, {@code y = (x - mean) * alpha + beta},
- *       rather than PyTorch's {@code y = x * alpha + (beta - mean * alpha)}, whose rounding error
- *       grows with |x| instead of |x - mean|. The mean is carried as an unevaluated float sum
- *       {@code meanHi + meanLo} so that the subtraction keeps double precision with float
- *       arithmetic: for data near the mean, {@code x - meanHi} is exact (Sterbenz).
+ *   <li>Each output element is computed in double from the float inputs and rounded to float once:
+ *       {@code y = (float) ((x - mean) * alpha + beta)} with mean and alpha = gamma * invStd in double.
+ *       The error is within about half an ulp of y, and it does not grow with |x| as PyTorch's
+ *       float form {@code x * alpha + (beta - mean * alpha)} does.
  *   <li>The training backward uses the saved float mean only as a pivot: it recovers the exact batch
- *       mean from x in the same pass, so a large offset does not bias the gradient.
+ *       mean from x in the same pass, so a large offset does not bias the gradient, and it forms dx
+ *       in double, so the cancellation in {@code dy - mean(dy) - xhat * k} costs nothing.
  * </ul>
  */
 public final class ScalarKernels {
@@ -55,15 +55,12 @@ public final class ScalarKernels {
       }
       final double var = squares / count;
       final double invStd = 1.0 / Math.sqrt(var + eps);
-      final float meanHi = (float) mean;
-      saveMean[c] = meanHi;
+      saveMean[c] = (float) mean;
       saveInvStd[c] = (float) invStd;
 
-      final double gamma = weight == null ? 1.0 : weight[c];
-      final float alpha = (float) (gamma * invStd);
-      final float beta = bias == null ? 0f : bias[c];
-      normalizePlanes(x, y, batch, planeStride, c * spatial, spatial, meanHi,
-          (float) (mean - meanHi), alpha, beta);
+      final double alpha = (weight == null ? 1.0 : weight[c]) * invStd;
+      final double beta = bias == null ? 0.0 : bias[c];
+      normalizePlanes(x, y, batch, planeStride, c * spatial, spatial, mean, alpha, beta);
 
       if (runningMean != null) {
         // Normalization uses the biased variance; the running estimate the unbiased one (m / (m - 1)),
@@ -84,19 +81,18 @@ public final class ScalarKernels {
       float[] weight, float[] bias, float[] mean, float[] var, double eps) {
     final int planeStride = channels * spatial;
     for (int c = c0; c < c1; c++) {
-      final double gamma = weight == null ? 1.0 : weight[c];
-      final float alpha = (float) (gamma / Math.sqrt(var[c] + eps));
-      final float beta = bias == null ? 0f : bias[c];
-      normalizePlanes(x, y, batch, planeStride, c * spatial, spatial, mean[c], 0f, alpha, beta);
+      final double alpha = (weight == null ? 1.0 : weight[c]) / Math.sqrt(var[c] + eps);
+      final double beta = bias == null ? 0.0 : bias[c];
+      normalizePlanes(x, y, batch, planeStride, c * spatial, spatial, mean[c], alpha, beta);
     }
   }
 
   private static void normalizePlanes(
       float[] x, float[] y, int batch, int planeStride, int firstBase, int spatial,
-      float meanHi, float meanLo, float alpha, float beta) {
+      double mean, double alpha, double beta) {
     for (int n = 0, base = firstBase; n < batch; n++, base += planeStride) {
       for (int i = base, end = base + spatial; i < end; i++) {
-        y[i] = Math.fma((x[i] - meanHi) - meanLo, alpha, beta);
+        y[i] = (float) ((x[i] - mean) * alpha + beta);
       }
     }
   }
@@ -143,14 +139,13 @@ public final class ScalarKernels {
         weightGrad[c] = (float) (weightGrad[c] + dotXhatUnscaled * invStd);
       }
 
-      final float meanLo = (float) correction;
-      final float meanDy = (float) (sumDy / count);
-      final float k = (float) (dotXhatUnscaled * invStd * invStd / count);
-      final float scale = (float) (gamma * invStd);
+      final double mean = pivot + correction;
+      final double meanDy = sumDy / count;
+      final double k = dotXhatUnscaled * invStd * invStd / count;
+      final double scale = gamma * invStd;
       for (int n = 0, base = c * spatial; n < batch; n++, base += planeStride) {
         for (int i = base, end = base + spatial; i < end; i++) {
-          float centered = (x[i] - pivot) - meanLo;
-          dx[i] = scale * Math.fma(-centered, k, dy[i] - meanDy);
+          dx[i] = (float) (scale * ((dy[i] - meanDy) - (x[i] - mean) * k));
         }
       }
     }
@@ -171,19 +166,19 @@ public final class ScalarKernels {
     for (int c = c0; c < c1; c++) {
       final double invStd = 1.0 / Math.sqrt(var[c] + eps);
       final double gamma = weight == null ? 1.0 : weight[c];
-      final float scale = (float) (gamma * invStd);
-      final float center = mean[c];
+      final double scale = gamma * invStd;
+      final double center = mean[c];
       final boolean needSums = weightGrad != null || biasGrad != null;
       double sumDy = 0;
       double sumDyCentered = 0;
       for (int n = 0, base = c * spatial; n < batch; n++, base += planeStride) {
         for (int i = base, end = base + spatial; i < end; i++) {
-          float g = dy[i];
+          double g = dy[i];
           if (needSums) {
             sumDy += g;
-            sumDyCentered += g * ((double) x[i] - center);
+            sumDyCentered += g * (x[i] - center);
           }
-          dx[i] = g * scale;
+          dx[i] = (float) (g * scale);
         }
       }
       if (biasGrad != null) {
