@@ -2,8 +2,11 @@ package io.github.batchnorm4j;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.OptionalDouble;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -55,6 +58,20 @@ import java.util.function.Function;
  *       1e4 + noise), where PyTorch's float form x * alpha + shift loses about |mean| / std ulps.
  * </ul>
  *
+ * <h2>Interop</h2>
+ * <ul>
+ *   <li>{@link #stateDict()} and {@link #loadStateDict(Map, String, boolean)} exchange the state
+ *       with PyTorch's {@code state_dict()} keys, order and dtypes; with
+ *       {@link io.github.batchnorm4j.safetensors.SafeTensors} they read and write PyTorch
+ *       checkpoints.
+ *   <li>{@link Builder#layout(Layout)} accepts channels-last data (N, *spatial, C);
+ *       {@link Builder#activation(Activation)} fuses a ReLU; {@link Builder#unbiasedRunningVar}
+ *       selects the Keras and DL4J running-variance convention.
+ *   <li>{@link BatchNormFolding} folds an eval-mode module into the preceding convolution or linear
+ *       layer; {@link FrozenBatchNorm2d} is a batch norm that never changes.
+ * </ul>
+ * See docs/interop.md for recipes.
+ *
  * <h2>Errors and threads</h2>
  * Bad arguments raise {@link IllegalArgumentException} with the argument, the expected and actual
  * values and the input shape, before anything has changed. NaN and infinity in the data are not
@@ -70,6 +87,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   private final boolean affine;
   private final boolean trackRunningStats;
   private final int threads;
+  private final Layout layout;
+  private final Activation activation;
+  private final boolean unbiasedRunningVar;
 
   private final float[] weight;
   private final float[] bias;
@@ -85,6 +105,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   private final float[] savedMean;
   private final float[] savedInvStd;
   private Tensor savedInput;
+  private Tensor savedOutput; // read by the backward for the fused ReLU's mask
   private boolean savedUsedBatchStats;
   private String backwardUnavailable = "backward called before any forward";
 
@@ -95,6 +116,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     this.affine = b.affine;
     this.trackRunningStats = b.trackRunningStats;
     this.threads = b.threads;
+    this.layout = b.layout;
+    this.activation = b.activation;
+    this.unbiasedRunningVar = b.unbiasedRunningVar;
     this.weight = affine ? new float[numFeatures] : null;
     this.bias = affine ? new float[numFeatures] : null;
     this.weightGrad = affine ? new float[numFeatures] : null;
@@ -202,7 +226,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     }
     Shape shape = x.shape();
     int batch = shape.dim(0);
-    int spatial = spatialSize(shape);
+    int spatial = spatialSize(shape, layout);
     boolean useBatchStats = training || !trackRunningStats;
     if (useBatchStats && (long) batch * spatial == 1) {
       throw new IllegalArgumentException(
@@ -216,13 +240,13 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
       // PyTorch increments the counter first, so the cumulative average's first factor is 1.
       long count = update ? numBatchesTracked + 1 : numBatchesTracked;
       double factor = Double.isNaN(momentum) ? 1.0 / count : momentum;
-      BatchNormFunctional.forwardTraining(xs, ys, batch, numFeatures, spatial, weight, bias,
-          update ? runningMean : null, update ? runningVar : null, factor, eps, savedMean,
-          savedInvStd, threads);
+      BatchNormFunctional.forwardTraining(layout, activation, xs, ys, batch, numFeatures, spatial,
+          weight, bias, update ? runningMean : null, update ? runningVar : null, factor,
+          unbiasedRunningVar, eps, savedMean, savedInvStd, threads);
       numBatchesTracked = count;
     } else {
-      BatchNormFunctional.forwardInference(xs, ys, batch, numFeatures, spatial, weight, bias,
-          runningMean, runningVar, eps, threads);
+      BatchNormFunctional.forwardInference(layout, activation, xs, ys, batch, numFeatures, spatial,
+          weight, bias, runningMean, runningVar, eps, threads);
     }
     savedUsedBatchStats = useBatchStats;
     if (xs == ys) {
@@ -231,6 +255,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
           + " array, so the input the gradient needs was overwritten); input shape " + shape;
     } else {
       savedInput = x;
+      savedOutput = out;
     }
   }
 
@@ -288,16 +313,17 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     }
     Shape shape = input.shape();
     int batch = shape.dim(0);
-    int spatial = spatialSize(shape);
+    int spatial = spatialSize(shape, layout);
     float[] xs = input.data();
     float[] dys = gradOutput.data();
     float[] dxs = gradInput.data();
+    float[] ys = savedOutput.data();
     if (savedUsedBatchStats) {
-      BatchNormFunctional.backwardTraining(xs, dys, dxs, batch, numFeatures, spatial, weight,
-          savedMean, savedInvStd, weightGrad, biasGrad, threads);
+      BatchNormFunctional.backwardTraining(layout, activation, xs, ys, dys, dxs, batch, numFeatures,
+          spatial, weight, savedMean, savedInvStd, weightGrad, biasGrad, threads);
     } else {
-      BatchNormFunctional.backwardInference(xs, dys, dxs, batch, numFeatures, spatial, weight,
-          runningMean, runningVar, eps, weightGrad, biasGrad, threads);
+      BatchNormFunctional.backwardInference(layout, activation, xs, ys, dys, dxs, batch,
+          numFeatures, spatial, weight, runningMean, runningVar, eps, weightGrad, biasGrad, threads);
     }
   }
 
@@ -331,17 +357,23 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
           "input has rank " + shape.rank() + " but " + name() + " expects " + accepted
               + "; input shape " + shape);
     }
-    if (shape.dim(1) != numFeatures) {
+    int channelAxis = layout.channelAxis(shape.rank());
+    if (shape.dim(channelAxis) != numFeatures) {
       throw new IllegalArgumentException(
-          "input has " + shape.dim(1) + " channels but " + name() + " was built for " + numFeatures
-              + "; input shape " + shape);
+          "input has " + shape.dim(channelAxis) + " channels"
+              + (layout == Layout.CHANNELS_FIRST ? "" : " (dimension " + channelAxis + ", " + layout + ")")
+              + " but " + name() + " was built for " + numFeatures + "; input shape " + shape);
     }
   }
 
-  private static int spatialSize(Shape shape) {
+  /** The product of the spatial sizes: every dimension but the batch and the channel one. */
+  private static int spatialSize(Shape shape, Layout layout) {
+    int channelAxis = layout.channelAxis(shape.rank());
     int spatial = 1;
-    for (int i = 2; i < shape.rank(); i++) {
-      spatial *= shape.dim(i); // cannot overflow: numel() fits in an int
+    for (int i = 1; i < shape.rank(); i++) {
+      if (i != channelAxis) {
+        spatial *= shape.dim(i); // cannot overflow: numel() fits in an int
+      }
     }
     return spatial;
   }
@@ -380,6 +412,24 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   /** Returns the most threads one call may use (1 = the caller's thread only). */
   public int threads() {
     return threads;
+  }
+
+  /** Returns the data layout the module expects: channels-first (the default) or channels-last. */
+  public Layout layout() {
+    return layout;
+  }
+
+  /** Returns the activation fused into forward and backward ({@link Activation#NONE} by default). */
+  public Activation activation() {
+    return activation;
+  }
+
+  /**
+   * Returns true if the running variance is updated with the unbiased batch variance
+   * (var * m / (m - 1), PyTorch's convention, the default), false for the biased one (Keras, DL4J).
+   */
+  public boolean unbiasedRunningVar() {
+    return unbiasedRunningVar;
   }
 
   /**
@@ -471,6 +521,93 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     return List.copyOf(keys);
   }
 
+  /**
+   * Returns the module's state as PyTorch's {@code state_dict()} does, in its order and with its
+   * keys and dtypes (see {@link #stateDictKeys()}): weight, bias, running_mean and running_var as
+   * F32 tensors of shape (C), num_batches_tracked as a 0-dim I64. The tensors are copies: later
+   * training does not change them. The map is ordered and unmodifiable; write it with
+   * {@link io.github.batchnorm4j.safetensors.SafeTensors#write}.
+   */
+  public Map<String, TypedTensor> stateDict() {
+    return stateDict("");
+  }
+
+  /**
+   * Returns {@link #stateDict()} with every key prefixed, as the entries of this module appear in a
+   * whole model's state dict (for example prefix {@code "layer1.0.bn1."}).
+   *
+   * @param prefix "" or a prefix ending with '.'
+   * @throws IllegalArgumentException if prefix is null or non-empty without a trailing '.'
+   */
+  public Map<String, TypedTensor> stateDict(String prefix) {
+    StateDicts.checkPrefix(prefix);
+    LinkedHashMap<String, TypedTensor> out = new LinkedHashMap<>();
+    StateDicts.putVector(out, prefix, StateDicts.WEIGHT, weight);
+    StateDicts.putVector(out, prefix, StateDicts.BIAS, bias);
+    StateDicts.putVector(out, prefix, StateDicts.RUNNING_MEAN, runningMean);
+    StateDicts.putVector(out, prefix, StateDicts.RUNNING_VAR, runningVar);
+    if (trackRunningStats) {
+      out.put(prefix + StateDicts.NUM_BATCHES_TRACKED, TypedTensor.scalarLong(numBatchesTracked));
+    }
+    return StateDicts.unmodifiable(out);
+  }
+
+  /**
+   * Loads a state dict strictly and without prefix; see
+   * {@link #loadStateDict(Map, String, boolean)}.
+   *
+   * @throws IllegalArgumentException if a key is missing or unexpected, or an entry has the wrong
+   *     shape or dtype; the module is unchanged then
+   */
+  public IncompatibleKeys loadStateDict(Map<String, TypedTensor> stateDict) {
+    return loadStateDict(stateDict, "", true);
+  }
+
+  /**
+   * Copies this module's entries from a state dict, like PyTorch's
+   * {@code load_state_dict(state_dict, strict)} restricted to one module. Only keys that start with
+   * {@code prefix} concern this module, so a whole model's state dict (say, read from a
+   * safetensors file) can be passed with the module's prefix, such as {@code "layer1.0.bn1."}.
+   *
+   * <ul>
+   *   <li>weight, bias, running_mean, running_var: shape (C), any floating dtype (F32 exactly; F64
+   *       rounded to nearest; F16 and BF16 exactly), copied into the live arrays.
+   *   <li>num_batches_tracked: a 0-dim I64, &gt;= 0. When absent it loads as 0, as PyTorch does for
+   *       checkpoints written before the counter existed (this is never a missing key).
+   *   <li>strict: a key of this module absent from the state dict ("missing"), or a key under the
+   *       prefix that the module does not have ("unexpected", for example weight for an
+   *       {@code affine(false)} module), is an error. Not strict: those keys are skipped and listed
+   *       in the result; the module keeps its values for the missing ones.
+   *   <li>In both modes, as in PyTorch, a wrong shape is an error, and so is a wrong dtype (an
+   *       integer tensor for a float entry, or anything but I64 for the counter).
+   * </ul>
+   * The state dict is checked completely before anything is copied: after an exception the module
+   * is unchanged. The mode, gradients and configuration are never changed.
+   *
+   * @param stateDict the entries; not modified, not retained
+   * @param prefix "" or a prefix ending with '.'
+   * @param strict whether missing and unexpected keys are errors
+   * @return the missing and unexpected keys (both empty after a strict load)
+   * @throws IllegalArgumentException if stateDict or prefix is null, the prefix lacks its trailing
+   *     '.', or (see above) a key is missing or unexpected in strict mode, or an entry has the wrong
+   *     shape, dtype or value; the message names the key
+   */
+  public IncompatibleKeys loadStateDict(
+      Map<String, TypedTensor> stateDict, String prefix, boolean strict) {
+    StateDicts.Loaded loaded = StateDicts.check(toString(), numFeatures, stateDictKeys(),
+        Set.of(StateDicts.NUM_BATCHES_TRACKED), Set.of(), stateDict, prefix, strict);
+    if (affine) {
+      StateDicts.copy(loaded, StateDicts.WEIGHT, weight);
+      StateDicts.copy(loaded, StateDicts.BIAS, bias);
+    }
+    if (trackRunningStats) {
+      StateDicts.copy(loaded, StateDicts.RUNNING_MEAN, runningMean);
+      StateDicts.copy(loaded, StateDicts.RUNNING_VAR, runningVar);
+      numBatchesTracked = loaded.numBatchesTracked;
+    }
+    return loaded.incompatible;
+  }
+
   /** Sets weightGrad and biasGrad to zero (nothing when not affine). */
   public void zeroGrad() {
     if (affine) {
@@ -516,7 +653,10 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   public String toString() {
     return name() + "(" + numFeatures + ", eps=" + eps + ", momentum="
         + (Double.isNaN(momentum) ? "None" : Double.toString(momentum)) + ", affine=" + affine
-        + ", track_running_stats=" + trackRunningStats + ")";
+        + ", track_running_stats=" + trackRunningStats
+        + (layout == Layout.CHANNELS_FIRST ? "" : ", layout=" + layout)
+        + (activation == Activation.NONE ? "" : ", activation=" + activation)
+        + (unbiasedRunningVar ? "" : ", unbiased_running_var=false") + ")";
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -538,6 +678,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     boolean affine = true;
     boolean trackRunningStats = true;
     int threads = 1;
+    Layout layout = Layout.CHANNELS_FIRST;
+    Activation activation = Activation.NONE;
+    boolean unbiasedRunningVar = true;
 
     Builder(String moduleName, int numFeatures, Function<Builder<M>, M> factory) {
       this.moduleName = moduleName;
@@ -593,10 +736,42 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     }
 
     /**
+     * Sets the data layout: {@link Layout#CHANNELS_FIRST} (N, C, *spatial), the default, or
+     * {@link Layout#CHANNELS_LAST} (N, *spatial, C), as Keras, DL4J's NHWC and PyTorch's
+     * {@code channels_last} store it. Same formulas, statistics and accuracy; only the position of
+     * the channel dimension in the input's shape changes. Not null.
+     */
+    public Builder<M> layout(Layout layout) {
+      this.layout = layout;
+      return this;
+    }
+
+    /**
+     * Fuses an activation into forward and backward: {@link Activation#RELU} gives
+     * {@code y = max(0, BN(x))} in one pass, and a backward through both (default
+     * {@link Activation#NONE}). With ReLU the forward's output is referenced, like its input, for
+     * the backward's mask, so do not change it before the backward. Not null.
+     */
+    public Builder<M> activation(Activation activation) {
+      this.activation = activation;
+      return this;
+    }
+
+    /**
+     * Chooses the running-variance estimate: true (the default, PyTorch) updates it with the
+     * unbiased batch variance var * m / (m - 1); false (Keras, DL4J) with the biased var that the
+     * normalization uses.
+     */
+    public Builder<M> unbiasedRunningVar(boolean unbiased) {
+      this.unbiasedRunningVar = unbiased;
+      return this;
+    }
+
+    /**
      * Builds the module, in training mode with gamma 1, beta 0, running mean 0 and variance 1.
      *
      * @throws IllegalArgumentException if numFeatures &lt; 1, eps is not finite and &gt; 0,
-     *     momentum is outside [0, 1] (or NaN), or threads &lt; 1
+     *     momentum is outside [0, 1] (or NaN), threads &lt; 1, or layout or activation is null
      */
     public M build() {
       return factory.apply(validated());
@@ -619,6 +794,10 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
       if (threads < 1) {
         throw new IllegalArgumentException(
             "threads must be >= 1 but is " + threads + " (" + moduleName + ")");
+      }
+      if (layout == null || activation == null) {
+        throw new IllegalArgumentException("layout and activation must not be null but are "
+            + layout + " and " + activation + " (" + moduleName + ")");
       }
       return this;
     }

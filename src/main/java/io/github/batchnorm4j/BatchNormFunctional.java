@@ -1,7 +1,7 @@
 package io.github.batchnorm4j;
 
-import io.github.batchnorm4j.internal.ChannelParallel;
-import io.github.batchnorm4j.internal.ScalarKernels;
+import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.internal.KernelOps;
 
 /**
  * Stateless batch-normalization kernels over raw {@code float[]} data, the layer beneath
@@ -24,16 +24,19 @@ import io.github.batchnorm4j.internal.ScalarKernels;
  *
  * <h2>Contract</h2>
  * <ul>
- *   <li>Outputs are caller-provided and nothing is allocated (on one thread; with several threads
- *       the hand-off allocates a few small task objects).
+ *   <li>Outputs are caller-provided and nothing is allocated in steady state, on one thread or
+ *       several (the worker threads are persistent and the per-call state is reused).
  *   <li>Outputs may alias their elementwise inputs ({@code y == x}, {@code dx == dy} or
  *       {@code dx == x}): each channel is read completely before it is written.
  *   <li>Every argument is checked before anything is written; on an {@link IllegalArgumentException}
  *       no output, running statistic or gradient has changed.
  *   <li>NaN or infinity in the data is not an error: it propagates into the outputs and statistics of
  *       its channel, as in PyTorch.
- *   <li>Each channel is reduced by one thread in a fixed order, so results are bitwise identical for
- *       every {@code threads} value.
+ *   <li>Each channel is reduced over a partition fixed by the shape alone, in a fixed order, so
+ *       results are bitwise identical for every {@code threads} value.
+ *   <li>The kernels use the Vector API when the JVM has {@code jdk.incubator.vector} (start it with
+ *       {@code --add-modules jdk.incubator.vector}); {@code -Dbatchnorm4j.simd=false} forces the
+ *       scalar kernels. Both keep the same accuracy contract.
  * </ul>
  */
 public final class BatchNormFunctional {
@@ -86,7 +89,7 @@ public final class BatchNormFunctional {
       float[] x, float[] y, int batch, int channels, int spatial,
       float[] weight, float[] bias, float[] runningMean, float[] runningVar, double factor,
       double eps, float[] saveMean, float[] saveInvStd, int threads) {
-    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("x", x, batch, channels, spatial);
     checkData("y", y, batch, channels, spatial);
     checkAffine(weight, bias, channels);
     checkRunning(runningMean, runningVar, channels);
@@ -98,14 +101,8 @@ public final class BatchNormFunctional {
     checkPerChannel("saveInvStd", saveInvStd, channels, false);
     checkThreads(threads);
     checkMoreThanOneValue(batch, spatial, channels);
-    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
-      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-          ScalarKernels.forwardTraining(x, y, batch, channels, spatial, c0, c1, weight, bias,
-              runningMean, runningVar, factor, eps, saveMean, saveInvStd));
-    } else { // a direct call allocates no task on the single-threaded path
-      ScalarKernels.forwardTraining(x, y, batch, channels, spatial, 0, channels, weight, bias,
-          runningMean, runningVar, factor, eps, saveMean, saveInvStd);
-    }
+    BatchNormKernels.forwardTraining(KernelOps.forSize(x.length), x, y, batch, channels, spatial,
+        weight, bias, runningMean, runningVar, factor, eps, saveMean, saveInvStd, threads);
   }
 
   /**
@@ -132,21 +129,15 @@ public final class BatchNormFunctional {
   public static void forwardInference(
       float[] x, float[] y, int batch, int channels, int spatial,
       float[] weight, float[] bias, float[] mean, float[] var, double eps, int threads) {
-    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("x", x, batch, channels, spatial);
     checkData("y", y, batch, channels, spatial);
     checkAffine(weight, bias, channels);
     checkPerChannel("mean", mean, channels, false);
     checkPerChannel("var", var, channels, false);
     checkEps(eps);
     checkThreads(threads);
-    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
-      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-          ScalarKernels.forwardInference(x, y, batch, channels, spatial, c0, c1, weight, bias, mean,
-              var, eps));
-    } else { // a direct call allocates no task on the single-threaded path
-      ScalarKernels.forwardInference(x, y, batch, channels, spatial, 0, channels, weight, bias,
-          mean, var, eps);
-    }
+    BatchNormKernels.forwardInference(KernelOps.forSize(x.length), x, y, batch, channels, spatial,
+        weight, bias, mean, var, eps, threads);
   }
 
   /**
@@ -188,7 +179,7 @@ public final class BatchNormFunctional {
       float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
       float[] weight, float[] saveMean, float[] saveInvStd, float[] weightGrad, float[] biasGrad,
       int threads) {
-    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("x", x, batch, channels, spatial);
     checkData("dy", dy, batch, channels, spatial);
     checkData("dx", dx, batch, channels, spatial);
     checkPerChannel("weight", weight, channels, true);
@@ -197,14 +188,8 @@ public final class BatchNormFunctional {
     checkPerChannel("weightGrad", weightGrad, channels, true);
     checkPerChannel("biasGrad", biasGrad, channels, true);
     checkThreads(threads);
-    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
-      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-          ScalarKernels.backwardTraining(x, dy, dx, batch, channels, spatial, c0, c1, weight,
-              saveMean, saveInvStd, weightGrad, biasGrad));
-    } else { // a direct call allocates no task on the single-threaded path
-      ScalarKernels.backwardTraining(x, dy, dx, batch, channels, spatial, 0, channels, weight,
-          saveMean, saveInvStd, weightGrad, biasGrad);
-    }
+    BatchNormKernels.backwardTraining(KernelOps.forSize(x.length), x, dy, dx, batch, channels,
+        spatial, weight, saveMean, saveInvStd, weightGrad, biasGrad, threads);
   }
 
   /**
@@ -242,7 +227,7 @@ public final class BatchNormFunctional {
       float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
       float[] weight, float[] mean, float[] var, double eps, float[] weightGrad, float[] biasGrad,
       int threads) {
-    int numel = checkData("x", x, batch, channels, spatial);
+    checkData("x", x, batch, channels, spatial);
     checkData("dy", dy, batch, channels, spatial);
     checkData("dx", dx, batch, channels, spatial);
     checkPerChannel("weight", weight, channels, true);
@@ -252,14 +237,105 @@ public final class BatchNormFunctional {
     checkPerChannel("weightGrad", weightGrad, channels, true);
     checkPerChannel("biasGrad", biasGrad, channels, true);
     checkThreads(threads);
-    if (ChannelParallel.worthSplitting(threads, channels, numel)) {
-      ChannelParallel.run(threads, channels, numel, (c0, c1) ->
-          ScalarKernels.backwardInference(x, dy, dx, batch, channels, spatial, c0, c1, weight, mean,
-              var, eps, weightGrad, biasGrad));
-    } else { // a direct call allocates no task on the single-threaded path
-      ScalarKernels.backwardInference(x, dy, dx, batch, channels, spatial, 0, channels, weight,
-          mean, var, eps, weightGrad, biasGrad);
-    }
+    BatchNormKernels.backwardInference(KernelOps.forSize(x.length), x, dy, dx, batch, channels,
+        spatial, weight, mean, var, eps, weightGrad, biasGrad, threads);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Layouts, fused activation and the running-variance convention (interop; see docs/interop.md).
+  // The methods above are the channels-first, no-activation, unbiased case of these.
+
+  /**
+   * Training-mode forward for either {@link Layout}, with an optional fused {@link Activation} and
+   * a choice of running-variance estimate. With z the normalized value of
+   * {@link #forwardTraining(float[], float[], int, int, int, float[], float[], float[], float[], double, double, float[], float[], int)},
+   * {@code y = z} for {@link Activation#NONE} and {@code y = max(0, z)} for {@link Activation#RELU};
+   * the running variance is updated with {@code var_c * m / (m - 1)} (unbiased, PyTorch) or
+   * {@code var_c} (biased, Keras and DL4J):
+   * <pre>
+   * runningVar_c = (1 - f) * runningVar_c + f * (unbiasedRunningVar ? var_c * m / (m - 1) : var_c)
+   * </pre>
+   * Channels-last data is (batch, spatial..., channels): {@code batch * spatial} rows of
+   * {@code channels} values. The statistics, the accuracy and the aliasing rules are the same as for
+   * channels-first: y may be x.
+   *
+   * @param layout where the channel dimension is; not null
+   * @param activation the fused activation; not null
+   * @param unbiasedRunningVar true for PyTorch's unbiased running variance, false for the biased one
+   * @throws IllegalArgumentException as for the channels-first method, or if layout or activation
+   *     is null; nothing has changed then
+   */
+  public static void forwardTraining(
+      Layout layout, Activation activation, float[] x, float[] y, int batch, int channels,
+      int spatial, float[] weight, float[] bias, float[] runningMean, float[] runningVar,
+      double factor, boolean unbiasedRunningVar, double eps, float[] saveMean, float[] saveInvStd,
+      int threads) {
+    FunctionalVariants.forwardTraining(layout, activation, x, y, batch, channels, spatial, weight,
+        bias, runningMean, runningVar, factor, unbiasedRunningVar, eps, saveMean, saveInvStd,
+        threads);
+  }
+
+  /**
+   * Inference forward for either {@link Layout}, with an optional fused {@link Activation}:
+   * {@code y = act((x - mean_c) / sqrt(var_c + eps) * gamma_c + beta_c)}. Only y changes; y may be
+   * x.
+   *
+   * @param layout where the channel dimension is; not null
+   * @param activation the fused activation; not null
+   * @throws IllegalArgumentException as for the channels-first method, or if layout or activation
+   *     is null
+   */
+  public static void forwardInference(
+      Layout layout, Activation activation, float[] x, float[] y, int batch, int channels,
+      int spatial, float[] weight, float[] bias, float[] mean, float[] var, double eps,
+      int threads) {
+    FunctionalVariants.forwardInference(layout, activation, x, y, batch, channels, spatial, weight,
+        bias, mean, var, eps, threads);
+  }
+
+  /**
+   * Backward of the training forward for either {@link Layout}, through an optional fused
+   * {@link Activation}. With ReLU the gradient reaching the normalization is
+   * {@code g = y <= 0 ? 0 : dy} (y the forward's output), and then, as without activation,
+   * <pre>
+   * dbeta_c = sum g     dgamma_c = sum g * xhat     (both ADDED into the gradient arrays)
+   * dx = gamma_c * invStd_c * (g - dbeta_c / m - xhat * dgamma_c / m)
+   * </pre>
+   *
+   * @param layout where the channel dimension is; not null
+   * @param activation the activation the forward fused; not null
+   * @param x the forward's input. Not modified (unless dx == x).
+   * @param y the forward's output, read for the ReLU mask; required with {@link Activation#RELU},
+   *     ignored (may be null) with {@link Activation#NONE}. Not modified (unless dx == y).
+   * @param dx receives dL/dx. Modified. May be x, y or dy.
+   * @throws IllegalArgumentException as for the channels-first method, if layout or activation is
+   *     null, or if y is needed and null or of the wrong length
+   */
+  public static void backwardTraining(
+      Layout layout, Activation activation, float[] x, float[] y, float[] dy, float[] dx,
+      int batch, int channels, int spatial, float[] weight, float[] saveMean, float[] saveInvStd,
+      float[] weightGrad, float[] biasGrad, int threads) {
+    FunctionalVariants.backwardTraining(layout, activation, x, y, dy, dx, batch, channels, spatial,
+        weight, saveMean, saveInvStd, weightGrad, biasGrad, threads);
+  }
+
+  /**
+   * Backward of the inference forward for either {@link Layout}, through an optional fused
+   * {@link Activation}: with {@code g = y <= 0 ? 0 : dy} for ReLU (else g = dy),
+   * {@code dx = g * gamma_c / sqrt(var_c + eps)}, and sum g and sum g * (x - mean_c) / sqrt(var_c + eps)
+   * ADDED into biasGrad and weightGrad.
+   *
+   * @param y the forward's output; required with {@link Activation#RELU}, else may be null
+   * @param dx receives dL/dx. Modified. May be x, y or dy.
+   * @throws IllegalArgumentException as for the channels-first method, if layout or activation is
+   *     null, or if y is needed and null or of the wrong length
+   */
+  public static void backwardInference(
+      Layout layout, Activation activation, float[] x, float[] y, float[] dy, float[] dx,
+      int batch, int channels, int spatial, float[] weight, float[] mean, float[] var, double eps,
+      float[] weightGrad, float[] biasGrad, int threads) {
+    FunctionalVariants.backwardInference(layout, activation, x, y, dy, dx, batch, channels,
+        spatial, weight, mean, var, eps, weightGrad, biasGrad, threads);
   }
 
   // ---------------------------------------------------------------------------------------------

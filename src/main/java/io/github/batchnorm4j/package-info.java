@@ -12,6 +12,12 @@
  *       and the formulas are documented on {@link io.github.batchnorm4j.BatchNorm}.
  *   <li>{@link io.github.batchnorm4j.BatchNormFunctional}: the stateless kernels beneath the
  *       modules, over raw {@code float[]}.
+ *   <li>Interop (see docs/interop.md): PyTorch state dicts of {@link io.github.batchnorm4j.TypedTensor}
+ *       ({@code stateDict}, {@code loadStateDict}), read and written as safetensors files by
+ *       {@link io.github.batchnorm4j.safetensors.SafeTensors}; {@link io.github.batchnorm4j.Layout}
+ *       for channels-last data; {@link io.github.batchnorm4j.Activation} for a fused ReLU;
+ *       {@link io.github.batchnorm4j.BatchNormFolding} and
+ *       {@link io.github.batchnorm4j.FrozenBatchNorm2d} for inference.
  * </ul>
  *
  * <h2>Contract</h2>
@@ -23,9 +29,12 @@
  *   <li>Steady state allocates nothing: the two-argument {@code forward(x, out)} and
  *       {@code backward(dy, dx)} and the functional layer write into caller-provided arrays; a
  *       module's memory is a handful of per-channel arrays fixed at construction.
- *   <li>Results are bitwise identical whatever the number of threads.
- *   <li>Statistics are accumulated in double in two passes, so inputs with a large common offset
- *       keep their accuracy.
+ *   <li>Results are bitwise identical whatever the number of threads; worker threads are
+ *       persistent daemon threads, so several threads allocate nothing per call either.
+ *   <li>Statistics are accumulated in double from values shifted by one of the channel's own values,
+ *       so inputs with a large common offset keep their accuracy.
+ *   <li>SIMD: with {@code --add-modules jdk.incubator.vector} the kernels use the Vector API (same
+ *       accuracy contract); {@code -Dbatchnorm4j.simd=false} forces the scalar kernels.
  * </ul>
  */
 package io.github.batchnorm4j;

@@ -8,8 +8,10 @@ import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /**
- * The package contract: forward(x, out) and backward(dy, dx) allocate nothing in steady state on
- * one thread. Measured with the JVM's per-thread allocation counter (HotSpot).
+ * The package contract: forward(x, out) and backward(dy, dx) allocate nothing in steady state, on
+ * one thread and on several (the workers are persistent and the per-call state is reused).
+ * Measured with the JVM's per-thread allocation counters (HotSpot), summed over the caller and the
+ * worker threads.
  */
 class AllocationTest {
 
@@ -46,5 +48,72 @@ class AllocationTest {
     long allocated = threads.getCurrentThreadAllocatedBytes() - before;
     // 4,000 calls: anything per call would show as at least 16 bytes per call, 64,000 in all.
     assertThat(allocated).as("bytes allocated by 1,000 steps of 4 calls").isLessThan(1_000);
+  }
+
+  @Test
+  void steadyStateAllocatesNothingWithTwoThreads() {
+    java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+    assumeThat(bean).isInstanceOf(com.sun.management.ThreadMXBean.class);
+    com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
+    assumeThat(threads.isThreadAllocatedMemorySupported()).isTrue();
+    threads.setThreadAllocatedMemoryEnabled(true);
+
+    // Large enough to be split between threads; channel counts that exercise both pass layouts.
+    Shape many = Shape.of(8, 16, 16, 16);
+    Shape few = Shape.of(64, 2, 16, 16);
+    BatchNorm2d[] modules = {
+      BatchNorm2d.builder(16).threads(2).build(), BatchNorm2d.builder(16).threads(2).build().eval(),
+      BatchNorm2d.builder(2).threads(2).build(), BatchNorm2d.builder(2).threads(2).build().eval()
+    };
+    Shape[] shapes = {many, many, few, few};
+    Tensor[] xs = new Tensor[4];
+    Tensor[] dys = new Tensor[4];
+    Tensor[] outs = new Tensor[4];
+    for (int k = 0; k < 4; k++) {
+      xs[k] = Tensor.of(shapes[k], BatchNormReferenceProperties.random(new SplittableRandom(k),
+          shapes[k].numel(), 1, 0));
+      dys[k] = Tensor.of(shapes[k], BatchNormReferenceProperties.random(new SplittableRandom(9 + k),
+          shapes[k].numel(), 1, 0));
+      outs[k] = Tensor.zeros(shapes[k]);
+    }
+    Runnable step = () -> {
+      for (int k = 0; k < 4; k++) {
+        modules[k].forward(xs[k], outs[k]);
+        modules[k].backward(dys[k], outs[k]);
+      }
+    };
+    for (int i = 0; i < 3_000; i++) {
+      step.run();
+    }
+    long[] ids = threadIds();
+    long before = sum(threads.getThreadAllocatedBytes(ids));
+    for (int i = 0; i < 300; i++) {
+      step.run();
+    }
+    long allocated = sum(threads.getThreadAllocatedBytes(ids)) - before;
+    // 2,400 calls: anything per call would show as at least 16 bytes per call, 38,400 in all.
+    assertThat(allocated).as("bytes allocated by the caller and the workers in 2,400 calls")
+        .isLessThan(2_000);
+  }
+
+  private static long[] threadIds() {
+    java.util.List<Long> ids = new java.util.ArrayList<>();
+    ids.add(Thread.currentThread().getId());
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      if (t.getName().startsWith("batchnorm4j-worker-")) {
+        ids.add(t.getId());
+      }
+    }
+    assertThat(ids).as("a worker thread was started").hasSizeGreaterThan(
+        Runtime.getRuntime().availableProcessors() > 1 ? 1 : 0);
+    return ids.stream().mapToLong(Long::longValue).toArray();
+  }
+
+  private static long sum(long[] values) {
+    long s = 0;
+    for (long v : values) {
+      s += Math.max(0, v);
+    }
+    return s;
   }
 }

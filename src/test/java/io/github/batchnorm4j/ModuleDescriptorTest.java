@@ -9,7 +9,7 @@ import java.nio.file.Path;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-/** The module exports the API package only, and requires nothing beyond java.base. */
+/** The module exports the API packages only (the library and its safetensors codec), and requires nothing beyond java.base. */
 class ModuleDescriptorTest {
 
   @Test
@@ -18,7 +18,8 @@ class ModuleDescriptorTest {
     ModuleDescriptor module = ModuleFinder.of(classes).find("io.github.batchnorm4j")
         .orElseThrow().descriptor();
     assertThat(module.exports().stream().map(ModuleDescriptor.Exports::source)
-        .collect(Collectors.toSet())).containsExactly("io.github.batchnorm4j");
+        .collect(Collectors.toSet()))
+        .containsExactlyInAnyOrder("io.github.batchnorm4j", "io.github.batchnorm4j.safetensors");
     assertThat(module.requires().stream().map(ModuleDescriptor.Requires::name)
         .collect(Collectors.toSet())).containsExactly("java.base");
   }

@@ -80,8 +80,8 @@ class NumericsTest {
         expected = got;
       } else {
         for (int k = 0; k < got.length; k++) {
-          assertThat((float[]) got[k]).as("threads = %d, result %d", threads, k)
-              .containsExactly((float[]) expected[k]);
+          assertBitwiseEqual("threads = " + threads + ", result " + k, (float[]) got[k],
+              (float[]) expected[k]);
         }
       }
     }
@@ -99,6 +99,20 @@ class NumericsTest {
     float[] dxEval = bn.backward(Tensor.of(shape, dy)).data();
     return new Object[] {yTrain, dxTrain, yEval, dxEval, bn.runningMean(), bn.runningVar(),
         bn.weightGrad(), bn.biasGrad()};
+  }
+
+  /**
+   * Compares bit patterns and reports the first difference. (AssertJ's containsExactly computes a
+   * quadratic diff of large arrays on failure, which takes minutes.)
+   */
+  static void assertBitwiseEqual(String what, float[] actual, float[] expected) {
+    assertThat(actual.length).as(what + ": length").isEqualTo(expected.length);
+    for (int i = 0; i < actual.length; i++) {
+      if (Float.floatToRawIntBits(actual[i]) != Float.floatToRawIntBits(expected[i])) {
+        assertThat(actual[i]).as(what + ": first difference at index " + i).isEqualTo(expected[i]);
+        assertThat(false).as(what + ": bit patterns differ at index " + i).isTrue();
+      }
+    }
   }
 
   static double maxError(float[] actual, double[] expected) {

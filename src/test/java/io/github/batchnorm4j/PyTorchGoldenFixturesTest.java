@@ -6,7 +6,8 @@ import static io.github.batchnorm4j.testing.TorchTolerances.assertRunningStat;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.batchnorm4j.testing.Modules;
-import io.github.batchnorm4j.testing.SafeTensors;
+import io.github.batchnorm4j.safetensors.SafeTensors;
+import io.github.batchnorm4j.testing.Fixtures;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
@@ -53,7 +54,7 @@ class PyTorchGoldenFixturesTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("cases")
   void replaysPyTorchStepByStep(String file) {
-    SafeTensors st = SafeTensors.readResource(DIR + file);
+    SafeTensors st = Fixtures.readResource(DIR + file);
     Map<String, String> meta = st.metadata();
     String caseName = meta.get("case");
     int[] shape = Arrays.stream(meta.get("shape").split(",")).mapToInt(Integer::parseInt).toArray();
@@ -73,16 +74,16 @@ class PyTorchGoldenFixturesTest {
     // Initial state: parameters are the case's (copied in); running statistics must already match
     // PyTorch's initial buffers.
     if (affine) {
-      System.arraycopy(st.get("init.weight").floats(), 0, bn.weight(), 0, channels);
-      System.arraycopy(st.get("init.bias").floats(), 0, bn.bias(), 0, channels);
+      System.arraycopy(st.get("init.weight").toFloatArray(), 0, bn.weight(), 0, channels);
+      System.arraycopy(st.get("init.bias").toFloatArray(), 0, bn.bias(), 0, channels);
     } else {
       assertThat(bn.weight()).as(caseName + ": weight of a non-affine module").isNull();
     }
     if (track) {
-      assertThat(bn.runningMean()).as(caseName + ": initial running_mean").containsExactly(st.get("init.running_mean").floats());
-      assertThat(bn.runningVar()).as(caseName + ": initial running_var").containsExactly(st.get("init.running_var").floats());
+      assertThat(bn.runningMean()).as(caseName + ": initial running_mean").containsExactly(st.get("init.running_mean").toFloatArray());
+      assertThat(bn.runningVar()).as(caseName + ": initial running_var").containsExactly(st.get("init.running_var").toFloatArray());
       assertThat(bn.numBatchesTracked()).as(caseName + ": initial num_batches_tracked")
-          .isEqualTo(st.get("init.num_batches_tracked").scalarLong());
+          .isEqualTo(st.get("init.num_batches_tracked").longValue());
     } else {
       assertThat(bn.runningMean()).as(caseName + ": running_mean without tracking").isNull();
     }
@@ -99,9 +100,9 @@ class PyTorchGoldenFixturesTest {
       SafeTensors st, String p, String caseName, int[] shape, BatchNorm bn, boolean affine,
       boolean track, boolean intoOutput) {
     String at = caseName + " " + p + " ";
-    float[] x = st.get(p + ".x").floats();
+    float[] x = st.get(p + ".x").toFloatArray();
     float[] xCopy = x.clone();
-    float[] dy = st.get(p + ".dy").floats();
+    float[] dy = st.get(p + ".dy").toFloatArray();
     Shape s = Shape.of(shape);
     bn.zeroGrad();
     Tensor y;
@@ -112,19 +113,19 @@ class PyTorchGoldenFixturesTest {
       y = bn.forward(Tensor.of(s, x));
     }
     assertThat(y.shape()).as(at + "y shape").isEqualTo(s);
-    assertOutput(at + "y", shape, st.get(p + ".y").floats(), y.data());
+    assertOutput(at + "y", shape, st.get(p + ".y").toFloatArray(), y.data());
     Tensor dx = bn.backward(Tensor.of(s, dy));
-    assertOutput(at + "dx", shape, st.get(p + ".dx").floats(), dx.data());
+    assertOutput(at + "dx", shape, st.get(p + ".dx").toFloatArray(), dx.data());
     assertThat(x).as(at + "input unchanged").containsExactly(xCopy);
     if (affine) {
-      assertParameterGradient(at + "dweight", st.get(p + ".dweight").floats(), bn.weightGrad());
-      assertParameterGradient(at + "dbias", st.get(p + ".dbias").floats(), bn.biasGrad());
+      assertParameterGradient(at + "dweight", st.get(p + ".dweight").toFloatArray(), bn.weightGrad());
+      assertParameterGradient(at + "dbias", st.get(p + ".dbias").toFloatArray(), bn.biasGrad());
     }
     if (track) {
-      assertRunningStat(at + "running_mean", st.get(p + ".running_mean").floats(), bn.runningMean());
-      assertRunningStat(at + "running_var", st.get(p + ".running_var").floats(), bn.runningVar());
+      assertRunningStat(at + "running_mean", st.get(p + ".running_mean").toFloatArray(), bn.runningMean());
+      assertRunningStat(at + "running_var", st.get(p + ".running_var").toFloatArray(), bn.runningVar());
       assertThat(bn.numBatchesTracked()).as(at + "num_batches_tracked")
-          .isEqualTo(st.get(p + ".num_batches_tracked").scalarLong());
+          .isEqualTo(st.get(p + ".num_batches_tracked").longValue());
     } else {
       assertThat(bn.numBatchesTracked()).as(at + "num_batches_tracked without tracking").isZero();
     }
@@ -148,7 +149,7 @@ class PyTorchGoldenFixturesTest {
     boolean defaultInit = false;
     long bytes = 0;
     for (String f : files) {
-      SafeTensors st = SafeTensors.readResource(DIR + f);
+      SafeTensors st = Fixtures.readResource(DIR + f);
       Map<String, String> m = st.metadata();
       kinds.add(m.get("kind"));
       momenta.add(m.get("momentum"));

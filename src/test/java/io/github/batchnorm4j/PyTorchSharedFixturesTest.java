@@ -5,14 +5,17 @@ import static io.github.batchnorm4j.testing.TorchTolerances.assertParameterGradi
 import static io.github.batchnorm4j.testing.TorchTolerances.assertRunningStat;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.github.batchnorm4j.testing.MiniJson;
+import io.github.batchnorm4j.internal.JsonSyntaxException;
+import io.github.batchnorm4j.internal.StrictJsonReader;
+import io.github.batchnorm4j.safetensors.SafeTensors;
+import io.github.batchnorm4j.testing.Fixtures;
 import io.github.batchnorm4j.testing.Modules;
-import io.github.batchnorm4j.testing.SafeTensors;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -40,9 +43,11 @@ class PyTorchSharedFixturesTest {
   static Map<String, Object> manifest() {
     try (InputStream in = PyTorchSharedFixturesTest.class.getResourceAsStream(DIR + "manifest.json")) {
       assertThat(in).as(DIR + "manifest.json").isNotNull();
-      return (Map<String, Object>) MiniJson.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8));
+      return (Map<String, Object>) StrictJsonReader.parse(new String(in.readAllBytes(), StandardCharsets.UTF_8), 16);
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e);
+    } catch (JsonSyntaxException e) {
+      throw new AssertionError("manifest.json: " + e.getMessage(), e);
     }
   }
 
@@ -80,30 +85,21 @@ class PyTorchSharedFixturesTest {
     assertThat(Config.of("bn_untracked").track()).isFalse();
   }
 
-  /** Loads a module's state from a state_dict file by prefix, checking that what exists matches. */
+  /**
+   * Loads a module's state from a whole-model state_dict file by prefix, strictly, through the
+   * library's loadStateDict, after checking that the file has exactly the module's keys under the
+   * prefix, in PyTorch's order.
+   */
   static void loadState(BatchNorm bn, Config cfg, SafeTensors sd) {
     String p = cfg.name() + ".";
-    assertThat(sd.contains(p + "weight")).as(p + "weight present").isEqualTo(cfg.affine());
-    assertThat(sd.contains(p + "bias")).as(p + "bias present").isEqualTo(cfg.affine());
-    assertThat(sd.contains(p + "running_mean")).as(p + "running_mean present").isEqualTo(cfg.track());
-    assertThat(sd.contains(p + "running_var")).as(p + "running_var present").isEqualTo(cfg.track());
-    assertThat(sd.contains(p + "num_batches_tracked")).as(p + "num_batches_tracked present").isEqualTo(cfg.track());
-    if (cfg.affine()) {
-      copy(sd.get(p + "weight").floats(), bn.weight(), p + "weight");
-      copy(sd.get(p + "bias").floats(), bn.bias(), p + "bias");
-    }
-    if (cfg.track()) {
-      copy(sd.get(p + "running_mean").floats(), bn.runningMean(), p + "running_mean");
-      copy(sd.get(p + "running_var").floats(), bn.runningVar(), p + "running_var");
-      SafeTensors.Entry count = sd.get(p + "num_batches_tracked");
-      assertThat(count.shape()).as(p + "num_batches_tracked is 0-dim").isEmpty();
-      bn.setNumBatchesTracked(count.scalarLong());
-    }
-  }
-
-  private static void copy(float[] from, float[] into, String what) {
-    assertThat(into).as(what + " live array").isNotNull().hasSize(from.length);
-    System.arraycopy(from, 0, into, 0, from.length);
+    List<String> fileKeys = sd.tensors().keySet().stream().filter(k -> k.startsWith(p))
+        .map(k -> k.substring(p.length())).collect(Collectors.toList());
+    // safetensors.torch.save_file orders the data by dtype, then name: the file's order is not the
+    // state dict's, but the key set is.
+    assertThat(fileKeys).as(p + " keys in the file").containsExactlyInAnyOrderElementsOf(bn.stateDictKeys());
+    IncompatibleKeys result = bn.loadStateDict(sd.tensors(), p, true);
+    assertThat(result.isEmpty()).as(p + " strict load skips nothing").isTrue();
+    assertThat(bn.stateDict().keySet()).as(p + " stateDict keys").containsExactlyElementsOf(bn.stateDictKeys());
   }
 
   static Stream<Arguments> modulesAndExactPrecisions() {
@@ -115,24 +111,24 @@ class PyTorchSharedFixturesTest {
   @MethodSource("modulesAndExactPrecisions")
   void reproducesEvalAndOneTrainingStep(String name, String precision) {
     Config cfg = Config.of(name);
-    SafeTensors sd = SafeTensors.readResource(DIR + "model_" + precision + ".safetensors");
-    SafeTensors io = SafeTensors.readResource(DIR + "bn_io.safetensors");
+    SafeTensors sd = Fixtures.readResource(DIR + "model_" + precision + ".safetensors");
+    SafeTensors io = Fixtures.readResource(DIR + "bn_io.safetensors");
     BatchNorm bn = cfg.build();
     loadState(bn, cfg, sd);
     long loadedCount = bn.numBatchesTracked();
     float[] loadedMean = bn.runningMean() == null ? null : bn.runningMean().clone();
     float[] loadedVar = bn.runningVar() == null ? null : bn.runningVar().clone();
 
-    int[] shape = io.get(name + ".x").shape();
+    int[] shape = io.get(name + ".x").shape().toArray();
     assertThat(shape).as(name + " input shape").containsExactly(cfg.inputShape());
     Shape s = Shape.of(shape);
-    float[] x = io.get(name + ".x").floats();
-    float[] dy = io.get(name + ".dy").floats();
+    float[] x = io.get(name + ".x").toFloatArray();
+    float[] dy = io.get(name + ".dy").toFloatArray();
     String at = name + " (model_" + precision + ") ";
 
     bn.eval();
     Tensor evalY = bn.forward(Tensor.of(s, x.clone()));
-    assertOutput(at + "eval_y", shape, io.get(name + ".eval_y").floats(), evalY.data());
+    assertOutput(at + "eval_y", shape, io.get(name + ".eval_y").toFloatArray(), evalY.data());
     if (cfg.track()) {
       assertThat(bn.runningMean()).as(at + "running_mean unchanged by eval").containsExactly(loadedMean);
       assertThat(bn.runningVar()).as(at + "running_var unchanged by eval").containsExactly(loadedVar);
@@ -143,19 +139,19 @@ class PyTorchSharedFixturesTest {
     bn.zeroGrad();
     Tensor trainY = bn.forward(Tensor.of(s, x.clone()));
     Tensor dx = bn.backward(Tensor.of(s, dy));
-    assertOutput(at + "train_y", shape, io.get(name + ".train_y").floats(), trainY.data());
-    assertOutput(at + "train_dx", shape, io.get(name + ".train_dx").floats(), dx.data());
+    assertOutput(at + "train_y", shape, io.get(name + ".train_y").toFloatArray(), trainY.data());
+    assertOutput(at + "train_dx", shape, io.get(name + ".train_dx").toFloatArray(), dx.data());
     if (cfg.affine()) {
-      assertParameterGradient(at + "train_dweight", io.get(name + ".train_dweight").floats(), bn.weightGrad());
-      assertParameterGradient(at + "train_dbias", io.get(name + ".train_dbias").floats(), bn.biasGrad());
+      assertParameterGradient(at + "train_dweight", io.get(name + ".train_dweight").toFloatArray(), bn.weightGrad());
+      assertParameterGradient(at + "train_dbias", io.get(name + ".train_dbias").toFloatArray(), bn.biasGrad());
     } else {
       assertThat(io.contains(name + ".train_dweight")).as(at + "no dweight without affine").isFalse();
     }
     if (cfg.track()) {
-      assertRunningStat(at + "train_running_mean", io.get(name + ".train_running_mean").floats(), bn.runningMean());
-      assertRunningStat(at + "train_running_var", io.get(name + ".train_running_var").floats(), bn.runningVar());
+      assertRunningStat(at + "train_running_mean", io.get(name + ".train_running_mean").toFloatArray(), bn.runningMean());
+      assertRunningStat(at + "train_running_var", io.get(name + ".train_running_var").toFloatArray(), bn.runningVar());
       assertThat(bn.numBatchesTracked()).as(at + "train_num_batches_tracked")
-          .isEqualTo(io.get(name + ".train_num_batches_tracked").scalarLong());
+          .isEqualTo(io.get(name + ".train_num_batches_tracked").longValue());
     } else {
       assertThat(io.contains(name + ".train_running_mean")).as(at + "no running stats recorded").isFalse();
       assertThat(bn.numBatchesTracked()).as(at + "count without tracking").isZero();
@@ -172,9 +168,9 @@ class PyTorchSharedFixturesTest {
   @ValueSource(strings = {"f16", "bf16"})
   void roundedPrecisionsLoadWithinTheirRounding(String precision) {
     double u = precision.equals("f16") ? 0x1p-11 : 0x1p-8;
-    SafeTensors f32 = SafeTensors.readResource(DIR + "model_f32.safetensors");
-    SafeTensors low = SafeTensors.readResource(DIR + "model_" + precision + ".safetensors");
-    SafeTensors io = SafeTensors.readResource(DIR + "bn_io.safetensors");
+    SafeTensors f32 = Fixtures.readResource(DIR + "model_f32.safetensors");
+    SafeTensors low = Fixtures.readResource(DIR + "model_" + precision + ".safetensors");
+    SafeTensors io = Fixtures.readResource(DIR + "bn_io.safetensors");
     String dtype = precision.toUpperCase();
     for (String name : MODULES) {
       Config cfg = Config.of(name);
@@ -186,9 +182,9 @@ class PyTorchSharedFixturesTest {
         if (!low.contains(name + "." + key)) {
           continue;
         }
-        assertThat(low.get(name + "." + key).dtype()).isEqualTo(dtype);
-        float[] ref = f32.get(name + "." + key).floats();
-        float[] got = low.get(name + "." + key).floats();
+        assertThat(low.get(name + "." + key).dtype().name()).isEqualTo(dtype);
+        float[] ref = f32.get(name + "." + key).toFloatArray();
+        float[] got = low.get(name + "." + key).toFloatArray();
         for (int i = 0; i < ref.length; i++) {
           double tol = Math.max(Math.abs(ref[i]) * u, precision.equals("f16") ? 0x1p-25 : 0);
           assertThat((double) Math.abs(got[i] - ref[i])).as("%s %s.%s[%d]", precision, name, key, i)
@@ -196,13 +192,13 @@ class PyTorchSharedFixturesTest {
         }
       }
       if (cfg.track()) {
-        assertThat(low.get(name + ".num_batches_tracked").dtype()).isEqualTo("I64");
+        assertThat(low.get(name + ".num_batches_tracked").dtype()).isEqualTo(DType.I64);
         assertThat(bn.numBatchesTracked()).isEqualTo(exact.numBatchesTracked());
       }
 
-      int[] shape = io.get(name + ".x").shape();
-      float[] x = io.get(name + ".x").floats();
-      float[] expected = io.get(name + ".eval_y").floats();
+      int[] shape = io.get(name + ".x").shape().toArray();
+      float[] x = io.get(name + ".x").toFloatArray();
+      float[] expected = io.get(name + ".eval_y").toFloatArray();
       float[] got = bn.eval().forward(Tensor.of(Shape.of(shape), x)).data();
       int c = shape[1];
       int inner = x.length / (shape[0] * c);
@@ -248,5 +244,50 @@ class PyTorchSharedFixturesTest {
             .isLessThanOrEqualTo(bound);
       }
     }
+  }
+  /** Every variant holds exactly manifest.json's keys, shapes and dtypes, and PyTorch's metadata. */
+  @ParameterizedTest(name = "model_{0}")
+  @ValueSource(strings = {"f32", "f64", "f16", "bf16"})
+  @SuppressWarnings("unchecked")
+  void wholeModelFilesMatchTheManifest(String precision) {
+    SafeTensors sd = Fixtures.readResource(DIR + "model_" + precision + ".safetensors");
+    Map<String, Object> keys = (Map<String, Object>) manifest().get("state_dict_keys");
+    assertThat(sd.tensors().keySet()).containsExactlyInAnyOrderElementsOf(keys.keySet());
+    assertThat(sd.metadata()).containsExactly(Map.entry("format", "pt"));
+    DType floating = DType.valueOf(precision.toUpperCase(java.util.Locale.ROOT));
+    for (Map.Entry<String, Object> e : keys.entrySet()) {
+      Map<String, Object> info = (Map<String, Object>) e.getValue();
+      int[] shape = ((List<Object>) info.get("shape")).stream().mapToInt(o -> ((Long) o).intValue()).toArray();
+      TypedTensor t = sd.get(e.getKey());
+      assertThat(t.shape()).as(e.getKey()).isEqualTo(Shape.of(shape));
+      DType expected = info.get("dtype").equals("torch.int64") ? DType.I64 : floating;
+      assertThat(t.dtype()).as(e.getKey()).isEqualTo(expected);
+    }
+  }
+
+  /**
+   * A module loaded from PyTorch's F32 file gives back PyTorch's tensors bit for bit through
+   * stateDict(prefix), and through a file written by batchnorm4j and read again.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("moduleNames")
+  void stateDictRoundTripsPyTorchsTensorsBitForBit(String name) throws Exception {
+    Config cfg = Config.of(name);
+    SafeTensors sd = Fixtures.readResource(DIR + "model_f32.safetensors");
+    BatchNorm bn = cfg.build();
+    loadState(bn, cfg, sd);
+    Map<String, TypedTensor> ours = bn.stateDict(name + ".");
+    for (Map.Entry<String, TypedTensor> e : ours.entrySet()) {
+      assertThat(e.getValue()).as(e.getKey()).isEqualTo(sd.get(e.getKey()));
+    }
+    SafeTensors again = SafeTensors.read(SafeTensors.toBytes(ours, Map.of("format", "pt")));
+    assertThat(again.tensors()).containsExactlyEntriesOf(ours); // our writer keeps the order
+    BatchNorm reloaded = cfg.build();
+    reloaded.loadStateDict(again.tensors(), name + ".", true);
+    assertThat(reloaded.stateDict()).isEqualTo(bn.stateDict());
+  }
+
+  static Stream<String> moduleNames() {
+    return MODULES.stream();
   }
 }

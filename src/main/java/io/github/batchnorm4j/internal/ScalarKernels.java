@@ -1,17 +1,15 @@
 package io.github.batchnorm4j.internal;
 
 /**
- * The scalar batch-norm kernels over (N, C, S) row-major data, one channel range at a time.
- *
- * <p>Kernels trust their arguments: the public classes have checked every length and value. Each
- * channel is computed by one thread in a fixed order, so results do not depend on how channels are
- * split between threads.
+ * The scalar kernels: plain Java loops, always available, and the fallback when the Vector API is
+ * absent or switched off ({@code -Dbatchnorm4j.simd=false}). See {@link KernelOps} for the contract
+ * and {@link BatchNormKernels} for the passes that call these loops.
  *
  * <h2>Accuracy</h2>
  * <ul>
- *   <li>Statistics use two passes (sum, then sum of squared deviations from the mean), both
- *       accumulated in double, as PyTorch's CPU kernel does. Unlike the one-pass E[x^2] - E[x]^2 this
- *       stays exact for data with a large common offset.
+ *   <li>Sums are accumulated in double. The statistics sum x - K and (x - K)^2 with K a value of the
+ *       channel, so a large common offset cancels before anything is squared (docs/kernels.md
+ *       bounds the error).
  *   <li>Each output element is computed in double from the float inputs and rounded to float once:
  *       {@code y = (float) ((x - mean) * alpha + beta)} with mean and alpha = gamma * invStd in double.
  *       The error is within about half an ulp of y, and it does not grow with |x| as PyTorch's
@@ -20,173 +18,139 @@ package io.github.batchnorm4j.internal;
  *       mean from x in the same pass, so a large offset does not bias the gradient, and it forms dx
  *       in double, so the cancellation in {@code dy - mean(dy) - xhat * k} costs nothing.
  * </ul>
+ *
+ * <p>The loops keep two independent accumulators per sum, so that the adds of consecutive elements
+ * do not wait for each other; the order is fixed, so results are reproducible.
  */
-public final class ScalarKernels {
+public final class ScalarKernels extends KernelOps {
+
+  static final ScalarKernels INSTANCE = new ScalarKernels();
 
   private ScalarKernels() {}
 
-  /**
-   * Training forward for channels {@code [c0, c1)}: batch statistics, normalization and, when
-   * {@code runningMean != null}, the running-statistics update with factor {@code f}.
-   */
-  public static void forwardTraining(
-      float[] x, float[] y, int batch, int channels, int spatial, int c0, int c1,
-      float[] weight, float[] bias, float[] runningMean, float[] runningVar, double factor,
-      double eps, float[] saveMean, float[] saveInvStd) {
-    final long count = (long) batch * spatial;
-    if (count == 0) {
-      return;
-    }
-    final int planeStride = channels * spatial;
-    for (int c = c0; c < c1; c++) {
-      double sum = 0;
-      for (int n = 0, base = c * spatial; n < batch; n++, base += planeStride) {
-        for (int i = base, end = base + spatial; i < end; i++) {
-          sum += x[i];
-        }
-      }
-      final double mean = sum / count;
-      double squares = 0;
-      for (int n = 0, base = c * spatial; n < batch; n++, base += planeStride) {
-        for (int i = base, end = base + spatial; i < end; i++) {
-          double d = x[i] - mean;
-          squares += d * d;
-        }
-      }
-      final double var = squares / count;
-      final double invStd = 1.0 / Math.sqrt(var + eps);
-      saveMean[c] = (float) mean;
-      saveInvStd[c] = (float) invStd;
-
-      final double alpha = (weight == null ? 1.0 : weight[c]) * invStd;
-      final double beta = bias == null ? 0.0 : bias[c];
-      normalizePlanes(x, y, batch, planeStride, c * spatial, spatial, mean, alpha, beta);
-
-      if (runningMean != null) {
-        // Normalization uses the biased variance; the running estimate the unbiased one (m / (m - 1)),
-        // as PyTorch does. count > 1 here: the callers reject a single value per channel.
-        double unbiasedVar = squares / (count - 1);
-        runningMean[c] = (float) ((1 - factor) * runningMean[c] + factor * mean);
-        runningVar[c] = (float) ((1 - factor) * runningVar[c] + factor * unbiasedVar);
-      }
-    }
+  @Override
+  public String name() {
+    return "scalar";
   }
 
-  /**
-   * Eval forward with fixed statistics for channels {@code [c0, c1)}:
-   * {@code y = (x - mean) * gamma / sqrt(var + eps) + beta}.
-   */
-  public static void forwardInference(
-      float[] x, float[] y, int batch, int channels, int spatial, int c0, int c1,
-      float[] weight, float[] bias, float[] mean, float[] var, double eps) {
-    final int planeStride = channels * spatial;
-    for (int c = c0; c < c1; c++) {
-      final double alpha = (weight == null ? 1.0 : weight[c]) / Math.sqrt(var[c] + eps);
-      final double beta = bias == null ? 0.0 : bias[c];
-      normalizePlanes(x, y, batch, planeStride, c * spatial, spatial, mean[c], alpha, beta);
+  @Override
+  void shiftedSums(float[] x, int base, int stride, int planes, int len, double shift,
+      double[] out, int o) {
+    double s0 = 0;
+    double s1 = 0;
+    double q0 = 0;
+    double q1 = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      int i = start;
+      for (int end = start + len - 1; i < end; i += 2) {
+        double a = x[i] - shift;
+        double b = x[i + 1] - shift;
+        s0 += a;
+        q0 += a * a;
+        s1 += b;
+        q1 += b * b;
+      }
+      if (i < start + len) {
+        double a = x[i] - shift;
+        s0 += a;
+        q0 += a * a;
+      }
     }
+    out[o] = s0 + s1;
+    out[o + 1] = q0 + q1;
   }
 
-  private static void normalizePlanes(
-      float[] x, float[] y, int batch, int planeStride, int firstBase, int spatial,
+  @Override
+  void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
       double mean, double alpha, double beta) {
-    for (int n = 0, base = firstBase; n < batch; n++, base += planeStride) {
-      for (int i = base, end = base + spatial; i < end; i++) {
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      for (int i = start, end = start + len; i < end; i++) {
         y[i] = (float) ((x[i] - mean) * alpha + beta);
       }
     }
   }
 
-  /**
-   * Training backward for channels {@code [c0, c1)}, with xhat = (x - mean) * invStd:
-   * <pre>
-   * dbeta  = sum dy                      (added into biasGrad when not null)
-   * dgamma = sum dy * xhat               (added into weightGrad when not null)
-   * dx     = gamma * invStd * (dy - dbeta / m - xhat * dgamma / m)
-   * </pre>
-   */
-  public static void backwardTraining(
-      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial, int c0, int c1,
-      float[] weight, float[] saveMean, float[] saveInvStd, float[] weightGrad, float[] biasGrad) {
-    final long count = (long) batch * spatial;
-    if (count == 0) {
-      return;
+  @Override
+  void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
+      double pivot, double[] out, int o) {
+    double g0 = 0;
+    double g1 = 0;
+    double d0 = 0;
+    double d1 = 0;
+    double c0 = 0;
+    double c1 = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      int i = start;
+      for (int end = start + len - 1; i < end; i += 2) {
+        double ca = x[i] - pivot; // exact in double
+        double cb = x[i + 1] - pivot;
+        double ga = dy[i];
+        double gb = dy[i + 1];
+        g0 += ga;
+        d0 += ga * ca;
+        c0 += ca;
+        g1 += gb;
+        d1 += gb * cb;
+        c1 += cb;
+      }
+      if (i < start + len) {
+        double ca = x[i] - pivot;
+        double ga = dy[i];
+        g0 += ga;
+        d0 += ga * ca;
+        c0 += ca;
+      }
     }
-    final int planeStride = channels * spatial;
-    for (int c = c0; c < c1; c++) {
-      final float pivot = saveMean[c];
-      double sumDy = 0;
-      double sumDyCentered = 0;
-      double sumCentered = 0;
-      for (int n = 0, base = c * spatial; n < batch; n++, base += planeStride) {
-        for (int i = base, end = base + spatial; i < end; i++) {
-          double centered = (double) x[i] - pivot; // exact in double
-          sumDy += dy[i];
-          sumDyCentered += dy[i] * centered;
-          sumCentered += centered;
-        }
-      }
-      // pivot is the float-rounded mean; the exact batch mean is pivot + correction.
-      final double correction = sumCentered / count;
-      final double dotXhatUnscaled = sumDyCentered - correction * sumDy; // sum dy * (x - mean)
-      final double invStd = saveInvStd[c];
-      final double gamma = weight == null ? 1.0 : weight[c];
+    out[o] = g0 + g1;
+    out[o + 1] = d0 + d1;
+    out[o + 2] = c0 + c1;
+  }
 
-      if (biasGrad != null) {
-        biasGrad[c] = (float) (biasGrad[c] + sumDy);
-      }
-      if (weightGrad != null) {
-        weightGrad[c] = (float) (weightGrad[c] + dotXhatUnscaled * invStd);
-      }
-
-      final double mean = pivot + correction;
-      final double meanDy = sumDy / count;
-      final double k = dotXhatUnscaled * invStd * invStd / count;
-      final double scale = gamma * invStd;
-      for (int n = 0, base = c * spatial; n < batch; n++, base += planeStride) {
-        for (int i = base, end = base + spatial; i < end; i++) {
-          dx[i] = (float) (scale * ((dy[i] - meanDy) - (x[i] - mean) * k));
-        }
+  @Override
+  void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
+      double mean, double meanDy, double k, double scale) {
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      for (int i = start, end = start + len; i < end; i++) {
+        dx[i] = (float) (scale * ((dy[i] - meanDy) - (x[i] - mean) * k));
       }
     }
   }
 
-  /**
-   * Eval backward with fixed statistics for channels {@code [c0, c1)}, invStd = 1 / sqrt(var + eps):
-   * <pre>
-   * dx     = dy * gamma * invStd
-   * dgamma = sum dy * (x - mean) * invStd   (added into weightGrad when not null)
-   * dbeta  = sum dy                         (added into biasGrad when not null)
-   * </pre>
-   */
-  public static void backwardInference(
-      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial, int c0, int c1,
-      float[] weight, float[] mean, float[] var, double eps, float[] weightGrad, float[] biasGrad) {
-    final int planeStride = channels * spatial;
-    for (int c = c0; c < c1; c++) {
-      final double invStd = 1.0 / Math.sqrt(var[c] + eps);
-      final double gamma = weight == null ? 1.0 : weight[c];
-      final double scale = gamma * invStd;
-      final double center = mean[c];
-      final boolean needSums = weightGrad != null || biasGrad != null;
-      double sumDy = 0;
-      double sumDyCentered = 0;
-      for (int n = 0, base = c * spatial; n < batch; n++, base += planeStride) {
-        for (int i = base, end = base + spatial; i < end; i++) {
-          double g = dy[i];
-          if (needSums) {
-            sumDy += g;
-            sumDyCentered += g * (x[i] - center);
-          }
-          dx[i] = (float) (g * scale);
+  @Override
+  void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
+      double center, double scale, boolean sums, double[] out, int o) {
+    if (!sums) {
+      for (int p = 0, start = base; p < planes; p++, start += stride) {
+        for (int i = start, end = start + len; i < end; i++) {
+          dx[i] = (float) (dy[i] * scale);
         }
       }
-      if (biasGrad != null) {
-        biasGrad[c] = (float) (biasGrad[c] + sumDy);
+      return;
+    }
+    double g0 = 0;
+    double g1 = 0;
+    double d0 = 0;
+    double d1 = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      int i = start;
+      for (int end = start + len - 1; i < end; i += 2) {
+        double ga = dy[i];
+        double gb = dy[i + 1];
+        g0 += ga;
+        d0 += ga * (x[i] - center);
+        g1 += gb;
+        d1 += gb * (x[i + 1] - center);
+        dx[i] = (float) (ga * scale);
+        dx[i + 1] = (float) (gb * scale);
       }
-      if (weightGrad != null) {
-        weightGrad[c] = (float) (weightGrad[c] + sumDyCentered * invStd);
+      if (i < start + len) {
+        double ga = dy[i];
+        g0 += ga;
+        d0 += ga * (x[i] - center);
+        dx[i] = (float) (ga * scale);
       }
     }
+    out[o] = g0 + g1;
+    out[o + 1] = d0 + d1;
   }
 }

@@ -1,6 +1,8 @@
 package io.github.batchnorm4j.torch;
 
-import io.github.batchnorm4j.testing.SafeTensors;
+import io.github.batchnorm4j.Shape;
+import io.github.batchnorm4j.TypedTensor;
+import io.github.batchnorm4j.safetensors.SafeTensors;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.DirectoryStream;
@@ -9,7 +11,9 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.stream.Collectors;
 
@@ -83,7 +87,7 @@ public final class GenerateTorchFixtures {
       for (int i = 0; i < cases.size(); i++) {
         Case c = cases.get(i);
         String file = String.format("%02d_%s.safetensors", i, c.name());
-        SafeTensors.Writer w = generate(torch, c, SEED + i);
+        FixtureWriter w = generate(torch, c, SEED + i);
         byte[] bytes = w.toBytes();
         Files.write(out.resolve(file), bytes);
         index.add(file);
@@ -100,11 +104,11 @@ public final class GenerateTorchFixtures {
     System.out.println("wrote " + out);
   }
 
-  static SafeTensors.Writer generate(TorchBatchNorm torch, Case c, long seed) {
+  static FixtureWriter generate(TorchBatchNorm torch, Case c, long seed) {
     SplittableRandom rnd = new SplittableRandom(seed);
     int channels = c.shape()[1];
     TorchBatchNormModule m = new TorchBatchNormModule(torch, channels, c.eps(), c.momentum(), c.affine(), c.track());
-    SafeTensors.Writer w = SafeTensors.writer();
+    FixtureWriter w = new FixtureWriter();
     w.metadata("case", c.name())
         .metadata("kind", c.kind())
         .metadata("module", "BatchNorm" + c.kind())
@@ -144,7 +148,7 @@ public final class GenerateTorchFixtures {
     return w;
   }
 
-  private static void record(SafeTensors.Writer w, String p, Case c, TorchBatchNormModule m, SplittableRandom rnd) {
+  private static void record(FixtureWriter w, String p, Case c, TorchBatchNormModule m, SplittableRandom rnd) {
     int[] shape = c.shape();
     float[] x = input(shape, rnd);
     float[] dy = new float[x.length];
@@ -165,6 +169,31 @@ public final class GenerateTorchFixtures {
       w.put(p + ".running_mean", cs, s.runningMean());
       w.put(p + ".running_var", cs, s.runningVar());
       w.putLong(p + ".num_batches_tracked", new int[0], new long[] {s.numBatchesTracked()});
+    }
+  }
+
+  /** Collects F32 and I64 tensors and string metadata for the library's safetensors writer. */
+  static final class FixtureWriter {
+    private final Map<String, TypedTensor> tensors = new LinkedHashMap<>();
+    private final Map<String, String> metadata = new LinkedHashMap<>();
+
+    FixtureWriter put(String name, int[] shape, float[] data) {
+      tensors.put(name, TypedTensor.ofFloats(Shape.of(shape), data));
+      return this;
+    }
+
+    FixtureWriter putLong(String name, int[] shape, long[] data) {
+      tensors.put(name, TypedTensor.ofLongs(Shape.of(shape), data));
+      return this;
+    }
+
+    FixtureWriter metadata(String key, String value) {
+      metadata.put(key, value);
+      return this;
+    }
+
+    byte[] toBytes() {
+      return SafeTensors.toBytes(tensors, metadata);
     }
   }
 

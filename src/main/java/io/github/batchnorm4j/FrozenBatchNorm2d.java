@@ -1,0 +1,371 @@
+package io.github.batchnorm4j;
+
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A batch norm over (N, C, H, W) whose statistics and affine parameters are fixed, like
+ * torchvision's {@code FrozenBatchNorm2d}: the layer detection and segmentation backbones use when
+ * fine-tuning with small batches. It has no training mode, no gradients for its parameters and no
+ * batch counter, and no call ever changes its state:
+ * <pre>
+ * y = act((x - runningMean_c) / sqrt(runningVar_c + eps) * weight_c + bias_c)
+ * dx = g * weight_c / sqrt(runningVar_c + eps)      g = dy, masked where y &lt;= 0 for ReLU
+ * </pre>
+ * The state is set through the live arrays ({@link #weight()} etc.), from a trained module with
+ * {@link #freeze(BatchNorm2d)}, or from a checkpoint with {@link #loadStateDict}. Its state dict has
+ * torchvision's keys: weight, bias, running_mean, running_var (a num_batches_tracked entry in the
+ * checkpoint is ignored, as torchvision does). Elements are computed in double and rounded once
+ * (torchvision computes {@code x * scale + shift} in float32).
+ *
+ * <p>Like {@link BatchNorm}, forward remembers its input and output (references) for the backward;
+ * an instance is not thread-safe while it is being called, but its state never changes.
+ */
+public final class FrozenBatchNorm2d {
+
+  private final int numFeatures;
+  private final double eps;
+  private final Layout layout;
+  private final Activation activation;
+  private final int threads;
+  private final float[] weight;
+  private final float[] bias;
+  private final float[] runningMean;
+  private final float[] runningVar;
+
+  private Tensor savedInput;
+  private Tensor savedOutput;
+
+  /**
+   * Creates a frozen batch norm with torchvision's defaults: eps 1e-5, weight 1, bias 0, running
+   * mean 0, running variance 1, channels-first, no activation.
+   *
+   * @param numFeatures C, &gt;= 1
+   * @throws IllegalArgumentException if numFeatures &lt; 1
+   */
+  public FrozenBatchNorm2d(int numFeatures) {
+    this(builder(numFeatures).validated());
+  }
+
+  private FrozenBatchNorm2d(Builder b) {
+    this.numFeatures = b.numFeatures;
+    this.eps = b.eps;
+    this.layout = b.layout;
+    this.activation = b.activation;
+    this.threads = b.threads;
+    this.weight = new float[numFeatures];
+    this.bias = new float[numFeatures];
+    this.runningMean = new float[numFeatures];
+    this.runningVar = new float[numFeatures];
+    java.util.Arrays.fill(weight, 1f);
+    java.util.Arrays.fill(runningVar, 1f);
+  }
+
+  /** Returns a builder for C = numFeatures channels (checked by {@code build()}). */
+  public static Builder builder(int numFeatures) {
+    return new Builder(numFeatures);
+  }
+
+  /**
+   * Returns a frozen copy of a trained module's eval-mode behaviour: its eps, layout and
+   * activation, weight and bias (1 and 0 when not affine), running mean and variance. Later changes
+   * to {@code bn} do not affect the copy.
+   *
+   * @param bn the module; not modified
+   * @throws IllegalArgumentException if bn is null or has no running statistics (its eval mode
+   *     then normalizes with batch statistics, which cannot be frozen)
+   */
+  public static FrozenBatchNorm2d freeze(BatchNorm2d bn) {
+    if (bn == null) {
+      throw new IllegalArgumentException("bn must not be null");
+    }
+    if (!bn.tracksRunningStats()) {
+      throw new IllegalArgumentException("cannot freeze " + bn + ": without running statistics"
+          + " its eval mode normalizes with batch statistics");
+    }
+    FrozenBatchNorm2d f = builder(bn.numFeatures()).eps(bn.eps()).layout(bn.layout())
+        .activation(bn.activation()).threads(bn.threads()).build();
+    if (bn.isAffine()) {
+      System.arraycopy(bn.weight(), 0, f.weight, 0, f.numFeatures);
+      System.arraycopy(bn.bias(), 0, f.bias, 0, f.numFeatures);
+    }
+    System.arraycopy(bn.runningMean(), 0, f.runningMean, 0, f.numFeatures);
+    System.arraycopy(bn.runningVar(), 0, f.runningVar, 0, f.numFeatures);
+    return f;
+  }
+
+  /**
+   * Normalizes {@code x} into a new tensor; see {@link #forward(Tensor, Tensor)}.
+   *
+   * @param x the input; not modified
+   */
+  public Tensor forward(Tensor x) {
+    checkInput(x);
+    Tensor out = Tensor.zeros(x.shape());
+    forward(x, out);
+    return out;
+  }
+
+  /**
+   * Writes {@code act((x - runningMean_c) / sqrt(runningVar_c + eps) * weight_c + bias_c)} into
+   * {@code out}. Changes nothing else; allocates nothing.
+   *
+   * @param x the input, (N, C, H, W) or, channels-last, (N, H, W, C). Not modified unless out is x;
+   *     referenced for the backward.
+   * @param out the output, the shape of x. Modified. May be x (then backward is unavailable with
+   *     ReLU, whose mask needs the output, and uses the shape only otherwise).
+   * @throws IllegalArgumentException if x or out is null or has the wrong rank, channel count or
+   *     shape
+   */
+  public void forward(Tensor x, Tensor out) {
+    checkInput(x);
+    if (out == null || !out.shape().equals(x.shape())) {
+      throw new IllegalArgumentException("out must have the input's shape " + x.shape() + " but is "
+          + (out == null ? "null" : "of shape " + out.shape()));
+    }
+    Shape s = x.shape();
+    BatchNormFunctional.forwardInference(layout, activation, x.data(), out.data(), s.dim(0),
+        numFeatures, spatial(s), weight, bias, runningMean, runningVar, eps, threads);
+    savedInput = x;
+    savedOutput = out;
+  }
+
+  /**
+   * Returns dL/dx for the most recent forward, in a new tensor: {@code g * weight_c /
+   * sqrt(runningVar_c + eps)} with {@code g = dy} (masked where the output is &lt;= 0 for ReLU).
+   * There are no parameter gradients: the parameters are frozen.
+   *
+   * @param gradOutput dL/dy, the shape of the forward's input; not modified
+   * @throws IllegalStateException if there was no forward, or (with ReLU) it was in place
+   * @throws IllegalArgumentException if gradOutput is null or has the wrong shape
+   */
+  public Tensor backward(Tensor gradOutput) {
+    if (savedInput == null) {
+      throw new IllegalStateException("FrozenBatchNorm2d: backward called before any forward");
+    }
+    Tensor gradInput = Tensor.zeros(savedInput.shape());
+    backward(gradOutput, gradInput);
+    return gradInput;
+  }
+
+  /**
+   * Writes dL/dx for the most recent forward into gradInput; see {@link #backward(Tensor)}.
+   *
+   * @param gradOutput dL/dy; not modified unless it is gradInput
+   * @param gradInput receives dL/dx, the same shape. Modified. May be gradOutput.
+   */
+  public void backward(Tensor gradOutput, Tensor gradInput) {
+    if (savedInput == null) {
+      throw new IllegalStateException("FrozenBatchNorm2d: backward called before any forward");
+    }
+    Shape s = savedInput.shape();
+    if (gradOutput == null || !gradOutput.shape().equals(s)) {
+      throw new IllegalArgumentException("gradOutput must have the forward input's shape " + s
+          + " but is " + (gradOutput == null ? "null" : "of shape " + gradOutput.shape()));
+    }
+    if (gradInput == null || !gradInput.shape().equals(s)) {
+      throw new IllegalArgumentException("gradInput must have the forward input's shape " + s
+          + " but is " + (gradInput == null ? "null" : "of shape " + gradInput.shape()));
+    }
+    if (activation == Activation.RELU && savedOutput.data() == savedInput.data()) {
+      throw new IllegalStateException("FrozenBatchNorm2d: backward with ReLU is not available after"
+          + " an in-place forward; input shape " + s);
+    }
+    BatchNormFunctional.backwardInference(layout, activation, savedInput.data(),
+        savedOutput.data(), gradOutput.data(), gradInput.data(), s.dim(0), numFeatures, spatial(s),
+        weight, runningMean, runningVar, eps, null, null, threads);
+  }
+
+  private void checkInput(Tensor x) {
+    if (x == null) {
+      throw new IllegalArgumentException("input must not be null");
+    }
+    Shape s = x.shape();
+    if (s.rank() != 4) {
+      throw new IllegalArgumentException("input has rank " + s.rank()
+          + " but FrozenBatchNorm2d expects rank 4 (" + (layout == Layout.CHANNELS_FIRST
+              ? "N, C, H, W" : "N, H, W, C") + "); input shape " + s);
+    }
+    int axis = layout.channelAxis(4);
+    if (s.dim(axis) != numFeatures) {
+      throw new IllegalArgumentException("input has " + s.dim(axis) + " channels (dimension " + axis
+          + ", " + layout + ") but FrozenBatchNorm2d was built for " + numFeatures
+          + "; input shape " + s);
+    }
+  }
+
+  private int spatial(Shape s) {
+    return layout == Layout.CHANNELS_FIRST ? s.dim(2) * s.dim(3) : s.dim(1) * s.dim(2);
+  }
+
+  /** Returns C. */
+  public int numFeatures() {
+    return numFeatures;
+  }
+
+  /** Returns eps. */
+  public double eps() {
+    return eps;
+  }
+
+  /** Returns the data layout. */
+  public Layout layout() {
+    return layout;
+  }
+
+  /** Returns the fused activation. */
+  public Activation activation() {
+    return activation;
+  }
+
+  /** Returns gamma, length C, as the live array (write into it to set the state). */
+  public float[] weight() {
+    return weight;
+  }
+
+  /** Returns beta, length C, as the live array. */
+  public float[] bias() {
+    return bias;
+  }
+
+  /** Returns the fixed mean, length C, as the live array. */
+  public float[] runningMean() {
+    return runningMean;
+  }
+
+  /** Returns the fixed variance, length C, as the live array. */
+  public float[] runningVar() {
+    return runningVar;
+  }
+
+  /**
+   * Returns the state with torchvision's keys and order: weight, bias, running_mean, running_var,
+   * each an F32 tensor of shape (C), copied. Ordered and unmodifiable.
+   */
+  public Map<String, TypedTensor> stateDict() {
+    return stateDict("");
+  }
+
+  /**
+   * Returns {@link #stateDict()} with every key prefixed.
+   *
+   * @param prefix "" or a prefix ending with '.'
+   */
+  public Map<String, TypedTensor> stateDict(String prefix) {
+    StateDicts.checkPrefix(prefix);
+    LinkedHashMap<String, TypedTensor> out = new LinkedHashMap<>();
+    StateDicts.putVector(out, prefix, StateDicts.WEIGHT, weight);
+    StateDicts.putVector(out, prefix, StateDicts.BIAS, bias);
+    StateDicts.putVector(out, prefix, StateDicts.RUNNING_MEAN, runningMean);
+    StateDicts.putVector(out, prefix, StateDicts.RUNNING_VAR, runningVar);
+    return StateDicts.unmodifiable(out);
+  }
+
+  /** Loads strictly without prefix; see {@link #loadStateDict(Map, String, boolean)}. */
+  public IncompatibleKeys loadStateDict(Map<String, TypedTensor> stateDict) {
+    return loadStateDict(stateDict, "", true);
+  }
+
+  /**
+   * Copies weight, bias, running_mean and running_var (shape (C), any floating dtype) from a state
+   * dict, such as a {@code BatchNorm2d}'s or a torchvision {@code FrozenBatchNorm2d}'s. A
+   * num_batches_tracked entry under the prefix is ignored. Missing and unexpected keys are errors
+   * when strict and are returned otherwise; shapes and dtypes are always checked. The state dict is
+   * checked completely first: after an exception nothing has changed.
+   *
+   * @param stateDict the entries; not modified
+   * @param prefix "" or a prefix ending with '.'
+   * @param strict whether missing and unexpected keys are errors
+   * @return the keys skipped (empty after a strict load)
+   * @throws IllegalArgumentException naming the key, as for {@link BatchNorm#loadStateDict(Map,
+   *     String, boolean)}
+   */
+  public IncompatibleKeys loadStateDict(
+      Map<String, TypedTensor> stateDict, String prefix, boolean strict) {
+    StateDicts.Loaded loaded = StateDicts.check(toString(), numFeatures,
+        List.of(StateDicts.WEIGHT, StateDicts.BIAS, StateDicts.RUNNING_MEAN, StateDicts.RUNNING_VAR),
+        Set.of(), Set.of(StateDicts.NUM_BATCHES_TRACKED), stateDict, prefix, strict);
+    StateDicts.copy(loaded, StateDicts.WEIGHT, weight);
+    StateDicts.copy(loaded, StateDicts.BIAS, bias);
+    StateDicts.copy(loaded, StateDicts.RUNNING_MEAN, runningMean);
+    StateDicts.copy(loaded, StateDicts.RUNNING_VAR, runningVar);
+    return loaded.incompatible;
+  }
+
+  /** Returns the configuration, for example {@code FrozenBatchNorm2d(64, eps=1.0E-5)}. */
+  @Override
+  public String toString() {
+    return "FrozenBatchNorm2d(" + numFeatures + ", eps=" + eps
+        + (layout == Layout.CHANNELS_FIRST ? "" : ", layout=" + layout)
+        + (activation == Activation.NONE ? "" : ", activation=" + activation) + ")";
+  }
+
+  /** Configures a {@link FrozenBatchNorm2d}; values are checked by {@link #build()}. */
+  public static final class Builder {
+    private final int numFeatures;
+    private double eps = 1e-5;
+    private Layout layout = Layout.CHANNELS_FIRST;
+    private Activation activation = Activation.NONE;
+    private int threads = 1;
+
+    private Builder(int numFeatures) {
+      this.numFeatures = numFeatures;
+    }
+
+    /** Sets eps, finite and &gt; 0 (default 1e-5, torchvision's). */
+    public Builder eps(double eps) {
+      this.eps = eps;
+      return this;
+    }
+
+    /** Sets the data layout (default channels-first); not null. */
+    public Builder layout(Layout layout) {
+      this.layout = layout;
+      return this;
+    }
+
+    /** Sets the fused activation (default none); not null. */
+    public Builder activation(Activation activation) {
+      this.activation = activation;
+      return this;
+    }
+
+    /** Sets the most threads one call may use (default 1); results do not depend on it. */
+    public Builder threads(int threads) {
+      this.threads = threads;
+      return this;
+    }
+
+    /**
+     * Builds the module with weight 1, bias 0, running mean 0 and running variance 1.
+     *
+     * @throws IllegalArgumentException if numFeatures &lt; 1, eps is not finite and &gt; 0,
+     *     threads &lt; 1, or layout or activation is null
+     */
+    public FrozenBatchNorm2d build() {
+      return new FrozenBatchNorm2d(validated());
+    }
+
+    private Builder validated() {
+      if (numFeatures < 1) {
+        throw new IllegalArgumentException(
+            "numFeatures must be >= 1 but is " + numFeatures + " (FrozenBatchNorm2d)");
+      }
+      if (!(eps > 0) || Double.isInfinite(eps)) {
+        throw new IllegalArgumentException(
+            "eps must be finite and > 0 but is " + eps + " (FrozenBatchNorm2d)");
+      }
+      if (threads < 1) {
+        throw new IllegalArgumentException(
+            "threads must be >= 1 but is " + threads + " (FrozenBatchNorm2d)");
+      }
+      if (layout == null || activation == null) {
+        throw new IllegalArgumentException("layout and activation must not be null but are "
+            + layout + " and " + activation + " (FrozenBatchNorm2d)");
+      }
+      return this;
+    }
+  }
+}

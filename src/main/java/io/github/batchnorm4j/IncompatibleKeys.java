@@ -1,0 +1,26 @@
+package io.github.batchnorm4j;
+
+import java.util.List;
+
+/**
+ * What a non-strict {@code loadStateDict} skipped, like the {@code _IncompatibleKeys} that PyTorch's
+ * {@code load_state_dict} returns: the module's keys the state dict lacked (those entries kept their
+ * values) and the state dict's keys under the prefix that the module does not have (ignored). Both
+ * lists hold full keys, prefix included, and are empty after a strict load.
+ *
+ * @param missingKeys the module's keys absent from the state dict; unmodifiable
+ * @param unexpectedKeys keys under the prefix that the module does not have; unmodifiable
+ */
+public record IncompatibleKeys(List<String> missingKeys, List<String> unexpectedKeys) {
+
+  /** Copies both lists. */
+  public IncompatibleKeys {
+    missingKeys = List.copyOf(missingKeys);
+    unexpectedKeys = List.copyOf(unexpectedKeys);
+  }
+
+  /** Returns true if nothing was missing or unexpected. */
+  public boolean isEmpty() {
+    return missingKeys.isEmpty() && unexpectedKeys.isEmpty();
+  }
+}

@@ -1,0 +1,617 @@
+package io.github.batchnorm4j.internal;
+
+/**
+ * The batch-norm passes over (N, C, S) row-major data: which blocks of memory are visited, in which
+ * order, on which thread, and the per-channel arithmetic between the passes. The inner loops come
+ * from a {@link KernelOps} (scalar or Vector API). Arguments are trusted: {@code
+ * BatchNormFunctional} has checked them.
+ *
+ * <h2>The fixed partition</h2>
+ * Channel c holds m = N * S values in N runs ("planes") of S contiguous floats, C * S apart. It is
+ * cut into <em>segments</em> by the shape alone: groups of whole planes of about {@link #SEGMENT}
+ * values when S is small, slices of {@link #SEGMENT} values of one plane when S is large. Every
+ * reduction sums each segment on its own and then adds the segment sums in segment order. Whether
+ * one thread does all of a channel or several threads share its segments, the operations and their
+ * order are the same, so every result is bitwise identical for every thread count.
+ *
+ * <h2>Passes</h2>
+ * <ul>
+ *   <li>Training forward, per channel: one statistics pass (the sums of x - K and (x - K)^2 in
+ *       double, K the channel's first value), then the normalization pass, which also finds the
+ *       channel's values in cache because the channel was just read; the running statistics are
+ *       updated between the two. One read of x from memory, one write of y.
+ *   <li>Training backward, per channel: one pass for all three sums (dy, dy * (x - pivot) and x -
+ *       pivot, which gives dbeta, dgamma and the exact mean), then dx from cache.
+ *   <li>Eval forward and backward: a single elementwise pass (the eval backward's two sums ride
+ *       along).
+ * </ul>
+ *
+ * <h2>Threads</h2>
+ * With more than one thread and enough channels, whole channels (in blocks of about {@link #ITEM}
+ * values) are the work items, so that each channel's second pass hits the cache of the core that
+ * did its first. With few channels (fewer than two items per thread) the training passes run over
+ * segments instead, with a barrier between them: statistics for all segments, then per-channel
+ * arithmetic on the caller, then the elementwise pass. The eval passes are elementwise and always
+ * run over segments.
+ *
+ * <p>Nothing is allocated per call: the arguments and scratch space live in a {@link Job} kept per
+ * calling thread, which grows when a larger shape first appears and is reused afterwards.
+ */
+public final class BatchNormKernels {
+
+  /** The nominal number of values in a reduction segment. */
+  static final int SEGMENT = 1 << 13;
+
+  /** The training passes run channel-blocked while their first pass reads at most this. */
+  static final long BLOCKED_MAX_BYTES = 4L << 20;
+
+  /** The fewest values of one channel an elementwise kernel call should cover, when it can. */
+  static final int MIN_RUN = 1024;
+
+  /** Planes with at least this many values are reduction segments of their own. */
+  static final int PLANE_SEGMENT = 512;
+
+  /** The nominal number of values in a work item handed to a thread. */
+  static final int ITEM = 1 << 14;
+
+  private static final ThreadLocal<Job> JOBS = ThreadLocal.withInitial(Job::new);
+
+  /** Training passes: choose by shape ({@link #AUTO}), channel-blocked, or streamed. */
+  public static final int AUTO = 0;
+  /** Training passes channel by channel, the second pass from cache. */
+  public static final int BLOCKED = 1;
+  /** Training passes over all channels in memory order, one after the other. */
+  public static final int STREAMED = 2;
+
+  /** For experiments: {@code -Dbatchnorm4j.passes=blocked|streamed} overrides {@link #AUTO}. */
+  private static final int DEFAULT_MODE = parseMode(System.getProperty("batchnorm4j.passes", ""));
+
+  private static int parseMode(String value) {
+    switch (value) {
+      case "blocked":
+        return BLOCKED;
+      case "streamed":
+        return STREAMED;
+      default:
+        return AUTO;
+    }
+  }
+
+  private BatchNormKernels() {}
+
+  /**
+   * Training forward over all channels; see {@code BatchNormFunctional.forwardTraining} for the
+   * arguments. Writes nothing when m = 0.
+   */
+  public static void forwardTraining(KernelOps ops, float[] x, float[] y, int batch, int channels,
+      int spatial, float[] weight, float[] bias, float[] runningMean, float[] runningVar,
+      double factor, double eps, float[] saveMean, float[] saveInvStd, int threads) {
+    forwardTraining(ops, x, y, batch, channels, spatial, weight, bias, runningMean, runningVar,
+        factor, eps, saveMean, saveInvStd, threads, AUTO);
+  }
+
+  /** As above, with the passes chosen by {@code mode} ({@link #AUTO}, {@link #BLOCKED} or
+   * {@link #STREAMED}); every mode gives bitwise the same results. */
+  public static void forwardTraining(KernelOps ops, float[] x, float[] y, int batch, int channels,
+      int spatial, float[] weight, float[] bias, float[] runningMean, float[] runningVar,
+      double factor, double eps, float[] saveMean, float[] saveInvStd, int threads, int mode) {
+    if ((long) batch * spatial == 0) {
+      return;
+    }
+    Job j = JOBS.get();
+    j.start(ops, batch, channels, spatial);
+    j.x = x;
+    j.y = y;
+    j.weight = weight;
+    j.bias = bias;
+    j.runningMean = runningMean;
+    j.runningVar = runningVar;
+    j.factor = factor;
+    j.eps = eps;
+    j.saveMean = saveMean;
+    j.saveInvStd = saveInvStd;
+    try {
+      j.runTraining(Job.FORWARD_CHANNELS, Job.FORWARD_STATS, Job.NORMALIZE, threads, mode);
+    } finally {
+      j.clear();
+    }
+  }
+
+  /** Eval forward with fixed statistics; see {@code BatchNormFunctional.forwardInference}. */
+  public static void forwardInference(KernelOps ops, float[] x, float[] y, int batch, int channels,
+      int spatial, float[] weight, float[] bias, float[] mean, float[] var, double eps,
+      int threads) {
+    if ((long) batch * spatial == 0) {
+      return;
+    }
+    Job j = JOBS.get();
+    j.start(ops, batch, channels, spatial);
+    j.x = x;
+    j.y = y;
+    for (int c = 0; c < channels; c++) {
+      j.mean[c] = mean[c];
+      j.alpha[c] = (weight == null ? 1.0 : weight[c]) / Math.sqrt(var[c] + eps);
+      j.beta[c] = bias == null ? 0.0 : bias[c];
+    }
+    try {
+      j.runElementwise(Job.NORMALIZE, j.threadsFor(threads));
+    } finally {
+      j.clear();
+    }
+  }
+
+  /** Training backward; see {@code BatchNormFunctional.backwardTraining}. Nothing when m = 0. */
+  public static void backwardTraining(KernelOps ops, float[] x, float[] dy, float[] dx, int batch,
+      int channels, int spatial, float[] weight, float[] saveMean, float[] saveInvStd,
+      float[] weightGrad, float[] biasGrad, int threads) {
+    backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight, saveMean, saveInvStd,
+        weightGrad, biasGrad, threads, AUTO);
+  }
+
+  /** As above, with the passes chosen by {@code mode}; every mode gives bitwise the same results. */
+  public static void backwardTraining(KernelOps ops, float[] x, float[] dy, float[] dx, int batch,
+      int channels, int spatial, float[] weight, float[] saveMean, float[] saveInvStd,
+      float[] weightGrad, float[] biasGrad, int threads, int mode) {
+    if ((long) batch * spatial == 0) {
+      return;
+    }
+    Job j = JOBS.get();
+    j.start(ops, batch, channels, spatial);
+    j.x = x;
+    j.dy = dy;
+    j.dx = dx;
+    j.weight = weight;
+    j.saveMean = saveMean;
+    j.saveInvStd = saveInvStd;
+    j.weightGrad = weightGrad;
+    j.biasGrad = biasGrad;
+    try {
+      j.runTraining(Job.BACKWARD_CHANNELS, Job.BACKWARD_STATS, Job.BACKWARD_DX, threads, mode);
+    } finally {
+      j.clear();
+    }
+  }
+
+  /** Eval backward with fixed statistics; see {@code BatchNormFunctional.backwardInference}. */
+  public static void backwardInference(KernelOps ops, float[] x, float[] dy, float[] dx,
+      int batch, int channels, int spatial, float[] weight, float[] mean, float[] var, double eps,
+      float[] weightGrad, float[] biasGrad, int threads) {
+    if ((long) batch * spatial == 0) {
+      return;
+    }
+    Job j = JOBS.get();
+    j.start(ops, batch, channels, spatial);
+    j.x = x;
+    j.dy = dy;
+    j.dx = dx;
+    j.sums = weightGrad != null || biasGrad != null;
+    for (int c = 0; c < channels; c++) {
+      double invStd = 1.0 / Math.sqrt(var[c] + eps);
+      j.mean[c] = mean[c];
+      j.alpha[c] = (weight == null ? 1.0 : weight[c]) * invStd;
+      j.beta[c] = invStd;
+    }
+    try {
+      int t = j.threadsFor(threads);
+      if (j.sums) {
+        j.runSums(Job.SCALE_GRAD_SUMS, t);
+      } else {
+        j.runElementwise(Job.SCALE_GRAD, t);
+      }
+      if (j.sums) {
+        for (int c = 0; c < channels; c++) {
+          double sumDy = 0;
+          double sumDyCentered = 0;
+          for (int g = 0, u = c * j.segments; g < j.segments; g++, u++) {
+            sumDy += j.partials[3 * u];
+            sumDyCentered += j.partials[3 * u + 1];
+          }
+          if (biasGrad != null) {
+            biasGrad[c] = (float) (biasGrad[c] + sumDy);
+          }
+          if (weightGrad != null) {
+            weightGrad[c] = (float) (weightGrad[c] + sumDyCentered * j.beta[c]);
+          }
+        }
+      }
+    } finally {
+      j.clear();
+    }
+  }
+
+  /** One call's arguments and scratch, reused by the calls of one thread. */
+  static final class Job implements ChannelParallel.Work {
+    static final int FORWARD_CHANNELS = 1;
+    static final int FORWARD_STATS = 2;
+    static final int NORMALIZE = 3;
+    static final int BACKWARD_CHANNELS = 4;
+    static final int BACKWARD_STATS = 5;
+    static final int BACKWARD_DX = 6;
+    static final int SCALE_GRAD = 7;
+    static final int SCALE_GRAD_SUMS = 8;
+
+    KernelOps ops;
+    int op;
+    int batch;
+    int channels;
+    int spatial;
+    int stride; // channels * spatial
+    long count; // m = batch * spatial
+    // Segment geometry: either slices of one plane (sliced) or groups of planesPerSegment planes.
+    boolean sliced;
+    int slicesPerPlane;
+    int planesPerSegment;
+    int segments; // per channel
+    int segmentValues; // nominal
+    // Work items: channelsPerItem channels, or unitsPerItem (channel, segment) units.
+    int channelsPerItem;
+    int unitsPerItem;
+
+    float[] x;
+    float[] y;
+    float[] dy;
+    float[] dx;
+    float[] weight;
+    float[] bias;
+    float[] runningMean;
+    float[] runningVar;
+    double factor;
+    double eps;
+    float[] saveMean;
+    float[] saveInvStd;
+    float[] weightGrad;
+    float[] biasGrad;
+    boolean sums;
+
+    // Per channel: the elementwise pass's constants (forward: mean, alpha, beta; backward: mean,
+    // meanDy, k, scale in mean, beta, k, alpha).
+    double[] mean = new double[0];
+    double[] alpha = new double[0];
+    double[] beta = new double[0];
+    double[] k = new double[0];
+    // Per (channel, segment) unit: up to three sums.
+    double[] partials = new double[0];
+
+    void start(KernelOps o, int n, int c, int s) {
+      ops = o;
+      batch = n;
+      channels = c;
+      spatial = s;
+      stride = c * s;
+      count = (long) n * s;
+      if (s >= SEGMENT) {
+        sliced = true;
+        slicesPerPlane = (s + SEGMENT - 1) / SEGMENT;
+        planesPerSegment = 1;
+        segments = n * slicesPerPlane;
+        segmentValues = SEGMENT;
+      } else {
+        sliced = false;
+        slicesPerPlane = 1;
+        // Planes of at least PLANE_SEGMENT values are segments of their own, so that the
+        // segment-major sums pass reads memory in order; smaller planes are grouped.
+        planesPerSegment = s >= PLANE_SEGMENT ? 1 : SEGMENT / s;
+        segments = (n + planesPerSegment - 1) / planesPerSegment;
+        segmentValues = (int) Math.min((long) planesPerSegment * s, count);
+      }
+      channelsPerItem = (int) Math.max(1, Math.min(c, (ITEM + count - 1) / count));
+      unitsPerItem = Math.max(1, ITEM / segmentValues);
+      if (mean.length < c) {
+        mean = new double[c];
+        alpha = new double[c];
+        beta = new double[c];
+        k = new double[c];
+      }
+      long units = (long) c * segments;
+      if (partials.length < 3 * units) {
+        partials = new double[(int) (3 * units)];
+      }
+    }
+
+    int threadsFor(int threads) {
+      return ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
+    }
+
+    void clear() {
+      ops = null;
+      x = y = dy = dx = null;
+      weight = bias = runningMean = runningVar = null;
+      saveMean = saveInvStd = weightGrad = biasGrad = null;
+    }
+
+    /**
+     * The training passes. Blocked: whole channels per item, the second pass from cache. Streamed:
+     * the sums over all (segment, channel) units in memory order, the per-channel arithmetic, then
+     * the elementwise pass in memory order.
+     */
+    void runTraining(int channelOp, int statsOp, int elementOp, int threads, int mode) {
+      int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
+      int channelItems = (channels + channelsPerItem - 1) / channelsPerItem;
+      if (blocked(mode == AUTO ? DEFAULT_MODE : mode, channelOp, channelItems, t)) {
+        op = channelOp;
+        if (t <= 1) {
+          for (int c = 0; c < channels; c++) {
+            channelOp(channelOp, c);
+          }
+        } else {
+          ChannelParallel.run(this, channelItems, t);
+        }
+        return;
+      }
+      runSums(statsOp, t);
+      for (int c = 0; c < channels; c++) {
+        if (statsOp == FORWARD_STATS) {
+          finishForward(c);
+        } else {
+          finishBackward(c);
+        }
+      }
+      runElementwise(elementOp, t);
+    }
+
+    /** Whether the training passes run channel-blocked rather than streamed. */
+    private boolean blocked(int mode, int channelOp, int channelItems, int t) {
+      if (mode != AUTO) {
+        return mode == BLOCKED;
+      }
+      if (t > 1 && channelItems < 2 * t) {
+        return false; // too few channels to share between the threads
+      }
+      // Blocked while the arrays the first pass reads fit in the caches: each channel's second
+      // pass then comes from L1/L2. Beyond that, reading channel by channel (runs of S values,
+      // C * S apart) defeats the hardware prefetchers, and the streamed passes, which read
+      // memory in order, win even though they read it twice (measured; docs/kernels.md).
+      long bytes = 4L * count * channels * (channelOp == FORWARD_CHANNELS ? 1 : 2);
+      return bytes <= BLOCKED_MAX_BYTES;
+    }
+
+    /** A sums pass over every (segment, channel) unit, segment-major (memory order). */
+    void runSums(int sumOp, int t) {
+      op = sumOp;
+      long units = (long) channels * segments;
+      int items = (int) ((units + unitsPerItem - 1) / unitsPerItem);
+      if (t <= 1 || items <= 1) {
+        for (int g = 0; g < segments; g++) {
+          for (int c = 0; c < channels; c++) {
+            unit(sumOp, c, g);
+          }
+        }
+      } else {
+        ChannelParallel.run(this, items, t);
+      }
+    }
+
+    /** An elementwise pass in memory order: row blocks, or (row, channel block) tiles. */
+    void runElementwise(int elementOp, int t) {
+      op = elementOp;
+      int items = tiles();
+      if (t <= 1 || items <= 1) {
+        for (int item = 0; item < items; item++) {
+          tile(elementOp, item);
+        }
+      } else {
+        ChannelParallel.run(this, items, t);
+      }
+    }
+
+    /**
+     * Rows per tile: enough that one kernel call covers at least {@link #MIN_RUN} values of a
+     * channel (short planes are taken several rows at a time), or a whole tile of small rows.
+     */
+    private int rowsPerTile() {
+      long byRun = (MIN_RUN + spatial - 1) / spatial;
+      long byTile = ITEM / ((long) channels * spatial);
+      return (int) Math.min(batch, Math.max(1, Math.max(byRun, byTile)));
+    }
+
+    private int channelsPerTile() {
+      long perChannel = (long) rowsPerTile() * spatial;
+      return (int) Math.max(1, Math.min(channels, ITEM / perChannel));
+    }
+
+    private int tiles() {
+      int rows = rowsPerTile();
+      int cpt = channelsPerTile();
+      return ((batch + rows - 1) / rows) * ((channels + cpt - 1) / cpt);
+    }
+
+    /** One tile of the elementwise pass: rows [n0, n1) x channels [c0, c1), channel by channel. */
+    private void tile(int elementOp, int item) {
+      int rows = rowsPerTile();
+      int cpt = channelsPerTile();
+      int channelBlocks = (channels + cpt - 1) / cpt;
+      int n0 = (item / channelBlocks) * rows;
+      int n1 = Math.min(batch, n0 + rows);
+      int c0 = (item % channelBlocks) * cpt;
+      int c1 = Math.min(channels, c0 + cpt);
+      for (int c = c0; c < c1; c++) {
+        elementwise(elementOp, c, n0 * stride + c * spatial, n1 - n0, spatial);
+      }
+    }
+
+    private void elementwise(int elementOp, int c, int base, int planes, int len) {
+      switch (elementOp) {
+        case NORMALIZE:
+          ops.normalize(x, y, base, stride, planes, len, mean[c], alpha[c], beta[c]);
+          break;
+        case BACKWARD_DX:
+          ops.backwardDx(x, dy, dx, base, stride, planes, len, mean[c], beta[c], k[c], alpha[c]);
+          break;
+        case SCALE_GRAD:
+          ops.scaleGrad(x, dy, dx, base, stride, planes, len, mean[c], alpha[c], false, null, 0);
+          break;
+        default:
+          throw new AssertionError(elementOp);
+      }
+    }
+
+    @Override
+    public void run(int item) {
+      switch (op) {
+        case FORWARD_CHANNELS:
+        case BACKWARD_CHANNELS: {
+          int c0 = item * channelsPerItem;
+          int c1 = Math.min(channels, c0 + channelsPerItem);
+          for (int c = c0; c < c1; c++) {
+            channelOp(op, c);
+          }
+          return;
+        }
+        case FORWARD_STATS:
+        case BACKWARD_STATS:
+        case SCALE_GRAD_SUMS: {
+          long u0 = (long) item * unitsPerItem;
+          long u1 = Math.min((long) channels * segments, u0 + unitsPerItem);
+          for (long u = u0; u < u1; u++) {
+            unit(op, (int) (u % channels), (int) (u / channels));
+          }
+          return;
+        }
+        default:
+          tile(op, item);
+      }
+    }
+
+    private void channelOp(int channelOp, int c) {
+      if (channelOp == FORWARD_CHANNELS) {
+        forwardChannel(c);
+      } else {
+        backwardChannel(c);
+      }
+    }
+
+    // ---- segment geometry
+
+    private int segmentBase(int c, int g) {
+      if (sliced) {
+        int n = g / slicesPerPlane;
+        int s0 = (g % slicesPerPlane) * SEGMENT;
+        return n * stride + c * spatial + s0;
+      }
+      return g * planesPerSegment * stride + c * spatial;
+    }
+
+    private int segmentPlanes(int g) {
+      return sliced ? 1 : Math.min(planesPerSegment, batch - g * planesPerSegment);
+    }
+
+    private int segmentLength(int g) {
+      return sliced ? Math.min(SEGMENT, spatial - (g % slicesPerPlane) * SEGMENT) : spatial;
+    }
+
+    private double shift(int c) {
+      // K: the channel's first value; a large common offset cancels exactly in x - K.
+      double shift = x[c * spatial];
+      return Double.isFinite(shift) ? shift : 0.0;
+    }
+
+    /** One (channel, segment) unit of a segment pass. */
+    private void unit(int unitOp, int c, int g) {
+      int base = segmentBase(c, g);
+      int planes = segmentPlanes(g);
+      int len = segmentLength(g);
+      int u = c * segments + g;
+      switch (unitOp) {
+        case FORWARD_STATS:
+          ops.shiftedSums(x, base, stride, planes, len, shift(c), partials, 3 * u);
+          break;
+        case NORMALIZE:
+          ops.normalize(x, y, base, stride, planes, len, mean[c], alpha[c], beta[c]);
+          break;
+        case BACKWARD_STATS:
+          ops.backwardSums(x, dy, base, stride, planes, len, saveMean[c], partials, 3 * u);
+          break;
+        case BACKWARD_DX:
+          ops.backwardDx(x, dy, dx, base, stride, planes, len, mean[c], beta[c], k[c], alpha[c]);
+          break;
+        case SCALE_GRAD_SUMS:
+          ops.scaleGrad(x, dy, dx, base, stride, planes, len, mean[c], alpha[c], true, partials,
+              3 * u);
+          break;
+        default:
+          throw new AssertionError(unitOp);
+      }
+    }
+
+    // ---- training forward
+
+    private void forwardChannel(int c) {
+      for (int g = 0; g < segments; g++) {
+        unit(FORWARD_STATS, c, g);
+      }
+      finishForward(c);
+      ops.normalize(x, y, c * spatial, stride, batch, spatial, mean[c], alpha[c], beta[c]);
+    }
+
+    /** Statistics, saved values and running update of channel c from its segment sums. */
+    private void finishForward(int c) {
+      double sum = 0;
+      double squares = 0;
+      for (int g = 0, u = c * segments; g < segments; g++, u++) {
+        sum += partials[3 * u];
+        squares += partials[3 * u + 1];
+      }
+      final double m = count;
+      final double mean = shift(c) + sum / m;
+      // sum (x - mean)^2 = sum (x - K)^2 - (sum (x - K))^2 / m, never negative in exact arithmetic.
+      double centered = squares - sum * (sum / m);
+      if (centered < 0) {
+        centered = 0;
+      }
+      final double var = centered / m;
+      final double invStd = 1.0 / Math.sqrt(var + eps);
+      saveMean[c] = (float) mean;
+      saveInvStd[c] = (float) invStd;
+      this.mean[c] = mean;
+      this.alpha[c] = (weight == null ? 1.0 : weight[c]) * invStd;
+      this.beta[c] = bias == null ? 0.0 : bias[c];
+      if (runningMean != null) {
+        // Normalization uses the biased variance; the running estimate the unbiased one, as
+        // PyTorch does. m > 1 here: the callers reject a single value per channel.
+        double unbiasedVar = centered / (m - 1);
+        runningMean[c] = (float) ((1 - factor) * runningMean[c] + factor * mean);
+        runningVar[c] = (float) ((1 - factor) * runningVar[c] + factor * unbiasedVar);
+      }
+    }
+
+    // ---- training backward
+
+    private void backwardChannel(int c) {
+      for (int g = 0; g < segments; g++) {
+        unit(BACKWARD_STATS, c, g);
+      }
+      finishBackward(c);
+      ops.backwardDx(x, dy, dx, c * spatial, stride, batch, spatial, mean[c], beta[c], k[c],
+          alpha[c]);
+    }
+
+    /** Parameter gradients and dx constants of channel c from its segment sums. */
+    private void finishBackward(int c) {
+      double sumDy = 0;
+      double sumDyCentered = 0;
+      double sumCentered = 0;
+      for (int g = 0, u = c * segments; g < segments; g++, u++) {
+        sumDy += partials[3 * u];
+        sumDyCentered += partials[3 * u + 1];
+        sumCentered += partials[3 * u + 2];
+      }
+      final double m = count;
+      final float pivot = saveMean[c];
+      // pivot is the float-rounded mean; the exact batch mean is pivot + correction.
+      final double correction = sumCentered / m;
+      final double dotXhatUnscaled = sumDyCentered - correction * sumDy; // sum dy * (x - mean)
+      final double invStd = saveInvStd[c];
+      final double gamma = weight == null ? 1.0 : weight[c];
+      if (biasGrad != null) {
+        biasGrad[c] = (float) (biasGrad[c] + sumDy);
+      }
+      if (weightGrad != null) {
+        weightGrad[c] = (float) (weightGrad[c] + dotXhatUnscaled * invStd);
+      }
+      mean[c] = pivot + correction;
+      beta[c] = sumDy / m; // meanDy
+      k[c] = dotXhatUnscaled * invStd * invStd / m;
+      alpha[c] = gamma * invStd; // scale
+    }
+  }
+}

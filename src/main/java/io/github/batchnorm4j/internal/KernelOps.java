@@ -1,0 +1,184 @@
+package io.github.batchnorm4j.internal;
+
+import java.lang.reflect.Method;
+import java.util.Locale;
+import java.util.Optional;
+
+/**
+ * The inner loops of the batch-norm kernels, over one <em>block</em> of a channel: {@code planes}
+ * runs of {@code len} contiguous floats starting at {@code base}, {@code base + stride}, ... (for
+ * NCHW data the stride is C * H * W). {@link BatchNormKernels} decides which blocks to run, on which
+ * thread, and does the per-channel arithmetic between them; implementations only stream through
+ * memory.
+ *
+ * <p>Two implementations exist: {@link ScalarKernels} (plain Java, always available) and {@code
+ * VectorKernels} (the incubating Vector API, {@code jdk.incubator.vector}). One is chosen once, at
+ * start-up, by {@link #get()}, and the choice is logged once ({@link #selectionReason()}). Scalar
+ * is used if {@code -Dbatchnorm4j.simd=false} (or {@code scalar}), if {@code jdk.incubator.vector}
+ * is not in the boot layer (start the JVM with {@code --add-modules jdk.incubator.vector} to add
+ * it), if the JVM runs interpreted only, or if the preferred double vector is narrower than 256
+ * bits; else the Vector API kernels. Nothing outside {@code VectorKernels} touches the Vector API,
+ * and that class is only loaded, by name, when the module is present, so the library runs on any
+ * JDK 17 without flags.
+ *
+ * <h2>Contract shared by the implementations</h2>
+ * <ul>
+ *   <li>Every elementwise result is computed in double from the float inputs and rounded to float
+ *       once. An element's value does not depend on where it lies in a block (vector body or scalar
+ *       tail give the same bits), so any split of the elementwise work gives identical output.
+ *   <li>A reduction over a block adds in an order fixed by the block's geometry alone, in double.
+ *       {@link BatchNormKernels} always reduces the same blocks (a fixed partition of each channel)
+ *       and adds their results in a fixed order, which makes every result independent of the
+ *       thread count.
+ *   <li>An output may be the same array as an input: each element is read before it is written.
+ *   <li>Implementations allocate nothing.
+ * </ul>
+ */
+public abstract class KernelOps {
+
+  /** The system property that forces the scalar kernels: {@code -Dbatchnorm4j.simd=false}. */
+  public static final String SIMD_PROPERTY = "batchnorm4j.simd";
+
+  KernelOps() {}
+
+  /** A short name for logs and benchmarks, such as "scalar" or "vector 512-bit". */
+  public abstract String name();
+
+  /**
+   * Shifted sums for the statistics: {@code out[o] = sum (x - shift)} and {@code out[o + 1] = sum
+   * (x - shift)^2} over the block, in double.
+   */
+  abstract void shiftedSums(float[] x, int base, int stride, int planes, int len, double shift,
+      double[] out, int o);
+
+  /** {@code y = (float) ((x - mean) * alpha + beta)} over the block, in double. */
+  abstract void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
+      double mean, double alpha, double beta);
+
+  /**
+   * The training backward's sums, with c = x - pivot (exact in double): {@code out[o] = sum dy},
+   * {@code out[o + 1] = sum dy * c}, {@code out[o + 2] = sum c}.
+   */
+  abstract void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
+      double pivot, double[] out, int o);
+
+  /** {@code dx = (float) (scale * ((dy - meanDy) - (x - mean) * k))} over the block, in double. */
+  abstract void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes,
+      int len, double mean, double meanDy, double k, double scale);
+
+  /**
+   * The eval backward: {@code dx = (float) (dy * scale)} and, when {@code sums}, {@code out[o] = sum
+   * dy} and {@code out[o + 1] = sum dy * (x - center)}.
+   */
+  abstract void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes,
+      int len, double center, double scale, boolean sums, double[] out, int o);
+
+  // ---------------------------------------------------------------------------------------------
+  // Selection, once per JVM (the Lucene VectorizationProvider pattern).
+
+  /** Returns the kernels chosen at start-up (see the class comment for the rules). */
+  public static KernelOps get() {
+    return Holder.INSTANCE;
+  }
+
+  /**
+   * Tensors with fewer elements than this run on the scalar kernels even when the Vector API ones
+   * were chosen: their blocks are too short for vectors to pay, and small models stay free of the
+   * Vector API's warm-up (until C2 has compiled a Vector API loop, the interpreter and C1 run it
+   * slowly and allocate a box per vector operation).
+   */
+  public static final int MIN_VECTOR_ELEMENTS = 1 << 12;
+
+  /** Returns the kernels for a tensor of {@code elements} values: {@link #get()}, or scalar. */
+  public static KernelOps forSize(long elements) {
+    return elements < MIN_VECTOR_ELEMENTS ? ScalarKernels.INSTANCE : Holder.INSTANCE;
+  }
+
+  /** Returns the scalar kernels, always available. */
+  public static KernelOps scalar() {
+    return ScalarKernels.INSTANCE;
+  }
+
+  /**
+   * Returns the Vector API kernels if they can run in this JVM (the module {@code
+   * jdk.incubator.vector} is present and the machine has at least 256-bit double vectors), whether
+   * or not they were chosen as the default; else empty. For tests and benchmarks.
+   */
+  public static Optional<KernelOps> vector() {
+    return Optional.ofNullable(VectorHolder.INSTANCE);
+  }
+
+  /** Why {@link #get()} returned what it did, as logged once. */
+  public static String selectionReason() {
+    return Holder.REASON;
+  }
+
+  private static final class Holder {
+    static final String REASON;
+    static final KernelOps INSTANCE;
+
+    static {
+      String[] reason = new String[1];
+      INSTANCE = select(reason);
+      REASON = reason[0];
+      System.getLogger("io.github.batchnorm4j")
+          .log(System.Logger.Level.INFO, "batchnorm4j kernels: " + REASON);
+    }
+  }
+
+  private static final class VectorHolder {
+    static final String[] WHY_NOT = new String[1];
+    static final KernelOps INSTANCE = loadVector(WHY_NOT);
+  }
+
+  /** Whether a value of {@code -Dbatchnorm4j.simd} forces the scalar kernels. */
+  public static boolean forcesScalar(String setting) {
+    String v = setting == null ? "" : setting.trim().toLowerCase(Locale.ROOT);
+    return v.equals("false") || v.equals("scalar") || v.equals("off") || v.equals("no");
+  }
+
+  private static KernelOps select(String[] reason) {
+    String setting = System.getProperty(SIMD_PROPERTY, "auto");
+    if (forcesScalar(setting)) {
+      reason[0] = "scalar (forced by -D" + SIMD_PROPERTY + "=" + setting + ")";
+      return ScalarKernels.INSTANCE;
+    }
+    KernelOps vector = VectorHolder.INSTANCE;
+    if (vector == null) {
+      reason[0] = VectorHolder.WHY_NOT[0];
+      return ScalarKernels.INSTANCE;
+    }
+    reason[0] = vector.name() + " (jdk.incubator.vector; -D" + SIMD_PROPERTY
+        + "=false forces scalar)";
+    return vector;
+  }
+
+  private static KernelOps loadVector(String[] reason) {
+    Optional<Module> module = ModuleLayer.boot().findModule("jdk.incubator.vector");
+    if (module.isEmpty()) {
+      reason[0] = "scalar (jdk.incubator.vector is not present; start the JVM with "
+          + "--add-modules jdk.incubator.vector to use SIMD)";
+      return null;
+    }
+    if (System.getProperty("java.vm.info", "").contains("interpreted mode")) {
+      reason[0] = "scalar (the JVM runs interpreted only; the Vector API needs the JIT)";
+      return null;
+    }
+    try {
+      Module self = KernelOps.class.getModule();
+      if (self.isNamed()) {
+        self.addReads(module.get()); // our descriptor does not require the incubator module
+      }
+      Class<?> c = Class.forName("io.github.batchnorm4j.internal.VectorKernels");
+      Method create = c.getDeclaredMethod("create");
+      KernelOps ops = (KernelOps) create.invoke(null);
+      if (ops == null) {
+        reason[0] = "scalar (the preferred double vector is narrower than 256 bits)";
+      }
+      return ops;
+    } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
+      reason[0] = "scalar (the Vector API kernels failed to load: " + e + ")";
+      return null;
+    }
+  }
+}

@@ -1,0 +1,355 @@
+package io.github.batchnorm4j.internal;
+
+import static jdk.incubator.vector.VectorOperators.D2F;
+import static jdk.incubator.vector.VectorOperators.F2D;
+
+import jdk.incubator.vector.DoubleVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The kernels on the incubating Vector API ({@code jdk.incubator.vector}). The only class of the
+ * library that uses it: {@link KernelOps} loads it by name, and only when the module is present, so
+ * that the library still runs on a plain JDK 17. It is compiled separately, without {@code
+ * --release} (incubator modules are not in the JDK's {@code ct.sym}); see the POM.
+ *
+ * <h2>How the arithmetic stays in double</h2>
+ * The accuracy contract (docs/numerics.md) asks for double accumulation and double elementwise
+ * math rounded once. Each step therefore loads L floats with a float species of half the preferred
+ * width (256 bits for L = 8 on AVX-512), widens them lane for lane to an L-lane double vector
+ * ({@code convertShape(F2D)}: one {@code vcvtps2pd}), computes in double, and narrows the result
+ * lane for lane back to float ({@code D2F}). Lane-count-preserving conversions are the ones C2
+ * compiles to single instructions on JDK 17 as well as on later JDKs.
+ *
+ * <h2>Loop shape</h2>
+ * A block is {@code planes} runs of {@code len} floats. Each kernel walks all the runs' whole
+ * vectors in ONE flat, branch-free loop (the index jumps to the next run after a run's last vector,
+ * by arithmetic) and then the runs' last {@code len % L} values in a scalar loop. This matters
+ * twice: short runs (7 x 7 = 49 values) cost no per-run set-up, and JDK 17's C2 keeps vectors in
+ * registers only while they circulate in one simple loop: a vector that passes from one loop to
+ * another, or through a branch inside the loop, is boxed, which allocates in every iteration and
+ * runs a hundred times slower. For the same reason no vector is passed to or returned from a
+ * helper method (C2 may decline to inline it, and then boxes the vector): the loads, stores and
+ * final lane sums are written out in place.
+ *
+ * <h2>Reproducibility</h2>
+ * Sums take the block's vectors in groups of four (or two) per loop iteration, vector j going to
+ * accumulator j mod 4 (or 2); the last vectors that do not fill a group, and the runs' tails, are
+ * added in scalar. The accumulators are added lane by lane and then reduced in lane order at the end (not with {@code
+ * reduceLanes}, whose order may differ between the interpreter and compiled code), then the
+ * scalar tail is added. The order depends on the block's geometry only. Elementwise results use {@code fma} in the vector body
+ * and {@link Math#fma} in the tail: the same correctly rounded operation, so an element's bits do
+ * not depend on whether it falls in the body or the tail.
+ */
+final class VectorKernels extends KernelOps {
+
+  private static final VectorSpecies<Double> DS = DoubleVector.SPECIES_PREFERRED;
+  private static final VectorSpecies<Float> FS =
+      VectorSpecies.of(float.class, VectorShape.forBitSize(DS.vectorBitSize() / 2));
+  private static final int L = DS.length();
+
+  private VectorKernels() {}
+
+  /**
+   * Returns the kernels, or null unless the preferred double vector has 256 or 512 bits (4 or 8
+   * lanes), the shapes these loops are written and tested for.
+   */
+  static KernelOps create() {
+    if (DS.vectorBitSize() < 256 || (L != 4 && L != 8) || FS.length() != L) {
+      return null;
+    }
+    return new VectorKernels();
+  }
+
+  @Override
+  public String name() {
+    return "vector " + DS.vectorBitSize() + "-bit (" + L + " double lanes)";
+  }
+
+  @Override
+  void shiftedSums(float[] x, int base, int stride, int planes, int len, double shift,
+      double[] out, int o) {
+    final int perPlane = len / L;
+    final int vectors = perPlane * planes;
+    final int jump = stride - perPlane * L;
+    final DoubleVector k = DoubleVector.broadcast(DS, shift);
+    DoubleVector s0 = DoubleVector.zero(DS);
+    DoubleVector s1 = DoubleVector.zero(DS);
+    DoubleVector s2 = DoubleVector.zero(DS);
+    DoubleVector s3 = DoubleVector.zero(DS);
+    DoubleVector q0 = DoubleVector.zero(DS);
+    DoubleVector q1 = DoubleVector.zero(DS);
+    DoubleVector q2 = DoubleVector.zero(DS);
+    DoubleVector q3 = DoubleVector.zero(DS);
+    int i = base;
+    int run = 0;
+    for (int group = vectors >> 2; group > 0; group--) {
+      int i0 = i;
+      int next = run + 1;
+      int wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      int i1 = i;
+      next = run + 1;
+      wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      int i2 = i;
+      next = run + 1;
+      wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      int i3 = i;
+      next = run + 1;
+      wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      DoubleVector a = ((DoubleVector) FloatVector.fromArray(FS, x, i0).convertShape(F2D, DS, 0)).sub(k);
+      DoubleVector b = ((DoubleVector) FloatVector.fromArray(FS, x, i1).convertShape(F2D, DS, 0)).sub(k);
+      DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i2).convertShape(F2D, DS, 0)).sub(k);
+      DoubleVector d = ((DoubleVector) FloatVector.fromArray(FS, x, i3).convertShape(F2D, DS, 0)).sub(k);
+      s0 = s0.add(a);
+      q0 = a.fma(a, q0);
+      s1 = s1.add(b);
+      q1 = b.fma(b, q1);
+      s2 = s2.add(c);
+      q2 = c.fma(c, q2);
+      s3 = s3.add(d);
+      q3 = d.fma(d, q3);
+    }
+    double ts = 0;
+    double tq = 0;
+    // The last vectors % 4 vectors, then the runs' tails, in scalar.
+    for (int r = vectors & 3; r > 0; r--) {
+      for (int e = i; e < i + L; e++) {
+        double a = x[e] - shift;
+        ts += a;
+        tq = Math.fma(a, a, tq);
+      }
+      int next = run + 1;
+      int wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+    }
+    if (len != perPlane * L) {
+      for (int p = 0, start = base + perPlane * L; p < planes; p++, start += stride) {
+        for (int e = start, end = start - perPlane * L + len; e < end; e++) {
+          double a = x[e] - shift;
+          ts += a;
+          tq = Math.fma(a, a, tq);
+        }
+      }
+    }
+    DoubleVector v0 = s0.add(s1).add(s2.add(s3));
+    out[o] = v0.lane(0) + v0.lane(1) + v0.lane(2) + v0.lane(3)
+        + (L == 8 ? v0.lane(4) + v0.lane(5) + v0.lane(6) + v0.lane(7) : 0.0) + ts;
+    DoubleVector v1 = q0.add(q1).add(q2.add(q3));
+    out[o + 1] = v1.lane(0) + v1.lane(1) + v1.lane(2) + v1.lane(3)
+        + (L == 8 ? v1.lane(4) + v1.lane(5) + v1.lane(6) + v1.lane(7) : 0.0) + tq;
+  }
+
+  @Override
+  void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
+      double mean, double alpha, double beta) {
+    // In double, y = x * alpha + (beta - mean * alpha) with one rounding (fma): the product and
+    // the folded shift are exact to ~1e-16 relative, so even at |mean| / std = 1e6 the double
+    // error stays below 1e-9 of y, far under float's 6e-8, and y is rounded to float once.
+    final double shift = beta - mean * alpha;
+    final int bound = len - len % L;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      int i = start;
+      if (bound > 0) {
+        // Broadcast next to the loop (JDK 17 boxes a vector that lives across several loops).
+        final DoubleVector a = DoubleVector.broadcast(DS, alpha);
+        final DoubleVector b = DoubleVector.broadcast(DS, shift);
+        for (final int vend = start + bound; i < vend; i += L) {
+          ((FloatVector) ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).fma(a, b).convertShape(D2F, FS, 0)).intoArray(y, i);
+        }
+      }
+      for (int end = start + len; i < end; i++) {
+        y[i] = (float) Math.fma(x[i], alpha, shift);
+      }
+    }
+  }
+
+  @Override
+  void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
+      double pivot, double[] out, int o) {
+    final int perPlane = len / L;
+    final int vectors = perPlane * planes;
+    final int jump = stride - perPlane * L;
+    final DoubleVector pv = DoubleVector.broadcast(DS, pivot);
+    DoubleVector g0 = DoubleVector.zero(DS);
+    DoubleVector g1 = DoubleVector.zero(DS);
+    DoubleVector d0 = DoubleVector.zero(DS);
+    DoubleVector d1 = DoubleVector.zero(DS);
+    DoubleVector c0 = DoubleVector.zero(DS);
+    DoubleVector c1 = DoubleVector.zero(DS);
+    int i = base;
+    int run = 0;
+    for (int group = vectors >> 1; group > 0; group--) {
+      int i0 = i;
+      int next = run + 1;
+      int wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      int i1 = i;
+      next = run + 1;
+      wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i0).convertShape(F2D, DS, 0)).sub(pv);
+      DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i1).convertShape(F2D, DS, 0)).sub(pv);
+      DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i0).convertShape(F2D, DS, 0));
+      DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i1).convertShape(F2D, DS, 0));
+      g0 = g0.add(ga);
+      d0 = ga.fma(ca, d0);
+      c0 = c0.add(ca);
+      g1 = g1.add(gb);
+      d1 = gb.fma(cb, d1);
+      c1 = c1.add(cb);
+    }
+    double tg = 0;
+    double td = 0;
+    double tc = 0;
+    if ((vectors & 1) != 0) {
+      for (int e = i; e < i + L; e++) {
+        double c = x[e] - pivot;
+        double g = dy[e];
+        tg += g;
+        td = Math.fma(g, c, td);
+        tc += c;
+      }
+    }
+    if (len != perPlane * L) {
+      for (int p = 0, start = base + perPlane * L; p < planes; p++, start += stride) {
+        for (int e = start, end = start - perPlane * L + len; e < end; e++) {
+          double c = x[e] - pivot;
+          double g = dy[e];
+          tg += g;
+          td = Math.fma(g, c, td);
+          tc += c;
+        }
+      }
+    }
+    DoubleVector v0 = g0.add(g1);
+    out[o] = v0.lane(0) + v0.lane(1) + v0.lane(2) + v0.lane(3)
+        + (L == 8 ? v0.lane(4) + v0.lane(5) + v0.lane(6) + v0.lane(7) : 0.0) + tg;
+    DoubleVector v1 = d0.add(d1);
+    out[o + 1] = v1.lane(0) + v1.lane(1) + v1.lane(2) + v1.lane(3)
+        + (L == 8 ? v1.lane(4) + v1.lane(5) + v1.lane(6) + v1.lane(7) : 0.0) + td;
+    DoubleVector v2 = c0.add(c1);
+    out[o + 2] = v2.lane(0) + v2.lane(1) + v2.lane(2) + v2.lane(3)
+        + (L == 8 ? v2.lane(4) + v2.lane(5) + v2.lane(6) + v2.lane(7) : 0.0) + tc;
+  }
+
+  @Override
+  void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
+      double mean, double meanDy, double k, double scale) {
+    // dx = scale * (dy - meanDy - (x - mean) * k) = dy * scale + (x * (-k * scale) + c) with
+    // c = (mean * k - meanDy) * scale: two fmas in double; as for normalize, the folding costs
+    // ~1e-16 relative, far below float resolution, and dx is rounded to float once.
+    final double xs = -k * scale;
+    final double c = (mean * k - meanDy) * scale;
+    final int bound = len - len % L;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      int i = start;
+      if (bound > 0) {
+        final DoubleVector xv = DoubleVector.broadcast(DS, xs);
+        final DoubleVector cv = DoubleVector.broadcast(DS, c);
+        final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+        for (final int vend = start + bound; i < vend; i += L) {
+          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
+          DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
+          ((FloatVector) g.fma(sv, v.fma(xv, cv)).convertShape(D2F, FS, 0)).intoArray(dx, i);
+        }
+      }
+      for (int end = start + len; i < end; i++) {
+        dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
+      }
+    }
+  }
+
+  @Override
+  void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
+      double center, double scale, boolean sums, double[] out, int o) {
+    final int perPlane = len / L;
+    final int vectors = perPlane * planes;
+    final int jump = stride - perPlane * L;
+    if (!sums) {
+      final int bound = len - len % L;
+      for (int p = 0, start = base; p < planes; p++, start += stride) {
+        int i = start;
+        if (bound > 0) {
+          final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+          for (final int vend = start + bound; i < vend; i += L) {
+            ((FloatVector) ((DoubleVector) FloatVector.fromArray(FS, dy, i)
+                .convertShape(F2D, DS, 0)).mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i);
+          }
+        }
+        for (int end = start + len; i < end; i++) {
+          dx[i] = (float) (dy[i] * scale);
+        }
+      }
+      return;
+    }
+    final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+    final DoubleVector cv = DoubleVector.broadcast(DS, center);
+    DoubleVector g0 = DoubleVector.zero(DS);
+    DoubleVector g1 = DoubleVector.zero(DS);
+    DoubleVector d0 = DoubleVector.zero(DS);
+    DoubleVector d1 = DoubleVector.zero(DS);
+    int i = base;
+    int run = 0;
+    for (int group = vectors >> 1; group > 0; group--) {
+      int i0 = i;
+      int next = run + 1;
+      int wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      int i1 = i;
+      next = run + 1;
+      wrap = ((next - perPlane) >> 31) + 1;
+      i += L + (jump & -wrap);
+      run = next & (wrap - 1);
+      DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i0).convertShape(F2D, DS, 0));
+      DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i1).convertShape(F2D, DS, 0));
+      DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i0).convertShape(F2D, DS, 0)).sub(cv);
+      DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i1).convertShape(F2D, DS, 0)).sub(cv);
+      g0 = g0.add(ga);
+      d0 = ga.fma(ca, d0);
+      g1 = g1.add(gb);
+      d1 = gb.fma(cb, d1);
+      ((FloatVector) ga.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i0);
+      ((FloatVector) gb.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i1);
+    }
+    double tg = 0;
+    double td = 0;
+    if ((vectors & 1) != 0) {
+      for (int e = i; e < i + L; e++) {
+        double g = dy[e];
+        tg += g;
+        td = Math.fma(g, x[e] - center, td);
+        dx[e] = (float) (g * scale);
+      }
+    }
+    if (len != perPlane * L) {
+      for (int p = 0, start = base + perPlane * L; p < planes; p++, start += stride) {
+        for (int e = start, end = start - perPlane * L + len; e < end; e++) {
+          double g = dy[e];
+          tg += g;
+          td = Math.fma(g, x[e] - center, td);
+          dx[e] = (float) (g * scale);
+        }
+      }
+    }
+    DoubleVector v0 = g0.add(g1);
+    out[o] = v0.lane(0) + v0.lane(1) + v0.lane(2) + v0.lane(3)
+        + (L == 8 ? v0.lane(4) + v0.lane(5) + v0.lane(6) + v0.lane(7) : 0.0) + tg;
+    DoubleVector v1 = d0.add(d1);
+    out[o + 1] = v1.lane(0) + v1.lane(1) + v1.lane(2) + v1.lane(3)
+        + (L == 8 ? v1.lane(4) + v1.lane(5) + v1.lane(6) + v1.lane(7) : 0.0) + td;
+  }
+}

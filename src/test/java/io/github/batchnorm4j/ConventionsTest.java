@@ -1,0 +1,80 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The documented recipes for Keras's and DL4J's conventions (docs/interop.md) reproduce their
+ * running statistics. Each framework's update is simulated here from its documented formula, in
+ * float32 as those frameworks compute it, over many steps:
+ * <pre>
+ * Keras: moving = moving * momentum + batch * (1 - momentum), momentum 0.99, biased batch variance,
+ *        eps 1e-3, channels-last
+ * DL4J:  global = decay * global + (1 - decay) * batch, decay 0.9, biased batch variance, eps 1e-5
+ * </pre>
+ * batchnorm4j rounds each update once (in double), the frameworks two or three times in float32,
+ * so they agree to a few float32 ulps, not bit for bit.
+ */
+class ConventionsTest {
+
+  @Test
+  void kerasRecipeReproducesKerasMovingStatistics() {
+    check(BatchNorm2d.builder(3).layout(Layout.CHANNELS_LAST).eps(1e-3).momentum(1 - 0.99)
+        .unbiasedRunningVar(false).build(), 0.99f, true);
+  }
+
+  @Test
+  void dl4jRecipeReproducesDl4jGlobalStatistics() {
+    check(BatchNorm2d.builder(3).eps(1e-5).momentum(1 - 0.9).unbiasedRunningVar(false).build(), 0.9f, false);
+  }
+
+  private static void check(BatchNorm2d bn, float decay, boolean channelsLast) {
+    SplittableRandom rnd = new SplittableRandom(7);
+    int n = 4;
+    int h = 5;
+    int w = 6;
+    int c = 3;
+    float[] moving = {0, 0, 0};
+    float[] movingVar = {1, 1, 1};
+    for (int step = 0; step < 200; step++) {
+      float[] x = new float[n * h * w * c];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) (rnd.nextGaussian() * (1 + step % 3) + 2);
+      }
+      Shape shape = channelsLast ? Shape.of(n, h, w, c) : Shape.of(n, c, h, w);
+      bn.forward(Tensor.of(shape, x));
+      for (int ch = 0; ch < c; ch++) {
+        double sum = 0;
+        double sq = 0;
+        int m = n * h * w;
+        for (int i = 0; i < x.length; i++) {
+          if (channel(i, channelsLast, c, h * w) == ch) {
+            sum += x[i];
+          }
+        }
+        double mean = sum / m;
+        for (int i = 0; i < x.length; i++) {
+          if (channel(i, channelsLast, c, h * w) == ch) {
+            sq += (x[i] - mean) * (x[i] - mean);
+          }
+        }
+        float batchMean = (float) mean;
+        float batchVar = (float) (sq / m); // biased
+        moving[ch] = moving[ch] * decay + batchMean * (1 - decay);
+        movingVar[ch] = movingVar[ch] * decay + batchVar * (1 - decay);
+      }
+    }
+    for (int ch = 0; ch < c; ch++) {
+      assertThat((double) bn.runningMean()[ch]).as("moving mean %d", ch)
+          .isCloseTo(moving[ch], org.assertj.core.api.Assertions.within(2e-6 * Math.abs(moving[ch])));
+      assertThat((double) bn.runningVar()[ch]).as("moving variance %d", ch)
+          .isCloseTo(movingVar[ch], org.assertj.core.api.Assertions.within(2e-6 * Math.abs(movingVar[ch])));
+    }
+  }
+
+  private static int channel(int i, boolean channelsLast, int c, int spatial) {
+    return channelsLast ? i % c : (i / spatial) % c;
+  }
+}

@@ -1,0 +1,269 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assumptions.assumeThat;
+
+import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.internal.KernelOps;
+import io.github.batchnorm4j.testing.ReferenceBatchNorm;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The same test bodies against both kernel implementations, scalar and Vector API (skipped by
+ * assumption when {@code jdk.incubator.vector} is absent), at awkward sizes that exercise every
+ * vector body, vector remainder and scalar tail: against the float64 reference, at a large common
+ * offset, in place, and bitwise across thread counts and pass strategies.
+ */
+class KernelParityTest {
+
+  private static final int[] AWKWARD = {1, 3, 7, 13, 16, 17, 207, 4098};
+
+  static KernelOps implementation(String name) {
+    if (name.equals("scalar")) {
+      return KernelOps.scalar();
+    }
+    assumeThat(KernelOps.vector()).as("jdk.incubator.vector is absent: " + KernelOps.selectionReason())
+        .isPresent();
+    return KernelOps.vector().orElseThrow();
+  }
+
+  static Stream<Arguments> implementationsAndSizes() {
+    List<Arguments> args = new ArrayList<>();
+    for (String impl : new String[] {"scalar", "vector"}) {
+      for (int s : AWKWARD) {
+        args.add(Arguments.of(impl, s));
+      }
+    }
+    return args.stream();
+  }
+
+  static Stream<Arguments> implementationsAndParallelShapes() {
+    List<Arguments> args = new ArrayList<>();
+    int[][] shapes = {
+      {64, 3, 700}, // few channels: the streamed passes share each channel between threads
+      {4, 7, 1221}, // uneven planes, a vector remainder and a tail in every plane
+      {16, 1, 4098}, // one channel, sliced planes
+      {8, 64, 49}, // 7 x 7 planes: six vectors and one tail value each
+      {2048, 20, 1}, // BatchNorm1d (N, C): scalar tails only
+      {3, 5, 20000}, // planes longer than a segment: slices
+    };
+    for (String impl : new String[] {"scalar", "vector"}) {
+      for (int[] shape : shapes) {
+        args.add(Arguments.of(impl, shape[0], shape[1], shape[2]));
+      }
+    }
+    return args.stream();
+  }
+
+  @ParameterizedTest(name = "{0}, spatial {1}")
+  @MethodSource("implementationsAndSizes")
+  void trainingForwardAndBackwardMatchTheFloat64Reference(String impl, int spatial) {
+    KernelOps ops = implementation(impl);
+    for (int batch : new int[] {3, 40}) {
+      int channels = 2;
+      int numel = batch * channels * spatial;
+      SplittableRandom rnd = new SplittableRandom(31L * spatial + batch);
+      float[] x = BatchNormReferenceProperties.random(rnd, numel, 1.5, 0.25);
+      float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
+      float[] weight = {1.25f, -0.5f};
+      float[] bias = {0.5f, -2f};
+      float[] runningMean = {0.1f, -0.2f};
+      float[] runningVar = {1f, 2f};
+      float[] saveMean = new float[channels];
+      float[] saveInvStd = new float[channels];
+      float[] y = new float[numel];
+      BatchNormKernels.forwardTraining(ops, x, y, batch, channels, spatial, weight, bias,
+          runningMean, runningVar, 0.25, 1e-5, saveMean, saveInvStd, 1);
+
+      double[] xd = ReferenceBatchNorm.toDouble(x);
+      double[] w = ReferenceBatchNorm.toDouble(weight);
+      ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(xd, batch, channels,
+          spatial, w, ReferenceBatchNorm.toDouble(bias), 1e-5);
+      assertClose(y, ref.y(), 1e-6, "y");
+      for (int c = 0; c < channels; c++) {
+        double mean = ref.stats().mean()[c];
+        assertThat((double) saveMean[c]).isCloseTo(mean, within(1e-7 * (1 + Math.abs(mean))));
+        double invStd = 1 / Math.sqrt(ref.stats().biasedVar()[c] + 1e-5);
+        assertThat((double) saveInvStd[c]).isCloseTo(invStd, within(1e-6 * invStd));
+        double expectMean = 0.75 * (c == 0 ? 0.1f : -0.2f) + 0.25 * mean;
+        double expectVar = 0.75 * (c == 0 ? 1f : 2f) + 0.25 * ref.stats().unbiasedVar()[c];
+        assertThat((double) runningMean[c]).isCloseTo(expectMean, within(1e-6));
+        assertThat((double) runningVar[c]).isCloseTo(expectVar, within(1e-6 * expectVar));
+      }
+
+      float[] dx = new float[numel];
+      float[] weightGrad = new float[channels];
+      float[] biasGrad = new float[channels];
+      BatchNormKernels.backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight,
+          saveMean, saveInvStd, weightGrad, biasGrad, 1);
+      ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardTraining(xd,
+          ReferenceBatchNorm.toDouble(dy), batch, channels, spatial, w, 1e-5);
+      // dx uses the float-rounded saved invStd (relative error <= 3e-8), hence the looser bound.
+      assertClose(dx, back.dx(), 2e-6, "dx");
+      assertClose(weightGrad, back.dWeight(), 2e-6, "dgamma");
+      assertClose(biasGrad, back.dBias(), 1e-6, "dbeta");
+    }
+  }
+
+  @ParameterizedTest(name = "{0}, spatial {1}")
+  @MethodSource("implementationsAndSizes")
+  void evalForwardAndBackwardMatchTheFloat64Reference(String impl, int spatial) {
+    KernelOps ops = implementation(impl);
+    int batch = 5;
+    int channels = 3;
+    int numel = batch * channels * spatial;
+    SplittableRandom rnd = new SplittableRandom(17L * spatial);
+    float[] x = BatchNormReferenceProperties.random(rnd, numel, 2, -1);
+    float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
+    float[] weight = {0.5f, 2f, -1f};
+    float[] bias = {0f, 1f, -3f};
+    float[] mean = {-1.1f, -0.9f, 0.3f};
+    float[] var = {3.5f, 4.5f, 0.25f};
+    float[] y = new float[numel];
+    BatchNormKernels.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean, var,
+        1e-3, 1);
+    double[] xd = ReferenceBatchNorm.toDouble(x);
+    double[] w = ReferenceBatchNorm.toDouble(weight);
+    assertClose(y, ReferenceBatchNorm.normalize(xd, batch, channels, spatial,
+        ReferenceBatchNorm.toDouble(mean), ReferenceBatchNorm.toDouble(var), w,
+        ReferenceBatchNorm.toDouble(bias), 1e-3), 1e-6, "y eval");
+
+    float[] dx = new float[numel];
+    float[] weightGrad = new float[channels];
+    float[] biasGrad = new float[channels];
+    BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean, var,
+        1e-3, weightGrad, biasGrad, 1);
+    ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardInference(xd,
+        ReferenceBatchNorm.toDouble(dy), batch, channels, spatial, w,
+        ReferenceBatchNorm.toDouble(mean), ReferenceBatchNorm.toDouble(var), 1e-3);
+    assertClose(dx, back.dx(), 1e-6, "dx eval");
+    assertClose(weightGrad, back.dWeight(), 2e-6, "dgamma eval");
+    assertClose(biasGrad, back.dBias(), 1e-6, "dbeta eval");
+    // Without parameter gradients the sums are skipped; dx is the same.
+    float[] dx2 = new float[numel];
+    BatchNormKernels.backwardInference(ops, x, dy, dx2, batch, channels, spatial, weight, mean,
+        var, 1e-3, null, null, 1);
+    assertBitwiseEqual(dx2, dx, "dx without parameter gradients");
+  }
+
+  /** The shifted one-pass statistics keep full accuracy at a large common offset. */
+  @ParameterizedTest(name = "{0}, spatial {1}")
+  @MethodSource("implementationsAndSizes")
+  void largeOffsetsStayAccurate(String impl, int spatial) {
+    KernelOps ops = implementation(impl);
+    int batch = Math.max(2, 600 / spatial);
+    int channels = 2;
+    int numel = batch * channels * spatial;
+    for (double offset : new double[] {1e4, -3e5}) {
+      float[] x = BatchNormReferenceProperties.random(new SplittableRandom(spatial), numel, 1,
+          offset);
+      float[] y = new float[numel];
+      float[] saveMean = new float[channels];
+      float[] saveInvStd = new float[channels];
+      BatchNormKernels.forwardTraining(ops, x, y, batch, channels, spatial, null, null, null, null,
+          0, 1e-5, saveMean, saveInvStd, 1);
+      ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(
+          ReferenceBatchNorm.toDouble(x), batch, channels, spatial, null, null, 1e-5);
+      assertClose(y, ref.y(), 1e-6, "y at offset " + offset);
+    }
+  }
+
+  /**
+   * Every thread count and both pass strategies give bitwise the same results, for each
+   * implementation; so does computing in place.
+   */
+  @ParameterizedTest(name = "{0}, ({1}, {2}, {3})")
+  @MethodSource("implementationsAndParallelShapes")
+  void resultsAreBitwiseIdenticalForEveryThreadCountAndStrategy(String impl, int batch,
+      int channels, int spatial) {
+    KernelOps ops = implementation(impl);
+    int numel = batch * channels * spatial;
+    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(5), numel, 2, 3);
+    float[] dy = BatchNormReferenceProperties.random(new SplittableRandom(6), numel, 1, 0);
+    float[] weight = new float[channels];
+    for (int c = 0; c < channels; c++) {
+      weight[c] = 1 + 0.1f * c;
+    }
+    float[][] expected = null;
+    for (int mode : new int[] {BatchNormKernels.AUTO, BatchNormKernels.BLOCKED,
+        BatchNormKernels.STREAMED}) {
+      for (int threads : new int[] {1, 2, 3, 8}) {
+        float[][] got = runAll(ops, x, dy, weight, batch, channels, spatial, threads, mode);
+        if (expected == null) {
+          expected = got;
+        } else {
+          for (int k = 0; k < got.length; k++) {
+            assertBitwiseEqual(got[k], expected[k],
+                "mode " + mode + ", threads " + threads + ", result " + k);
+          }
+        }
+      }
+    }
+    // In place: y written over x gives the same y.
+    float[] inPlace = x.clone();
+    BatchNormKernels.forwardTraining(ops, inPlace, inPlace, batch, channels, spatial, weight, null,
+        null, null, 0, 1e-5, new float[channels], new float[channels], 2);
+    assertBitwiseEqual(inPlace, expected[0], "in place");
+  }
+
+  /** Bitwise equality (AssertJ's containsExactly is quadratic on large arrays). */
+  private static void assertBitwiseEqual(float[] actual, float[] expected, String what) {
+    if (!Arrays.equals(actual, expected)) {
+      int i = Arrays.mismatch(actual, expected);
+      throw new AssertionError(what + ": differs at " + i + ": " + (i < actual.length ? actual[i]
+          : "end") + " instead of " + (i < expected.length ? expected[i] : "end"));
+    }
+  }
+
+  private static float[][] runAll(KernelOps ops, float[] x, float[] dy, float[] weight, int batch,
+      int channels, int spatial, int threads, int mode) {
+    int numel = x.length;
+    float[] y = new float[numel];
+    float[] runningMean = new float[channels];
+    float[] runningVar = new float[channels];
+    Arrays.fill(runningVar, 1f);
+    float[] saveMean = new float[channels];
+    float[] saveInvStd = new float[channels];
+    BatchNormKernels.forwardTraining(ops, x, y, batch, channels, spatial, weight, null,
+        runningMean, runningVar, 0.1, 1e-5, saveMean, saveInvStd, threads, mode);
+    float[] dx = new float[numel];
+    float[] weightGrad = new float[channels];
+    float[] biasGrad = new float[channels];
+    BatchNormKernels.backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight, saveMean,
+        saveInvStd, weightGrad, biasGrad, threads, mode);
+    float[] yEval = new float[numel];
+    BatchNormKernels.forwardInference(ops, x, yEval, batch, channels, spatial, weight, null,
+        runningMean, runningVar, 1e-5, threads);
+    float[] dxEval = new float[numel];
+    float[] weightGradEval = new float[channels];
+    float[] biasGradEval = new float[channels];
+    BatchNormKernels.backwardInference(ops, x, dy, dxEval, batch, channels, spatial, weight,
+        runningMean, runningVar, 1e-5, weightGradEval, biasGradEval, threads);
+    return new float[][] {y, saveMean, saveInvStd, runningMean, runningVar, dx, weightGrad,
+        biasGrad, yEval, dxEval, weightGradEval, biasGradEval};
+  }
+
+  private static org.assertj.core.data.Offset<Double> within(double tolerance) {
+    return org.assertj.core.data.Offset.offset(tolerance);
+  }
+
+  /** |actual - expected| <= tolerance * max(1, |expected|) for every element. */
+  private static void assertClose(float[] actual, double[] expected, double tolerance,
+      String what) {
+    assertThat(actual).hasSize(expected.length);
+    for (int i = 0; i < actual.length; i++) {
+      double bound = tolerance * Math.max(1, Math.abs(expected[i]));
+      if (!(Math.abs(actual[i] - expected[i]) <= bound)) {
+        throw new AssertionError(what + "[" + i + "] = " + actual[i] + " but the reference is "
+            + expected[i] + " (tolerance " + bound + ")");
+      }
+    }
+  }
+}

@@ -1,0 +1,46 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.github.batchnorm4j.internal.KernelOps;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The kernels are chosen once: the Vector API ones when {@code jdk.incubator.vector} is in the boot
+ * layer and nothing forces scalar, else the scalar ones. The default test run has the module; the
+ * surefire execution {@code scalar-without-vector-module} runs this class (and a few others)
+ * without it.
+ */
+class KernelSelectionTest {
+
+  @Test
+  void theChoiceFollowsTheModuleAndTheProperty() {
+    boolean modulePresent = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent();
+    boolean forced = KernelOps.forcesScalar(System.getProperty(KernelOps.SIMD_PROPERTY));
+    KernelOps chosen = KernelOps.get();
+    if (!modulePresent) {
+      assertThat(chosen).isSameAs(KernelOps.scalar());
+      assertThat(KernelOps.vector()).isEmpty();
+      assertThat(KernelOps.selectionReason()).contains("--add-modules jdk.incubator.vector");
+    } else if (forced) {
+      assertThat(chosen).isSameAs(KernelOps.scalar());
+      assertThat(KernelOps.selectionReason()).contains("forced");
+    } else {
+      // On a machine with 256- or 512-bit vectors (x86 with AVX2 or AVX-512, most ARM servers).
+      assertThat(KernelOps.vector()).isPresent();
+      assertThat(chosen).isSameAs(KernelOps.vector().orElseThrow());
+      assertThat(chosen.name()).startsWith("vector");
+    }
+  }
+
+  @Test
+  void thePropertyForcesScalarWithTheUsualSpellings() {
+    for (String off : new String[] {"false", "FALSE", " scalar ", "off", "no"}) {
+      assertThat(KernelOps.forcesScalar(off)).as(off).isTrue();
+    }
+    for (String on : new String[] {"auto", "true", "", "vector"}) {
+      assertThat(KernelOps.forcesScalar(on)).as(on).isFalse();
+    }
+    assertThat(KernelOps.forcesScalar(null)).isFalse();
+  }
+}

@@ -1,0 +1,67 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assumptions.assumeThat;
+
+import java.lang.management.ManagementFactory;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The zero-allocation contract also holds for the interop variants on one thread: channels-last,
+ * fused ReLU, the biased running variance, and FrozenBatchNorm2d (their scratch space is kept per
+ * thread and reused).
+ */
+class VariantAllocationTest {
+
+  @Test
+  void steadyStateVariantsAllocateNothingOnOneThread() {
+    java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
+    assumeThat(bean).isInstanceOf(com.sun.management.ThreadMXBean.class);
+    com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
+    assumeThat(threads.isThreadAllocatedMemorySupported()).isTrue();
+    threads.setThreadAllocatedMemoryEnabled(true);
+
+    Shape nchw = Shape.of(4, 8, 5, 7);
+    Shape nhwc = Shape.of(4, 5, 7, 8);
+    SplittableRandom rnd = new SplittableRandom(3);
+    float[] x = ChannelsLastTest.random(rnd, nchw.numel(), 1);
+    float[] dy = ChannelsLastTest.random(rnd, nchw.numel(), 0);
+    BatchNorm2d[] modules = {
+      BatchNorm2d.builder(8).layout(Layout.CHANNELS_LAST).build(),
+      BatchNorm2d.builder(8).layout(Layout.CHANNELS_LAST).activation(Activation.RELU).build().eval(),
+      BatchNorm2d.builder(8).activation(Activation.RELU).build(),
+      BatchNorm2d.builder(8).unbiasedRunningVar(false).build(),
+    };
+    Shape[] shapes = {nhwc, nhwc, nchw, nchw};
+    FrozenBatchNorm2d frozen = FrozenBatchNorm2d.builder(8).layout(Layout.CHANNELS_LAST)
+        .activation(Activation.RELU).build();
+    Tensor[] xs = new Tensor[4];
+    Tensor[] dys = new Tensor[4];
+    Tensor[] ys = new Tensor[4];
+    Tensor[] dxs = new Tensor[4];
+    for (int k = 0; k < 4; k++) {
+      xs[k] = Tensor.of(shapes[k], x);
+      dys[k] = Tensor.of(shapes[k], dy);
+      ys[k] = Tensor.zeros(shapes[k]);
+      dxs[k] = Tensor.zeros(shapes[k]);
+    }
+    Runnable step = () -> {
+      for (int k = 0; k < 4; k++) {
+        modules[k].forward(xs[k], ys[k]);
+        modules[k].backward(dys[k], dxs[k]);
+      }
+      frozen.forward(xs[0], ys[0]);
+      frozen.backward(dys[0], dxs[0]);
+    };
+    for (int i = 0; i < 5_000; i++) { // let the JIT compile everything first
+      step.run();
+    }
+    long before = threads.getCurrentThreadAllocatedBytes();
+    for (int i = 0; i < 500; i++) {
+      step.run();
+    }
+    long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+    assertThat(allocated).as("bytes allocated by 500 steps of 10 calls").isLessThan(1_000);
+  }
+}

@@ -1,0 +1,28 @@
+package io.github.batchnorm4j.testing;
+
+import io.github.batchnorm4j.safetensors.SafeTensors;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+
+/** Reads the safetensors fixtures on the test class path with the library's reader. */
+public final class Fixtures {
+
+  private Fixtures() {}
+
+  /**
+   * Reads a class-path resource such as {@code "/pytorch-bn-fixtures/bn_io.safetensors"}.
+   *
+   * @throws UncheckedIOException if it is missing or malformed (a broken fixture fails the test)
+   */
+  public static SafeTensors readResource(String resource) {
+    try (InputStream in = Fixtures.class.getResourceAsStream(resource)) {
+      if (in == null) {
+        throw new IOException("class-path resource not found: " + resource);
+      }
+      return SafeTensors.read(in);
+    } catch (IOException e) {
+      throw new UncheckedIOException(resource + ": " + e.getMessage(), e);
+    }
+  }
+}
