@@ -1,7 +1,6 @@
 package io.github.batchnorm4j;
 
 import static io.github.batchnorm4j.testing.TorchTolerances.assertOutput;
-import static io.github.batchnorm4j.testing.TorchTolerances.assertParameterGradient;
 import static io.github.batchnorm4j.testing.TorchTolerances.assertRunningStat;
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -158,14 +157,18 @@ class LivePyTorchDifferentialTest {
 
       Shape s = Shape.of(shape);
       ours.zeroGrad();
+      // The float64 truth for the parameter gradients, from the statistics this phase uses (taken
+      // before the forward updates the running statistics).
+      ReferenceBatchNorm.Backward truth = parameterGradientTruth(ours, shape, x, dy, training);
       Tensor y = ours.forward(Tensor.of(s, x.clone()));
       Tensor dx = ours.backward(Tensor.of(s, dy.clone()));
       String at = k + ", " + phase + " (input " + Arrays.toString(shape) + "): ";
       assertOutput(at + "y", shape, expected.y(), y.data());
       assertOutput(at + "dx", shape, expected.dx(), dx.data());
       if (k.affine()) {
-        assertParameterGradient(at + "dweight", expected.weightGrad(), ours.weightGrad());
-        assertParameterGradient(at + "dbias", expected.biasGrad(), ours.biasGrad());
+        assertParameterGradient(at + "dweight", expected.weightGrad(), ours.weightGrad(),
+            truth.dWeight());
+        assertParameterGradient(at + "dbias", expected.biasGrad(), ours.biasGrad(), truth.dBias());
       }
       if (k.track()) {
         assertRunningStat(at + "running_mean", expected.runningMean(), ours.runningMean());
@@ -175,6 +178,47 @@ class LivePyTorchDifferentialTest {
         assertThat(ours.runningMean()).as(at + "no running_mean").isNull();
       }
     }
+  }
+
+  /**
+   * A parameter gradient is a sum over m terms dy * xhat that can cancel to far less than the
+   * terms: then PyTorch's own float32 sum is off by more than 1e-5 of the result (seen: dgamma 1.47
+   * over m = 1989 terms, PyTorch off by 2e-5). So a channel may differ from PyTorch by more than
+   * 1e-5 * max(1, max |expected|) only if batchnorm4j is the closer of the two to the float64 truth.
+   */
+  private static void assertParameterGradient(String what, float[] torch, float[] ours,
+      double[] truth) {
+    double scale = 1;
+    for (float v : torch) {
+      scale = Math.max(scale, Math.abs(v));
+    }
+    double tol = io.github.batchnorm4j.testing.TorchTolerances.RELATIVE * scale;
+    for (int c = 0; c < ours.length; c++) {
+      double diff = Math.abs((double) ours[c] - torch[c]);
+      if (!(diff <= tol)) {
+        double oursErr = Math.abs(ours[c] - truth[c]);
+        double torchErr = Math.abs(torch[c] - truth[c]);
+        assertThat(oursErr).as(what + "[" + c + "]: ours " + ours[c] + " differs from PyTorch's "
+            + torch[c] + " by " + diff + " > " + tol + ", and is not closer to the float64 value "
+            + truth[c]).isLessThanOrEqualTo(torchErr);
+      }
+    }
+  }
+
+  private static ReferenceBatchNorm.Backward parameterGradientTruth(BatchNorm bn, int[] shape,
+      float[] x, float[] dy, boolean training) {
+    int n = shape[0];
+    int c = shape[1];
+    int s = x.length / Math.max(1, n * c);
+    double[] w = bn.weight() == null ? null : ReferenceBatchNorm.toDouble(bn.weight());
+    double[] xd = ReferenceBatchNorm.toDouble(x);
+    double[] dyd = ReferenceBatchNorm.toDouble(dy);
+    if (training || !bn.tracksRunningStats()) {
+      return ReferenceBatchNorm.backwardTraining(xd, dyd, n, c, s, w, bn.eps());
+    }
+    return ReferenceBatchNorm.backwardInference(xd, dyd, n, c, s, w,
+        ReferenceBatchNorm.toDouble(bn.runningMean()), ReferenceBatchNorm.toDouble(bn.runningVar()),
+        bn.eps());
   }
 
   // ---------------------------------------------------------------------------------------------
