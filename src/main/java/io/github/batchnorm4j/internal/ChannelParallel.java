@@ -3,6 +3,7 @@ package io.github.batchnorm4j.internal;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.locks.LockSupport;
 
 /**
@@ -10,10 +11,12 @@ import java.util.concurrent.locks.LockSupport;
  * threads, allocating nothing per call.
  *
  * <p>A call publishes its {@link Work} and item count, wakes the workers it may use, and works
- * itself: every participant claims the next unclaimed item until none is left, and the call returns
- * when every item has finished. Items are claimed dynamically, so a busy core (this is often a
- * shared machine) slows its share down without stalling the others, and the caller never waits for
- * a worker that has not woken yet: it simply does the items itself.
+ * itself. The items are cut into one contiguous region per participant; each claims the items of
+ * its own region in order (so each thread streams through adjacent memory, which the hardware
+ * prefetchers need), then helps with the others' regions, and the call returns when every item has
+ * finished. Because items are claimed dynamically, a busy core (this is often a shared machine)
+ * slows its share down without stalling the others, and the caller never waits for a worker that
+ * has not woken yet: it simply does the items itself.
  *
  * <p>Which thread runs an item never changes a result: the work is partitioned into items by the
  * shape of the data alone, and each item's arithmetic is fixed (see {@link BatchNormKernels}).
@@ -94,10 +97,19 @@ public final class ChannelParallel {
   /** The shared workers and the state of the call in progress. */
   private static final class Pool {
     static final Pool INSTANCE = new Pool();
+    static final int PAD = 16;
+    /** A claim index beyond any item: a closed region. */
+    static final long CLOSED = 1L << 31;
 
     final AtomicBoolean busy = new AtomicBoolean();
-    /** Generation (high 32 bits) and next unclaimed item (low 32 bits) of the current call. */
+    /** The generation of the current call, in the high 32 bits; bumping it wakes the workers. */
     final AtomicLong ticket = new AtomicLong();
+    /**
+     * Per participant's region: the generation (high 32 bits) and the next unclaimed item of the
+     * region (low 32 bits), one counter every {@link #PAD} slots so that they do not share a
+     * cache line.
+     */
+    final AtomicLongArray claims = new AtomicLongArray(PROCESSORS * PAD);
     final AtomicInteger finished = new AtomicInteger();
     // Written by the caller before the ticket publishes them; read by workers after reading it.
     Work work;
@@ -117,6 +129,9 @@ public final class ChannelParallel {
       failure = null;
       finished.set(0);
       long generation = (ticket.get() >>> 32) + 1;
+      for (int q = 0; q <= wanted; q++) {
+        claims.set(q * PAD, generation << 32);
+      }
       ticket.set(generation << 32); // publishes the fields above
       for (int k = 0; k < wanted; k++) {
         Worker worker = workers[k];
@@ -124,16 +139,7 @@ public final class ChannelParallel {
           LockSupport.unpark(worker);
         }
       }
-      // The caller works too.
-      for (long t = ticket.get(); (t >>> 32) == generation; t = ticket.get()) {
-        int item = (int) t;
-        if (item >= n) {
-          break;
-        }
-        if (ticket.compareAndSet(t, t + 1)) {
-          runItem(w, item);
-        }
-      }
+      work(0, generation); // the caller works too
       // Wait for items still running on workers.
       int spins = 0;
       while (finished.get() < n) {
@@ -147,6 +153,12 @@ public final class ChannelParallel {
           callerParked = false;
         }
       }
+      // Close this generation's regions before any field is rewritten for the next call: a worker
+      // that read the ticket of this call but was preempted until after it must not claim, under
+      // this generation, an item of the next call's work (see work()).
+      for (int q = 0; q <= wanted; q++) {
+        claims.set(q * PAD, (generation << 32) | CLOSED);
+      }
       work = null;
       caller = null;
       Throwable f = failure;
@@ -159,6 +171,42 @@ public final class ChannelParallel {
           throw (Error) f;
         }
         throw new IllegalStateException(f);
+      }
+    }
+
+    /**
+     * Participant {@code p} (0 the caller, k + 1 worker k) works through its own contiguous region
+     * of the items first, so that each thread streams through adjacent memory, then helps with
+     * the others' regions. Returns when no item of this generation is left to claim.
+     *
+     * <p>The fields read here belong to {@code generation} while its claim counters still carry
+     * it with an open index: the caller rewrites them only after every item has finished and it
+     * has closed the counters, and then the compare-and-set below fails or finds nothing.
+     */
+    void work(int p, long generation) {
+      Work w = work;
+      int n = items;
+      int parts = helpers + 1;
+      if (w == null || p >= parts) {
+        return;
+      }
+      for (int r = 0; r < parts; r++) {
+        int q = (p + r) % parts;
+        int start = (int) ((long) q * n / parts);
+        int end = (int) ((long) (q + 1) * n / parts);
+        while (true) {
+          long t = claims.get(q * PAD);
+          if ((t >>> 32) != generation) {
+            return;
+          }
+          long item = start + (t & 0xFFFF_FFFFL);
+          if (item >= end) {
+            break;
+          }
+          if (claims.compareAndSet(q * PAD, t, t + 1)) {
+            runItem(w, (int) item);
+          }
+        }
       }
     }
 
@@ -205,27 +253,9 @@ public final class ChannelParallel {
     public void run() {
       long seen = pool.ticket.get() >>> 32;
       while (true) {
-        long t = awaitGeneration(seen);
-        long generation = t >>> 32;
+        long generation = awaitGeneration(seen) >>> 32;
         seen = generation;
-        // Fields read below belong to this generation while the ticket still carries it: the
-        // caller rewrites them only after every item of this generation has been claimed and
-        // finished, and then our compare-and-set fails.
-        while ((t >>> 32) == generation) {
-          Work w = pool.work;
-          int n = pool.items;
-          if (index >= pool.helpers || w == null) {
-            break;
-          }
-          int item = (int) t;
-          if (item >= n) {
-            break;
-          }
-          if (pool.ticket.compareAndSet(t, t + 1)) {
-            pool.runItem(w, item);
-          }
-          t = pool.ticket.get();
-        }
+        pool.work(index + 1, generation);
       }
     }
 
