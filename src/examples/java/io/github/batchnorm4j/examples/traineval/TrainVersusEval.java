@@ -255,7 +255,8 @@ public final class TrainVersusEval {
     List<Double> evalValues = new ArrayList<>();
     List<Double> trainValues = new ArrayList<>();
     for (String name : names) {
-      double pct = 100 * accuracy.get(name);
+      // Rounded to the printed 2 decimals, so that a bar is labelled 95.85, not 95.85000000000001.
+      double pct = Math.round(10_000 * accuracy.get(name)) / 100.0;
       boolean eval = name.startsWith("eval");
       // null: no bar for this series in this category (the chart overlays the two series)
       evalValues.add(eval ? pct : null);
