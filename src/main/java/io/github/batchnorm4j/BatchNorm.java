@@ -353,6 +353,10 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     Shape shape = x.shape();
     String accepted = rejectRank(shape.rank());
     if (accepted != null) {
+      if (layout == Layout.CHANNELS_LAST) {
+        // rejectRank describes channels-first layouts: "(N, C, H, W)" becomes "(N, H, W, C)".
+        accepted = accepted.replaceAll("\\(N, C, ([^)]+)\\)", "(N, $1, C)") + " channels-last";
+      }
       throw new IllegalArgumentException(
           "input has rank " + shape.rank() + " but " + name() + " expects " + accepted
               + "; input shape " + shape);

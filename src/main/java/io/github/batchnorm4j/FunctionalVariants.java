@@ -1,5 +1,10 @@
 package io.github.batchnorm4j;
 
+import static io.github.batchnorm4j.BatchNormFunctional.checkData;
+import static io.github.batchnorm4j.BatchNormFunctional.checkEps;
+import static io.github.batchnorm4j.BatchNormFunctional.checkPerChannel;
+import static io.github.batchnorm4j.BatchNormFunctional.checkThreads;
+
 import io.github.batchnorm4j.internal.ChannelParallel;
 import io.github.batchnorm4j.internal.ChannelsFirstKernels;
 import io.github.batchnorm4j.internal.ChannelsLastKernels;
@@ -254,48 +259,5 @@ final class FunctionalVariants {
     }
     checkData("y", y, batch, channels, spatial);
     return y;
-  }
-
-  private static int checkData(String name, float[] data, int batch, int channels, int spatial) {
-    if (batch < 0 || channels < 1 || spatial < 0) {
-      throw new IllegalArgumentException(
-          "need batch >= 0, channels >= 1 and spatial >= 0 but got batch " + batch + ", channels "
-              + channels + ", spatial " + spatial);
-    }
-    if (data == null) {
-      throw new IllegalArgumentException(name + " must not be null");
-    }
-    long expected = (long) batch * channels * spatial;
-    if (data.length != expected) {
-      throw new IllegalArgumentException(
-          name + " has length " + data.length + " but batch * channels * spatial = " + batch
-              + " * " + channels + " * " + spatial + " = " + expected);
-    }
-    return data.length;
-  }
-
-  private static void checkPerChannel(String name, float[] values, int channels, boolean nullable) {
-    if (values == null) {
-      if (!nullable) {
-        throw new IllegalArgumentException(name + " must not be null");
-      }
-      return;
-    }
-    if (values.length != channels) {
-      throw new IllegalArgumentException(
-          name + " has length " + values.length + " but there are " + channels + " channels");
-    }
-  }
-
-  private static void checkEps(double eps) {
-    if (!(eps > 0) || Double.isInfinite(eps)) {
-      throw new IllegalArgumentException("eps must be finite and > 0 but is " + eps);
-    }
-  }
-
-  private static void checkThreads(int threads) {
-    if (threads < 1) {
-      throw new IllegalArgumentException("threads must be >= 1 but is " + threads);
-    }
   }
 }

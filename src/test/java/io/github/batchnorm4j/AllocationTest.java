@@ -15,13 +15,22 @@ import org.junit.jupiter.api.Test;
  */
 class AllocationTest {
 
-  @Test
-  void steadyStateForwardAndBackwardAllocateNothing() {
+  /**
+   * The JVM's per-thread allocation counters, enabled; the calling test is skipped (not passed)
+   * on a JVM without them.
+   */
+  static com.sun.management.ThreadMXBean allocationCounters() {
     java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
     assumeThat(bean).isInstanceOf(com.sun.management.ThreadMXBean.class);
     com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
     assumeThat(threads.isThreadAllocatedMemorySupported()).isTrue();
     threads.setThreadAllocatedMemoryEnabled(true);
+    return threads;
+  }
+
+  @Test
+  void steadyStateForwardAndBackwardAllocateNothing() {
+    com.sun.management.ThreadMXBean threads = allocationCounters();
 
     Shape shape = Shape.of(4, 8, 5, 7);
     Tensor x = Tensor.of(shape, BatchNormReferenceProperties.random(new SplittableRandom(1),
@@ -52,11 +61,7 @@ class AllocationTest {
 
   @Test
   void steadyStateAllocatesNothingWithTwoThreads() {
-    java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
-    assumeThat(bean).isInstanceOf(com.sun.management.ThreadMXBean.class);
-    com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
-    assumeThat(threads.isThreadAllocatedMemorySupported()).isTrue();
-    threads.setThreadAllocatedMemoryEnabled(true);
+    com.sun.management.ThreadMXBean threads = allocationCounters();
 
     // Large enough to be split between threads; channel counts that exercise both pass layouts.
     Shape many = Shape.of(8, 16, 16, 16);

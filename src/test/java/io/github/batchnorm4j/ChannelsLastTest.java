@@ -166,6 +166,14 @@ class ChannelsLastTest {
     assertThatThrownBy(() -> bn.forward(Tensor.zeros(Shape.of(2, 3, 4, 5))))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("5 channels (dimension 3, CHANNELS_LAST)").hasMessageContaining("(2, 3, 4, 5)");
+    assertThatThrownBy(() -> bn.forward(Tensor.zeros(Shape.of(2, 4, 3))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("input has rank 3 but BatchNorm2d expects rank 4 (N, H, W, C) channels-last;"
+            + " input shape (2, 4, 3)");
+    BatchNorm1d bn1 = BatchNorm1d.builder(3).layout(Layout.CHANNELS_LAST).build();
+    assertThatThrownBy(() -> bn1.forward(Tensor.zeros(Shape.of(2, 4, 5, 3))))
+        .hasMessage("input has rank 4 but BatchNorm1d expects rank 2 (N, C) or rank 3 (N, L, C)"
+            + " channels-last; input shape (2, 4, 5, 3)");
     assertThat(bn.forward(Tensor.zeros(Shape.of(2, 4, 5, 3))).shape()).isEqualTo(Shape.of(2, 4, 5, 3));
     assertThat(bn).hasToString("BatchNorm2d(3, eps=1.0E-5, momentum=0.1, affine=true,"
         + " track_running_stats=true, layout=CHANNELS_LAST)");

@@ -53,6 +53,7 @@ class KernelParityTest {
       {8, 64, 49}, // 7 x 7 planes: six vectors and one tail value each
       {2048, 20, 1}, // BatchNorm1d (N, C): scalar tails only
       {3, 5, 20000}, // planes longer than a segment: slices
+      {16, 24, 1100}, // more than one blocked channel group (1.7 MB); runs with a vector remainder
     };
     for (String impl : new String[] {"scalar", "vector"}) {
       for (int[] shape : shapes) {

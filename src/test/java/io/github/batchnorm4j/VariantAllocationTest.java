@@ -1,9 +1,7 @@
 package io.github.batchnorm4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assumptions.assumeThat;
 
-import java.lang.management.ManagementFactory;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -16,11 +14,7 @@ class VariantAllocationTest {
 
   @Test
   void steadyStateVariantsAllocateNothingOnOneThread() {
-    java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
-    assumeThat(bean).isInstanceOf(com.sun.management.ThreadMXBean.class);
-    com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
-    assumeThat(threads.isThreadAllocatedMemorySupported()).isTrue();
-    threads.setThreadAllocatedMemoryEnabled(true);
+    com.sun.management.ThreadMXBean threads = AllocationTest.allocationCounters();
 
     Shape nchw = Shape.of(4, 8, 5, 7);
     Shape nhwc = Shape.of(4, 5, 7, 8);

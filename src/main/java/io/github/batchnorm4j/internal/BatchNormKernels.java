@@ -16,23 +16,30 @@ package io.github.batchnorm4j.internal;
  *
  * <h2>Passes</h2>
  * <ul>
- *   <li>Training forward, per channel: one statistics pass (the sums of x - K and (x - K)^2 in
- *       double, K the channel's first value), then the normalization pass, which also finds the
- *       channel's values in cache because the channel was just read; the running statistics are
- *       updated between the two. One read of x from memory, one write of y.
- *   <li>Training backward, per channel: one pass for all three sums (dy, dy * (x - pivot) and x -
- *       pivot, which gives dbeta, dgamma and the exact mean), then dx from cache.
+ *   <li>Training forward: one statistics pass (the sums of x - K and (x - K)^2 in double, K the
+ *       channel's first value), the per-channel arithmetic (saved statistics, running update), then
+ *       the normalization pass.
+ *   <li>Training backward: one pass for all three sums (dy, dy * (x - pivot) and x - pivot, which
+ *       give dbeta, dgamma and the exact mean), the per-channel arithmetic, then the dx pass.
  *   <li>Eval forward and backward: a single elementwise pass (the eval backward's two sums ride
  *       along).
  * </ul>
+ * The two training passes run in one of two orders, with bitwise the same results ({@link
+ * #BLOCKED} and {@link #STREAMED}, chosen by size unless forced):
+ * <ul>
+ *   <li><b>Blocked</b>: the channels in groups of at most {@link #GROUP_BYTES} of first-pass data;
+ *       both passes over one group, each visiting the group's (segment, channel) units in memory
+ *       order, before the next group. The second pass finds the group in cache.
+ *   <li><b>Streamed</b>: the first pass over all units in memory order, the per-channel
+ *       arithmetic, then the second pass in memory order: x is read from memory twice, but
+ *       always in order, which the hardware prefetchers reward.
+ * </ul>
  *
  * <h2>Threads</h2>
- * With more than one thread and enough channels, whole channels (in blocks of about {@link #ITEM}
- * values) are the work items, so that each channel's second pass hits the cache of the core that
- * did its first. With few channels (fewer than two items per thread) the training passes run over
- * segments instead, with a barrier between them: statistics for all segments, then per-channel
- * arithmetic on the caller, then the elementwise pass. The eval passes are elementwise and always
- * run over segments.
+ * Blocked, the channel groups are the work items (at least two per thread, or the passes stream),
+ * so that each group's second pass hits the cache of the core that did its first. Streamed, the
+ * (segment, channel) units and then row x channel tiles are the items, with a barrier between the
+ * passes. The eval passes are elementwise and always stream.
  *
  * <p>Nothing is allocated per call: the arguments and scratch space live in a {@link Job} kept per
  * calling thread, which grows when a larger shape first appears and is reused afterwards.
@@ -42,8 +49,17 @@ public final class BatchNormKernels {
   /** The nominal number of values in a reduction segment. */
   static final int SEGMENT = 1 << 13;
 
-  /** The training passes run channel-blocked while their first pass reads at most this. */
-  static final long BLOCKED_MAX_BYTES = 4L << 20;
+  /**
+   * A channel group of the blocked training passes reads at most this in its first pass (x for the
+   * forward, x and dy for the backward), or one channel when a channel alone is larger.
+   */
+  static final long GROUP_BYTES = 1L << 20;
+
+  /** The training passes run blocked when their first pass reads more than this... */
+  static final long BLOCKED_MIN_BYTES = 4L << 20;
+
+  /** ...and at most this; streamed otherwise. */
+  static final long BLOCKED_MAX_BYTES = 16L << 20;
 
   /** The fewest values of one channel an elementwise kernel call should cover, when it can. */
   static final int MIN_RUN = 1024;
@@ -51,7 +67,7 @@ public final class BatchNormKernels {
   /** Planes with at least this many values are reduction segments of their own. */
   static final int PLANE_SEGMENT = 512;
 
-  /** The nominal number of values in a work item handed to a thread. */
+  /** The nominal number of values in a streamed work item handed to a thread. */
   static final int ITEM = 1 << 14;
 
   private static final ThreadLocal<Job> JOBS = ThreadLocal.withInitial(Job::new);
@@ -243,7 +259,8 @@ public final class BatchNormKernels {
     int planesPerSegment;
     int segments; // per channel
     int segmentValues; // nominal
-    // Work items: channelsPerItem channels, or unitsPerItem (channel, segment) units.
+    // Work items: channelsPerItem channels (blocked, set per call), or unitsPerItem (channel,
+    // segment) units (streamed).
     int channelsPerItem;
     int unitsPerItem;
 
@@ -294,7 +311,6 @@ public final class BatchNormKernels {
         segments = (n + planesPerSegment - 1) / planesPerSegment;
         segmentValues = (int) Math.min((long) planesPerSegment * s, count);
       }
-      channelsPerItem = (int) Math.max(1, Math.min(c, (ITEM + count - 1) / count));
       unitsPerItem = Math.max(1, ITEM / segmentValues);
       if (mean.length < c) {
         mean = new double[c];
@@ -326,12 +342,16 @@ public final class BatchNormKernels {
      */
     void runTraining(int channelOp, int statsOp, int elementOp, int threads, int mode) {
       int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
+      long groupBytes = 4L * count * (channelOp == FORWARD_CHANNELS ? 1 : 2);
+      // Groups that fit the cache budget, and at least two per thread when the channels allow.
+      long perItem = Math.min(GROUP_BYTES / groupBytes, (channels + 2L * t - 1) / (2L * t));
+      channelsPerItem = (int) Math.max(1, Math.min(channels, perItem));
       int channelItems = (channels + channelsPerItem - 1) / channelsPerItem;
       if (blocked(mode == AUTO ? DEFAULT_MODE : mode, channelOp, channelItems, t)) {
         op = channelOp;
         if (t <= 1) {
-          for (int c = 0; c < channels; c++) {
-            channelOp(channelOp, c);
+          for (int item = 0; item < channelItems; item++) {
+            run(item);
           }
         } else {
           ChannelParallel.run(this, channelItems, t);
@@ -354,15 +374,16 @@ public final class BatchNormKernels {
       if (mode != AUTO) {
         return mode == BLOCKED;
       }
-      if (t > 1 && channelItems < 2 * t) {
-        return false; // too few channels to share between the threads
+      if (channelItems < 2 * t) {
+        return false; // too few groups to share between the threads; or one holds every channel
       }
-      // Blocked while the arrays the first pass reads fit in the caches: each channel's second
-      // pass then comes from L1/L2. Beyond that, reading channel by channel (runs of S values,
-      // C * S apart) defeats the hardware prefetchers, and the streamed passes, which read
-      // memory in order, win even though they read it twice (measured; docs/kernels.md).
+      // Measured on a 2-core AMD Zen 5 (docs/kernels.md): up to a few MB the streamed passes'
+      // second read of x comes from the caches anyway, and reading in memory order wins; beyond
+      // a few tens of MB, visiting memory group by group (N runs of a group's channels, C * S
+      // apart) costs more in prefetcher restarts than the streamed second read; in between, the
+      // blocked passes save a second read that the caches could no longer hold.
       long bytes = 4L * count * channels * (channelOp == FORWARD_CHANNELS ? 1 : 2);
-      return bytes <= BLOCKED_MAX_BYTES;
+      return bytes > BLOCKED_MIN_BYTES && bytes <= BLOCKED_MAX_BYTES;
     }
 
     /** A sums pass over every (segment, channel) unit, segment-major (memory order). */
@@ -451,10 +472,7 @@ public final class BatchNormKernels {
         case FORWARD_CHANNELS:
         case BACKWARD_CHANNELS: {
           int c0 = item * channelsPerItem;
-          int c1 = Math.min(channels, c0 + channelsPerItem);
-          for (int c = c0; c < c1; c++) {
-            channelOp(op, c);
-          }
+          channelGroup(op, c0, Math.min(channels, c0 + channelsPerItem));
           return;
         }
         case FORWARD_STATS:
@@ -472,11 +490,29 @@ public final class BatchNormKernels {
       }
     }
 
-    private void channelOp(int channelOp, int c) {
-      if (channelOp == FORWARD_CHANNELS) {
-        forwardChannel(c);
-      } else {
-        backwardChannel(c);
+    /**
+     * Both training passes over the channels [c0, c1): the first pass over every (segment,
+     * channel) unit of the group in memory order, the per-channel arithmetic, then the second pass
+     * in memory order, which finds the group's values in cache.
+     */
+    private void channelGroup(int channelOp, int c0, int c1) {
+      boolean forward = channelOp == FORWARD_CHANNELS;
+      for (int g = 0; g < segments; g++) {
+        for (int c = c0; c < c1; c++) {
+          unit(forward ? FORWARD_STATS : BACKWARD_STATS, c, g);
+        }
+      }
+      for (int c = c0; c < c1; c++) {
+        if (forward) {
+          finishForward(c);
+        } else {
+          finishBackward(c);
+        }
+      }
+      for (int g = 0; g < segments; g++) {
+        for (int c = c0; c < c1; c++) {
+          unit(forward ? NORMALIZE : BACKWARD_DX, c, g);
+        }
       }
     }
 
@@ -535,14 +571,6 @@ public final class BatchNormKernels {
 
     // ---- training forward
 
-    private void forwardChannel(int c) {
-      for (int g = 0; g < segments; g++) {
-        unit(FORWARD_STATS, c, g);
-      }
-      finishForward(c);
-      ops.normalize(x, y, c * spatial, stride, batch, spatial, mean[c], alpha[c], beta[c]);
-    }
-
     /** Statistics, saved values and running update of channel c from its segment sums. */
     private void finishForward(int c) {
       double sum = 0;
@@ -575,15 +603,6 @@ public final class BatchNormKernels {
     }
 
     // ---- training backward
-
-    private void backwardChannel(int c) {
-      for (int g = 0; g < segments; g++) {
-        unit(BACKWARD_STATS, c, g);
-      }
-      finishBackward(c);
-      ops.backwardDx(x, dy, dx, c * spatial, stride, batch, spatial, mean[c], beta[c], k[c],
-          alpha[c]);
-    }
 
     /** Parameter gradients and dx constants of channel c from its segment sums. */
     private void finishBackward(int c) {

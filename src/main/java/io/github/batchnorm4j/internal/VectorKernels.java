@@ -3,6 +3,7 @@ package io.github.batchnorm4j.internal;
 import static jdk.incubator.vector.VectorOperators.D2F;
 import static jdk.incubator.vector.VectorOperators.F2D;
 
+import java.util.Arrays;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorShape;
@@ -23,24 +24,25 @@ import jdk.incubator.vector.VectorSpecies;
  * compiles to single instructions on JDK 17 as well as on later JDKs.
  *
  * <h2>Loop shape</h2>
- * A block is {@code planes} runs of {@code len} floats. Each kernel walks all the runs' whole
- * vectors in ONE flat, branch-free loop (the index jumps to the next run after a run's last vector,
- * by arithmetic) and then the runs' last {@code len % L} values in a scalar loop. This matters
- * twice: short runs (7 x 7 = 49 values) cost no per-run set-up, and JDK 17's C2 keeps vectors in
- * registers only while they circulate in one simple loop: a vector that passes from one loop to
- * another, or through a branch inside the loop, is boxed, which allocates in every iteration and
- * runs a hundred times slower. For the same reason no vector is passed to or returned from a
- * helper method (C2 may decline to inline it, and then boxes the vector): the loads, stores and
- * final lane sums are written out in place.
+ * A block is {@code planes} runs of {@code len} floats. Each kernel walks the runs one by one (the
+ * sums of short runs excepted, see {@code shiftedSumsFlat}): a
+ * run's whole groups of vectors in a plain counted loop, then its remaining whole vectors, then its
+ * last {@code len % L} values in scalar. JDK 17's C2 keeps vectors in registers only while they
+ * circulate in one simple loop: a vector carried from one loop into an enclosing or a following
+ * loop, or passed to a helper method that is not inlined, is boxed, which allocates in every
+ * iteration and runs a hundred times slower. So each loop starts its own vectors (broadcasts
+ * included), and a sum's partial vectors leave a run through the calling thread's scratch array
+ * ({@link #acc}), lane by lane.
  *
  * <h2>Reproducibility</h2>
- * Sums take the block's vectors in groups of four (or two) per loop iteration, vector j going to
- * accumulator j mod 4 (or 2); the last vectors that do not fill a group, and the runs' tails, are
- * added in scalar. The accumulators are added lane by lane and then reduced in lane order at the end (not with {@code
- * reduceLanes}, whose order may differ between the interpreter and compiled code), then the
- * scalar tail is added. The order depends on the block's geometry only. Elementwise results use {@code fma} in the vector body
- * and {@link Math#fma} in the tail: the same correctly rounded operation, so an element's bits do
- * not depend on whether it falls in the body or the tail.
+ * A sum adds its run's vectors in groups (vector j of a group to accumulator j), folds the
+ * accumulators together and adds them, lane by lane, to the scratch lanes; the remaining vectors
+ * go to the scratch lanes directly and the scalar tails to one scalar. At the end the lanes are
+ * added in lane order (not with {@code reduceLanes}, whose order may differ between the interpreter
+ * and compiled code), then the scalar. The order depends on the block's geometry only.
+ * Elementwise results use {@code fma} in the vector body and {@link Math#fma} in the tail: the
+ * same correctly rounded operation, so an element's bits do not depend on whether it falls in the
+ * body or the tail.
  */
 final class VectorKernels extends KernelOps {
 
@@ -48,6 +50,16 @@ final class VectorKernels extends KernelOps {
   private static final VectorSpecies<Float> FS =
       VectorSpecies.of(float.class, VectorShape.forBitSize(DS.vectorBitSize() / 2));
   private static final int L = DS.length();
+
+  /** Per-thread lanes of up to three sums (L lanes each), zeroed by {@link #acc}. */
+  private static final ThreadLocal<double[]> SCRATCH =
+      ThreadLocal.withInitial(() -> new double[3 * L]);
+
+  /**
+   * Runs at least this long are summed run by run; shorter ones in one flat loop over the block
+   * (measured crossover: 49-value runs sum faster flat, 64-value runs by run).
+   */
+  private static final int RUN_BY_RUN = 8 * L;
 
   private VectorKernels() {}
 
@@ -67,9 +79,240 @@ final class VectorKernels extends KernelOps {
     return "vector " + DS.vectorBitSize() + "-bit (" + L + " double lanes)";
   }
 
+  /** The calling thread's scratch lanes, zeroed. */
+  private static double[] acc() {
+    double[] acc = SCRATCH.get();
+    Arrays.fill(acc, 0.0);
+    return acc;
+  }
+
+  /** The L lanes of {@code acc} from {@code from}, added in lane order. */
+  private static double laneSum(double[] acc, int from) {
+    double sum = 0;
+    for (int lane = from; lane < from + L; lane++) {
+      sum += acc[lane];
+    }
+    return sum;
+  }
+
   @Override
   void shiftedSums(float[] x, int base, int stride, int planes, int len, double shift,
       double[] out, int o) {
+    if (len < RUN_BY_RUN) {
+      shiftedSumsFlat(x, base, stride, planes, len, shift, out, o);
+      return;
+    }
+    final double[] acc = acc();
+    final int groups = len - len % (4 * L);
+    final int vectors = len - len % L;
+    double ts = 0;
+    double tq = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      if (groups > 0) {
+        final DoubleVector k = DoubleVector.broadcast(DS, shift);
+        DoubleVector s0 = DoubleVector.zero(DS);
+        DoubleVector s1 = DoubleVector.zero(DS);
+        DoubleVector s2 = DoubleVector.zero(DS);
+        DoubleVector s3 = DoubleVector.zero(DS);
+        DoubleVector q0 = DoubleVector.zero(DS);
+        DoubleVector q1 = DoubleVector.zero(DS);
+        DoubleVector q2 = DoubleVector.zero(DS);
+        DoubleVector q3 = DoubleVector.zero(DS);
+        for (int i = start, end = start + groups; i < end; i += 4 * L) {
+          DoubleVector a = widen(x, i).sub(k);
+          DoubleVector b = widen(x, i + L).sub(k);
+          DoubleVector c = widen(x, i + 2 * L).sub(k);
+          DoubleVector d = widen(x, i + 3 * L).sub(k);
+          s0 = s0.add(a);
+          q0 = a.fma(a, q0);
+          s1 = s1.add(b);
+          q1 = b.fma(b, q1);
+          s2 = s2.add(c);
+          q2 = c.fma(c, q2);
+          s3 = s3.add(d);
+          q3 = d.fma(d, q3);
+        }
+        DoubleVector.fromArray(DS, acc, 0).add(s0.add(s1).add(s2.add(s3))).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(q0.add(q1).add(q2.add(q3))).intoArray(acc, L);
+      }
+      if (vectors > groups) {
+        final DoubleVector k = DoubleVector.broadcast(DS, shift);
+        for (int i = start + groups, end = start + vectors; i < end; i += L) {
+          DoubleVector a = widen(x, i).sub(k);
+          DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
+          a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
+        }
+      }
+      for (int e = start + vectors, end = start + len; e < end; e++) {
+        double a = x[e] - shift;
+        ts += a;
+        tq = Math.fma(a, a, tq);
+      }
+    }
+    out[o] = laneSum(acc, 0) + ts;
+    out[o + 1] = laneSum(acc, L) + tq;
+  }
+
+  @Override
+  void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
+      double mean, double alpha, double beta) {
+    // In double, y = x * alpha + (beta - mean * alpha) with one rounding (fma): the product and
+    // the folded shift are exact to ~1e-16 relative, so even at |mean| / std = 1e6 the double
+    // error stays below 1e-9 of y, far under float's 6e-8, and y is rounded to float once.
+    final double shift = beta - mean * alpha;
+    final int vectors = len - len % L;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      if (vectors > 0) {
+        final DoubleVector a = DoubleVector.broadcast(DS, alpha);
+        final DoubleVector b = DoubleVector.broadcast(DS, shift);
+        for (int i = start, end = start + vectors; i < end; i += L) {
+          narrow(widen(x, i).fma(a, b), y, i);
+        }
+      }
+      for (int i = start + vectors, end = start + len; i < end; i++) {
+        y[i] = (float) Math.fma(x[i], alpha, shift);
+      }
+    }
+  }
+
+  @Override
+  void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
+      double pivot, double[] out, int o) {
+    if (len < RUN_BY_RUN) {
+      backwardSumsFlat(x, dy, base, stride, planes, len, pivot, out, o);
+      return;
+    }
+    final double[] acc = acc();
+    final int groups = len - len % (2 * L);
+    final int vectors = len - len % L;
+    double tg = 0;
+    double td = 0;
+    double tc = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      if (groups > 0) {
+        final DoubleVector pv = DoubleVector.broadcast(DS, pivot);
+        DoubleVector g0 = DoubleVector.zero(DS);
+        DoubleVector g1 = DoubleVector.zero(DS);
+        DoubleVector d0 = DoubleVector.zero(DS);
+        DoubleVector d1 = DoubleVector.zero(DS);
+        DoubleVector c0 = DoubleVector.zero(DS);
+        DoubleVector c1 = DoubleVector.zero(DS);
+        for (int i = start, end = start + groups; i < end; i += 2 * L) {
+          DoubleVector ca = widen(x, i).sub(pv);
+          DoubleVector cb = widen(x, i + L).sub(pv);
+          DoubleVector ga = widen(dy, i);
+          DoubleVector gb = widen(dy, i + L);
+          g0 = g0.add(ga);
+          d0 = ga.fma(ca, d0);
+          c0 = c0.add(ca);
+          g1 = g1.add(gb);
+          d1 = gb.fma(cb, d1);
+          c1 = c1.add(cb);
+        }
+        DoubleVector.fromArray(DS, acc, 0).add(g0.add(g1)).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(d0.add(d1)).intoArray(acc, L);
+        DoubleVector.fromArray(DS, acc, 2 * L).add(c0.add(c1)).intoArray(acc, 2 * L);
+      }
+      if (vectors > groups) { // one vector
+        final int i = start + groups;
+        DoubleVector c = widen(x, i).sub(DoubleVector.broadcast(DS, pivot));
+        DoubleVector g = widen(dy, i);
+        DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
+        g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
+        DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
+      }
+      for (int e = start + vectors, end = start + len; e < end; e++) {
+        double c = x[e] - pivot;
+        double g = dy[e];
+        tg += g;
+        td = Math.fma(g, c, td);
+        tc += c;
+      }
+    }
+    out[o] = laneSum(acc, 0) + tg;
+    out[o + 1] = laneSum(acc, L) + td;
+    out[o + 2] = laneSum(acc, 2 * L) + tc;
+  }
+
+  @Override
+  void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
+      double mean, double meanDy, double k, double scale) {
+    // dx = scale * (dy - meanDy - (x - mean) * k) = dy * scale + (x * (-k * scale) + c) with
+    // c = (mean * k - meanDy) * scale: two fmas in double; as for normalize, the folding costs
+    // ~1e-16 relative, far below float resolution, and dx is rounded to float once.
+    final double xs = -k * scale;
+    final double c = (mean * k - meanDy) * scale;
+    final int vectors = len - len % L;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      if (vectors > 0) {
+        final DoubleVector xv = DoubleVector.broadcast(DS, xs);
+        final DoubleVector cv = DoubleVector.broadcast(DS, c);
+        final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+        for (int i = start, end = start + vectors; i < end; i += L) {
+          narrow(widen(dy, i).fma(sv, widen(x, i).fma(xv, cv)), dx, i);
+        }
+      }
+      for (int i = start + vectors, end = start + len; i < end; i++) {
+        dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
+      }
+    }
+  }
+
+  @Override
+  void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
+      double center, double scale, boolean sums, double[] out, int o) {
+    final int vectors = len - len % L;
+    if (!sums) {
+      for (int p = 0, start = base; p < planes; p++, start += stride) {
+        if (vectors > 0) {
+          final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+          for (int i = start, end = start + vectors; i < end; i += L) {
+            narrow(widen(dy, i).mul(sv), dx, i);
+          }
+        }
+        for (int i = start + vectors, end = start + len; i < end; i++) {
+          dx[i] = (float) (dy[i] * scale);
+        }
+      }
+      return;
+    }
+    final double[] acc = acc();
+    double tg = 0;
+    double td = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      if (vectors > 0) {
+        final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+        final DoubleVector cv = DoubleVector.broadcast(DS, center);
+        DoubleVector g0 = DoubleVector.zero(DS);
+        DoubleVector d0 = DoubleVector.zero(DS);
+        for (int i = start, end = start + vectors; i < end; i += L) {
+          DoubleVector g = widen(dy, i);
+          g0 = g0.add(g);
+          d0 = g.fma(widen(x, i).sub(cv), d0);
+          narrow(g.mul(sv), dx, i);
+        }
+        DoubleVector.fromArray(DS, acc, 0).add(g0).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(d0).intoArray(acc, L);
+      }
+      for (int e = start + vectors, end = start + len; e < end; e++) {
+        double g = dy[e];
+        tg += g;
+        td = Math.fma(g, x[e] - center, td);
+        dx[e] = (float) (g * scale);
+      }
+    }
+    out[o] = laneSum(acc, 0) + tg;
+    out[o + 1] = laneSum(acc, L) + td;
+  }
+
+  /**
+   * Short runs (7 x 7 = 49 values, say): all the runs' whole vectors in ONE flat loop, the index
+   * jumping to the next run after a run's last vector by branch-free arithmetic, so that a run
+   * costs no set-up of its own; then the last vectors that do not fill a group, and the runs'
+   * tails, in scalar.
+   */
+  private static void shiftedSumsFlat(float[] x, int base, int stride, int planes, int len,
+      double shift, double[] out, int o) {
     final int perPlane = len / L;
     final int vectors = perPlane * planes;
     final int jump = stride - perPlane * L;
@@ -149,34 +392,9 @@ final class VectorKernels extends KernelOps {
         + (L == 8 ? v1.lane(4) + v1.lane(5) + v1.lane(6) + v1.lane(7) : 0.0) + tq;
   }
 
-  @Override
-  void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
-      double mean, double alpha, double beta) {
-    // In double, y = x * alpha + (beta - mean * alpha) with one rounding (fma): the product and
-    // the folded shift are exact to ~1e-16 relative, so even at |mean| / std = 1e6 the double
-    // error stays below 1e-9 of y, far under float's 6e-8, and y is rounded to float once.
-    final double shift = beta - mean * alpha;
-    final int bound = len - len % L;
-    for (int p = 0, start = base; p < planes; p++, start += stride) {
-      int i = start;
-      if (bound > 0) {
-        // Broadcast next to the loop (JDK 17 boxes a vector that lives across several loops).
-        final DoubleVector a = DoubleVector.broadcast(DS, alpha);
-        final DoubleVector b = DoubleVector.broadcast(DS, shift);
-        for (final int vend = start + bound; i < vend; i += L) {
-          ((FloatVector) ((DoubleVector) FloatVector.fromArray(FS, x, i)
-              .convertShape(F2D, DS, 0)).fma(a, b).convertShape(D2F, FS, 0)).intoArray(y, i);
-        }
-      }
-      for (int end = start + len; i < end; i++) {
-        y[i] = (float) Math.fma(x[i], alpha, shift);
-      }
-    }
-  }
-
-  @Override
-  void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
-      double pivot, double[] out, int o) {
+  /** Short runs, as {@link #shiftedSumsFlat}. */
+  private static void backwardSumsFlat(float[] x, float[] dy, int base, int stride, int planes,
+      int len, double pivot, double[] out, int o) {
     final int perPlane = len / L;
     final int vectors = perPlane * planes;
     final int jump = stride - perPlane * L;
@@ -245,111 +463,13 @@ final class VectorKernels extends KernelOps {
         + (L == 8 ? v2.lane(4) + v2.lane(5) + v2.lane(6) + v2.lane(7) : 0.0) + tc;
   }
 
-  @Override
-  void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
-      double mean, double meanDy, double k, double scale) {
-    // dx = scale * (dy - meanDy - (x - mean) * k) = dy * scale + (x * (-k * scale) + c) with
-    // c = (mean * k - meanDy) * scale: two fmas in double; as for normalize, the folding costs
-    // ~1e-16 relative, far below float resolution, and dx is rounded to float once.
-    final double xs = -k * scale;
-    final double c = (mean * k - meanDy) * scale;
-    final int bound = len - len % L;
-    for (int p = 0, start = base; p < planes; p++, start += stride) {
-      int i = start;
-      if (bound > 0) {
-        final DoubleVector xv = DoubleVector.broadcast(DS, xs);
-        final DoubleVector cv = DoubleVector.broadcast(DS, c);
-        final DoubleVector sv = DoubleVector.broadcast(DS, scale);
-        for (final int vend = start + bound; i < vend; i += L) {
-          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
-          DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
-          ((FloatVector) g.fma(sv, v.fma(xv, cv)).convertShape(D2F, FS, 0)).intoArray(dx, i);
-        }
-      }
-      for (int end = start + len; i < end; i++) {
-        dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
-      }
-    }
+  /** L floats from {@code a[i]}, widened lane for lane to double. */
+  private static DoubleVector widen(float[] a, int i) {
+    return (DoubleVector) FloatVector.fromArray(FS, a, i).convertShape(F2D, DS, 0);
   }
 
-  @Override
-  void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
-      double center, double scale, boolean sums, double[] out, int o) {
-    final int perPlane = len / L;
-    final int vectors = perPlane * planes;
-    final int jump = stride - perPlane * L;
-    if (!sums) {
-      final int bound = len - len % L;
-      for (int p = 0, start = base; p < planes; p++, start += stride) {
-        int i = start;
-        if (bound > 0) {
-          final DoubleVector sv = DoubleVector.broadcast(DS, scale);
-          for (final int vend = start + bound; i < vend; i += L) {
-            ((FloatVector) ((DoubleVector) FloatVector.fromArray(FS, dy, i)
-                .convertShape(F2D, DS, 0)).mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i);
-          }
-        }
-        for (int end = start + len; i < end; i++) {
-          dx[i] = (float) (dy[i] * scale);
-        }
-      }
-      return;
-    }
-    final DoubleVector sv = DoubleVector.broadcast(DS, scale);
-    final DoubleVector cv = DoubleVector.broadcast(DS, center);
-    DoubleVector g0 = DoubleVector.zero(DS);
-    DoubleVector g1 = DoubleVector.zero(DS);
-    DoubleVector d0 = DoubleVector.zero(DS);
-    DoubleVector d1 = DoubleVector.zero(DS);
-    int i = base;
-    int run = 0;
-    for (int group = vectors >> 1; group > 0; group--) {
-      int i0 = i;
-      int next = run + 1;
-      int wrap = ((next - perPlane) >> 31) + 1;
-      i += L + (jump & -wrap);
-      run = next & (wrap - 1);
-      int i1 = i;
-      next = run + 1;
-      wrap = ((next - perPlane) >> 31) + 1;
-      i += L + (jump & -wrap);
-      run = next & (wrap - 1);
-      DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i0).convertShape(F2D, DS, 0));
-      DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i1).convertShape(F2D, DS, 0));
-      DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i0).convertShape(F2D, DS, 0)).sub(cv);
-      DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i1).convertShape(F2D, DS, 0)).sub(cv);
-      g0 = g0.add(ga);
-      d0 = ga.fma(ca, d0);
-      g1 = g1.add(gb);
-      d1 = gb.fma(cb, d1);
-      ((FloatVector) ga.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i0);
-      ((FloatVector) gb.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i1);
-    }
-    double tg = 0;
-    double td = 0;
-    if ((vectors & 1) != 0) {
-      for (int e = i; e < i + L; e++) {
-        double g = dy[e];
-        tg += g;
-        td = Math.fma(g, x[e] - center, td);
-        dx[e] = (float) (g * scale);
-      }
-    }
-    if (len != perPlane * L) {
-      for (int p = 0, start = base + perPlane * L; p < planes; p++, start += stride) {
-        for (int e = start, end = start - perPlane * L + len; e < end; e++) {
-          double g = dy[e];
-          tg += g;
-          td = Math.fma(g, x[e] - center, td);
-          dx[e] = (float) (g * scale);
-        }
-      }
-    }
-    DoubleVector v0 = g0.add(g1);
-    out[o] = v0.lane(0) + v0.lane(1) + v0.lane(2) + v0.lane(3)
-        + (L == 8 ? v0.lane(4) + v0.lane(5) + v0.lane(6) + v0.lane(7) : 0.0) + tg;
-    DoubleVector v1 = d0.add(d1);
-    out[o + 1] = v1.lane(0) + v1.lane(1) + v1.lane(2) + v1.lane(3)
-        + (L == 8 ? v1.lane(4) + v1.lane(5) + v1.lane(6) + v1.lane(7) : 0.0) + td;
+  /** {@code v} narrowed lane for lane to float (rounded to nearest), stored at {@code a[i]}. */
+  private static void narrow(DoubleVector v, float[] a, int i) {
+    ((FloatVector) v.convertShape(D2F, FS, 0)).intoArray(a, i);
   }
 }
