@@ -157,18 +157,18 @@ class LivePyTorchDifferentialTest {
 
       Shape s = Shape.of(shape);
       ours.zeroGrad();
-      // The float64 truth for the parameter gradients, from the statistics this phase uses (taken
+      // The float64 truth for the gradients, from the statistics this phase uses (taken
       // before the forward updates the running statistics).
-      ReferenceBatchNorm.Backward truth = parameterGradientTruth(ours, shape, x, dy, training);
+      ReferenceBatchNorm.Backward truth = gradientTruth(ours, shape, x, dy, training);
       Tensor y = ours.forward(Tensor.of(s, x.clone()));
       Tensor dx = ours.backward(Tensor.of(s, dy.clone()));
       String at = k + ", " + phase + " (input " + Arrays.toString(shape) + "): ";
       assertOutput(at + "y", shape, expected.y(), y.data());
-      assertOutput(at + "dx", shape, expected.dx(), dx.data());
+      assertSameOrCloserToTruth(at + "dx", expected.dx(), dx.data(), truth.dx());
       if (k.affine()) {
-        assertParameterGradient(at + "dweight", expected.weightGrad(), ours.weightGrad(),
+        assertSameOrCloserToTruth(at + "dweight", expected.weightGrad(), ours.weightGrad(),
             truth.dWeight());
-        assertParameterGradient(at + "dbias", expected.biasGrad(), ours.biasGrad(), truth.dBias());
+        assertSameOrCloserToTruth(at + "dbias", expected.biasGrad(), ours.biasGrad(), truth.dBias());
       }
       if (k.track()) {
         assertRunningStat(at + "running_mean", expected.runningMean(), ours.runningMean());
@@ -181,18 +181,22 @@ class LivePyTorchDifferentialTest {
   }
 
   /**
-   * A parameter gradient is a sum over m terms dy * xhat that can cancel to far less than the
-   * terms: then PyTorch's own float32 sum is off by more than 1e-5 of the result (seen: dgamma 1.47
-   * over m = 1989 terms, PyTorch off by 2e-5). So a channel may differ from PyTorch by more than
-   * 1e-5 * max(1, max |expected|) only if batchnorm4j is the closer of the two to the float64 truth.
+   * Gradients can cancel to far less than their terms, and then PyTorch's own float32 arithmetic
+   * is off by more than 1e-5 of the result. Seen: dgamma 1.47 as a sum over m = 1989 terms
+   * dy * xhat, PyTorch off by 2e-5; and dx of a (2, 13) input, where two values per channel make
+   * dx a difference of nearly equal terms, PyTorch off by 1.3e-5 (its two dx of a channel should
+   * sum to 0 and do not). So an element may differ from PyTorch by more than
+   * 1e-5 * max(1, max |expected|) (the tolerance of {@code TorchTolerances}) only if batchnorm4j
+   * is the closer of the two to the float64 truth.
    */
-  private static void assertParameterGradient(String what, float[] torch, float[] ours,
+  private static void assertSameOrCloserToTruth(String what, float[] torch, float[] ours,
       double[] truth) {
+    assertThat(ours).as(what + " length").hasSameSizeAs(torch);
     double scale = 1;
     for (float v : torch) {
       scale = Math.max(scale, Math.abs(v));
     }
-    double tol = io.github.batchnorm4j.testing.TorchTolerances.RELATIVE * scale;
+    double tol = io.github.batchnorm4j.testing.TorchTolerances.OUTPUT * scale;
     for (int c = 0; c < ours.length; c++) {
       double diff = Math.abs((double) ours[c] - torch[c]);
       if (!(diff <= tol)) {
@@ -205,7 +209,7 @@ class LivePyTorchDifferentialTest {
     }
   }
 
-  private static ReferenceBatchNorm.Backward parameterGradientTruth(BatchNorm bn, int[] shape,
+  private static ReferenceBatchNorm.Backward gradientTruth(BatchNorm bn, int[] shape,
       float[] x, float[] dy, boolean training) {
     int n = shape[0];
     int c = shape[1];
