@@ -214,6 +214,35 @@ class KernelParityTest {
     assertBitwiseEqual(inPlace, expected[0], "in place");
   }
 
+  /**
+   * A run's last len % L values are summed as the end of a vector that overlaps values already
+   * counted; those lanes are cleared bit for bit, so an infinity among them is still counted once
+   * (a product by 0 would turn it into NaN): the mean of a channel holding +Inf is +Inf, as in
+   * PyTorch, on every implementation.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void anInfinityNextToARunsTailIsCountedOnce(String impl) {
+    KernelOps ops = implementation(impl);
+    int spatial = 70; // a run of 8 vectors and a 6-value tail: the overlap covers values 62 and 63
+    for (int at : new int[] {62, 63, 69}) {
+      float[] x = new float[2 * spatial];
+      Arrays.fill(x, 1f);
+      x[at] = Float.POSITIVE_INFINITY;
+      float[] saveMean = new float[1];
+      float[] runningMean = new float[1];
+      BatchNormKernels.forwardTraining(ops, x, new float[x.length], 2, 1, spatial, null, null,
+          runningMean, new float[] {1f}, 0.1, 1e-5, saveMean, new float[1], 1);
+      assertThat(saveMean[0]).as("mean with +Inf at " + at).isEqualTo(Float.POSITIVE_INFINITY);
+      assertThat(runningMean[0]).as("running mean with +Inf at " + at)
+          .isEqualTo(Float.POSITIVE_INFINITY);
+    }
+  }
+
+  static Stream<String> implementations() {
+    return Stream.of("scalar", "vector");
+  }
+
   /** Bitwise equality (AssertJ's containsExactly is quadratic on large arrays). */
   private static void assertBitwiseEqual(float[] actual, float[] expected, String what) {
     if (!Arrays.equals(actual, expected)) {

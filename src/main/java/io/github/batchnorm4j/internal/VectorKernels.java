@@ -6,6 +6,7 @@ import static jdk.incubator.vector.VectorOperators.F2D;
 import java.util.Arrays;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.LongVector;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -25,24 +26,27 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <h2>Loop shape</h2>
  * A block is {@code planes} runs of {@code len} floats. Each kernel walks the runs one by one (the
- * sums of short runs excepted, see {@code shiftedSumsFlat}): a
- * run's whole groups of vectors in a plain counted loop, then its remaining whole vectors, then its
- * last {@code len % L} values in scalar. JDK 17's C2 keeps vectors in registers only while they
- * circulate in one simple loop: a vector carried from one loop into an enclosing or a following
- * loop, or passed to a helper method that is not inlined, is boxed, which allocates in every
- * iteration and runs a hundred times slower. So each loop starts its own vectors (broadcasts
- * included), and a sum's partial vectors leave a run through the calling thread's scratch array
- * ({@link #acc}), lane by lane.
+ * sums of runs shorter than 8 L excepted, see {@code shiftedSumsFlat}): a run's whole groups of
+ * vectors in a plain counted loop, then its remaining whole vectors, then its last {@code len % L}
+ * values as the end of one more vector that overlaps the body. A sum clears that vector's lanes
+ * that were already counted, bit for bit (an AND with a mask from {@link #KEEP}, so that an
+ * infinity stays counted once); an elementwise pass recomputes the overlapped values to the same
+ * bits, except in place, where they would be read back already written, and the tail is scalar.
+ *
+ * <p>JDK 17's C2 keeps vectors in registers only while they circulate in one simple loop: a vector
+ * carried from one loop into an enclosing or a following loop, or passed to a helper method that
+ * is not inlined, is boxed, which allocates in every iteration and runs a hundred times slower. So
+ * each loop starts its own vectors (broadcasts included), and a sum's partial vectors leave a run
+ * through the calling thread's scratch array ({@link #acc}), lane by lane.
  *
  * <h2>Reproducibility</h2>
  * A sum adds its run's vectors in groups (vector j of a group to accumulator j), folds the
  * accumulators together and adds them, lane by lane, to the scratch lanes; the remaining vectors
- * go to the scratch lanes directly and the scalar tails to one scalar. At the end the lanes are
- * added in lane order (not with {@code reduceLanes}, whose order may differ between the interpreter
- * and compiled code), then the scalar. The order depends on the block's geometry only.
- * Elementwise results use {@code fma} in the vector body and {@link Math#fma} in the tail: the
- * same correctly rounded operation, so an element's bits do not depend on whether it falls in the
- * body or the tail.
+ * and the masked tail vector go to the scratch lanes directly. At the end the lanes are added in
+ * lane order (not with {@code reduceLanes}, whose order may differ between the interpreter and
+ * compiled code). The order depends on the block's geometry only. Elementwise results use {@code
+ * fma} in the vector body and {@link Math#fma} in a scalar tail: the same correctly rounded
+ * operation, so an element's bits do not depend on where it falls.
  */
 final class VectorKernels extends KernelOps {
 
@@ -50,6 +54,19 @@ final class VectorKernels extends KernelOps {
   private static final VectorSpecies<Float> FS =
       VectorSpecies.of(float.class, VectorShape.forBitSize(DS.vectorBitSize() / 2));
   private static final int L = DS.length();
+
+  private static final VectorSpecies<Long> LS =
+      VectorSpecies.of(long.class, VectorShape.forBitSize(DS.vectorBitSize()));
+
+  /**
+   * L zero masks then L all-ones masks: the L lanes from offset t keep the last t lanes of a
+   * vector and clear the others, bit for bit.
+   */
+  private static final long[] KEEP = new long[2 * L];
+
+  static {
+    Arrays.fill(KEEP, L, 2 * L, -1L);
+  }
 
   /** Per-thread lanes of up to three sums (L lanes each), zeroed by {@link #acc}. */
   private static final ThreadLocal<double[]> SCRATCH =
@@ -105,8 +122,6 @@ final class VectorKernels extends KernelOps {
     final double[] acc = acc();
     final int groups = len - len % (4 * L);
     final int vectors = len - len % L;
-    double ts = 0;
-    double tq = 0;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       if (groups > 0) {
         final DoubleVector k = DoubleVector.broadcast(DS, shift);
@@ -143,14 +158,19 @@ final class VectorKernels extends KernelOps {
           a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
         }
       }
-      for (int e = start + vectors, end = start + len; e < end; e++) {
-        double a = x[e] - shift;
-        ts += a;
-        tq = Math.fma(a, a, tq);
+      if (vectors < len) {
+        // The run's last L values, of which the first L - tail were counted above: those lanes
+        // are cleared bit for bit (an AND, not a product, so that an infinity stays counted once).
+        final DoubleVector k = DoubleVector.broadcast(DS, shift);
+        final LongVector keep = LongVector.fromArray(LS, KEEP, len - vectors);
+        DoubleVector a = widen(x, start + len - L).sub(k).reinterpretAsLongs().and(keep)
+            .reinterpretAsDoubles();
+        DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
+        a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
       }
     }
-    out[o] = laneSum(acc, 0) + ts;
-    out[o + 1] = laneSum(acc, L) + tq;
+    out[o] = laneSum(acc, 0);
+    out[o + 1] = laneSum(acc, L);
   }
 
   @Override
@@ -161,6 +181,10 @@ final class VectorKernels extends KernelOps {
     // error stays below 1e-9 of y, far under float's 6e-8, and y is rounded to float once.
     final double shift = beta - mean * alpha;
     final int vectors = len - len % L;
+    // Out of place, a run's last len % L values are the end of one more vector that overlaps the
+    // body; the overlapped values are recomputed to the same bits. In place they would be read
+    // back already normalized, so the tail is scalar.
+    final boolean overlap = vectors > 0 && vectors < len && x != y;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       if (vectors > 0) {
         final DoubleVector a = DoubleVector.broadcast(DS, alpha);
@@ -169,8 +193,14 @@ final class VectorKernels extends KernelOps {
           narrow(widen(x, i).fma(a, b), y, i);
         }
       }
-      for (int i = start + vectors, end = start + len; i < end; i++) {
-        y[i] = (float) Math.fma(x[i], alpha, shift);
+      if (overlap) {
+        final int i = start + len - L;
+        narrow(widen(x, i).fma(DoubleVector.broadcast(DS, alpha), DoubleVector.broadcast(DS, shift)),
+            y, i);
+      } else {
+        for (int i = start + vectors, end = start + len; i < end; i++) {
+          y[i] = (float) Math.fma(x[i], alpha, shift);
+        }
       }
     }
   }
@@ -185,9 +215,6 @@ final class VectorKernels extends KernelOps {
     final double[] acc = acc();
     final int groups = len - len % (2 * L);
     final int vectors = len - len % L;
-    double tg = 0;
-    double td = 0;
-    double tc = 0;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       if (groups > 0) {
         final DoubleVector pv = DoubleVector.broadcast(DS, pivot);
@@ -221,17 +248,20 @@ final class VectorKernels extends KernelOps {
         g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
         DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
       }
-      for (int e = start + vectors, end = start + len; e < end; e++) {
-        double c = x[e] - pivot;
-        double g = dy[e];
-        tg += g;
-        td = Math.fma(g, c, td);
-        tc += c;
+      if (vectors < len) { // the run's last L values, the counted ones cleared (see shiftedSums)
+        final int i = start + len - L;
+        final LongVector keep = LongVector.fromArray(LS, KEEP, len - vectors);
+        DoubleVector c = widen(x, i).sub(DoubleVector.broadcast(DS, pivot)).reinterpretAsLongs()
+            .and(keep).reinterpretAsDoubles();
+        DoubleVector g = widen(dy, i).reinterpretAsLongs().and(keep).reinterpretAsDoubles();
+        DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
+        g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
+        DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
       }
     }
-    out[o] = laneSum(acc, 0) + tg;
-    out[o + 1] = laneSum(acc, L) + td;
-    out[o + 2] = laneSum(acc, 2 * L) + tc;
+    out[o] = laneSum(acc, 0);
+    out[o + 1] = laneSum(acc, L);
+    out[o + 2] = laneSum(acc, 2 * L);
   }
 
   @Override
@@ -243,6 +273,7 @@ final class VectorKernels extends KernelOps {
     final double xs = -k * scale;
     final double c = (mean * k - meanDy) * scale;
     final int vectors = len - len % L;
+    final boolean overlap = vectors > 0 && vectors < len && dx != x && dx != dy; // see normalize
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       if (vectors > 0) {
         final DoubleVector xv = DoubleVector.broadcast(DS, xs);
@@ -252,8 +283,14 @@ final class VectorKernels extends KernelOps {
           narrow(widen(dy, i).fma(sv, widen(x, i).fma(xv, cv)), dx, i);
         }
       }
-      for (int i = start + vectors, end = start + len; i < end; i++) {
-        dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
+      if (overlap) {
+        final int i = start + len - L;
+        narrow(widen(dy, i).fma(DoubleVector.broadcast(DS, scale),
+            widen(x, i).fma(DoubleVector.broadcast(DS, xs), DoubleVector.broadcast(DS, c))), dx, i);
+      } else {
+        for (int i = start + vectors, end = start + len; i < end; i++) {
+          dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
+        }
       }
     }
   }
