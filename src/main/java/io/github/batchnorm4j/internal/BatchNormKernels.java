@@ -51,9 +51,11 @@ public final class BatchNormKernels {
 
   /**
    * A channel group of the blocked training passes reads at most this in its first pass (x for the
-   * forward, x and dy for the backward), or one channel when a channel alone is larger.
+   * forward, x and dy for the backward), or one channel when a channel alone is larger: half of a
+   * 1 MB L2, so that the group and what its second pass writes stay there (measured: 256 to 512 KB
+   * groups beat 1 and 2 MB ones by 5 to 10% on (32, 256, 14, 14)).
    */
-  static final long GROUP_BYTES = 1L << 20;
+  static final long GROUP_BYTES = 512L << 10;
 
   /** The training passes run blocked when their first pass reads more than this... */
   static final long BLOCKED_MIN_BYTES = 4L << 20;
@@ -342,12 +344,12 @@ public final class BatchNormKernels {
      */
     void runTraining(int channelOp, int statsOp, int elementOp, int threads, int mode) {
       int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
-      long groupBytes = 4L * count * (channelOp == FORWARD_CHANNELS ? 1 : 2);
+      long channelBytes = 4L * count * (channelOp == FORWARD_CHANNELS ? 1 : 2);
       // Groups that fit the cache budget, and at least two per thread when the channels allow.
-      long perItem = Math.min(GROUP_BYTES / groupBytes, (channels + 2L * t - 1) / (2L * t));
+      long perItem = Math.min(GROUP_BYTES / channelBytes, (channels + 2L * t - 1) / (2L * t));
       channelsPerItem = (int) Math.max(1, Math.min(channels, perItem));
       int channelItems = (channels + channelsPerItem - 1) / channelsPerItem;
-      if (blocked(mode == AUTO ? DEFAULT_MODE : mode, channelOp, channelItems, t)) {
+      if (blocked(mode == AUTO ? DEFAULT_MODE : mode, channelBytes, channelItems, t)) {
         op = channelOp;
         if (t <= 1) {
           for (int item = 0; item < channelItems; item++) {
@@ -370,20 +372,22 @@ public final class BatchNormKernels {
     }
 
     /** Whether the training passes run channel-blocked rather than streamed. */
-    private boolean blocked(int mode, int channelOp, int channelItems, int t) {
+    private boolean blocked(int mode, long channelBytes, int channelItems, int t) {
       if (mode != AUTO) {
         return mode == BLOCKED;
       }
       if (channelItems < 2 * t) {
         return false; // too few groups to share between the threads; or one holds every channel
       }
-      // Measured on a 2-core AMD Zen 5 (docs/kernels.md): up to a few MB the streamed passes'
-      // second read of x comes from the caches anyway, and reading in memory order wins; beyond
-      // a few tens of MB, visiting memory group by group (N runs of a group's channels, C * S
-      // apart) costs more in prefetcher restarts than the streamed second read; in between, the
-      // blocked passes save a second read that the caches could no longer hold.
-      long bytes = 4L * count * channels * (channelOp == FORWARD_CHANNELS ? 1 : 2);
-      return bytes > BLOCKED_MIN_BYTES && bytes <= BLOCKED_MAX_BYTES;
+      // Measured on a 2-core AMD Zen 5 (docs/kernels.md). Up to a few MB the streamed passes'
+      // second read of x comes from the caches anyway, and reading in memory order wins. A group
+      // is N runs of its channels' values, C * S floats apart, and each run restarts the hardware
+      // prefetchers: with one channel per group the runs are short (S values) and that costs more
+      // than the streamed second read; beyond a few tens of MB it does whatever the group. In
+      // between, groups of several channels save a second read the caches could not hold.
+      long bytes = channelBytes * channels;
+      return bytes > BLOCKED_MIN_BYTES && bytes <= BLOCKED_MAX_BYTES
+          && GROUP_BYTES / channelBytes >= 2;
     }
 
     /** A sums pass over every (segment, channel) unit, segment-major (memory order). */
