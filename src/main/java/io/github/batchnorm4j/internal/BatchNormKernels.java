@@ -66,6 +66,12 @@ public final class BatchNormKernels {
   /** The fewest values of one channel an elementwise kernel call should cover, when it can. */
   static final int MIN_RUN = 1024;
 
+  /** Elementwise passes use whole-row tiles when there are at least this many... */
+  static final int MIN_ROW_TILES = 8;
+
+  /** ...and the planes have at least this many values. */
+  static final int MIN_WHOLE_ROW_PLANE = 128;
+
   /** Planes with at least this many values are reduction segments of their own. */
   static final int PLANE_SEGMENT = 512;
 
@@ -420,18 +426,38 @@ public final class BatchNormKernels {
     }
 
     /**
-     * Rows per tile: enough that one kernel call covers at least {@link #MIN_RUN} values of a
-     * channel (short planes are taken several rows at a time), or a whole tile of small rows.
+     * Rows per tile. Whole rows (every channel of rows [n0, n1), one contiguous block of memory)
+     * when there are enough of them to share between threads and the planes are not short: as
+     * many rows as make about {@link #ITEM} values. Otherwise (few rows, say N = 1 with large
+     * planes, or 7 x 7 planes) the rows are also cut by channel: enough rows that one kernel call
+     * covers at least {@link #MIN_RUN} values of a channel. Measured: whole-row tiles of (32, 256, 14, 14) run the eval pass 1.3x faster at
+     * one thread and 1.8x at two than 6-row x 13-channel tiles, which visit memory in 10 KB
+     * pieces 200 KB apart.
      */
     private int rowsPerTile() {
+      long wholeRows = Math.max(1, ITEM / ((long) channels * spatial));
+      if (wholeRowTiles()) {
+        return (int) wholeRows;
+      }
       long byRun = (MIN_RUN + spatial - 1) / spatial;
-      long byTile = ITEM / ((long) channels * spatial);
-      return (int) Math.min(batch, Math.max(1, Math.max(byRun, byTile)));
+      return (int) Math.min(batch, Math.max(wholeRows, byRun));
     }
 
     private int channelsPerTile() {
+      if (wholeRowTiles()) {
+        return channels;
+      }
       long perChannel = (long) rowsPerTile() * spatial;
       return (int) Math.max(1, Math.min(channels, ITEM / perChannel));
+    }
+
+    /**
+     * Whole-row tiles need planes long enough for one kernel call per (row, channel) (shorter
+     * planes, 7 x 7 or 8 x 8, are better taken several rows per call) and enough rows.
+     */
+    private boolean wholeRowTiles() {
+      long wholeRows = Math.max(1, ITEM / ((long) channels * spatial));
+      return spatial >= MIN_WHOLE_ROW_PLANE && batch / wholeRows >= MIN_ROW_TILES;
     }
 
     private int tiles() {
