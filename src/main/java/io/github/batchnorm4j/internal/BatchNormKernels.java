@@ -271,6 +271,10 @@ public final class BatchNormKernels {
     // segment) units (streamed).
     int channelsPerItem;
     int unitsPerItem;
+    // Elementwise tiles: tileRows rows x tileChannels channels, tiles in all (see planTiles).
+    int tileRows;
+    int tileChannels;
+    int tiles;
 
     float[] x;
     float[] y;
@@ -320,6 +324,7 @@ public final class BatchNormKernels {
         segmentValues = (int) Math.min((long) planesPerSegment * s, count);
       }
       unitsPerItem = Math.max(1, ITEM / segmentValues);
+      planTiles();
       if (mean.length < c) {
         mean = new double[c];
         alpha = new double[c];
@@ -415,7 +420,7 @@ public final class BatchNormKernels {
     /** An elementwise pass in memory order: row blocks, or (row, channel block) tiles. */
     void runElementwise(int elementOp, int t) {
       op = elementOp;
-      int items = tiles();
+      int items = tiles;
       if (t <= 1 || items <= 1) {
         for (int item = 0; item < items; item++) {
           tile(elementOp, item);
@@ -426,55 +431,37 @@ public final class BatchNormKernels {
     }
 
     /**
-     * Rows per tile. Whole rows (every channel of rows [n0, n1), one contiguous block of memory)
-     * when there are enough of them to share between threads and the planes are not short: as
-     * many rows as make about {@link #ITEM} values. Otherwise (few rows, say N = 1 with large
-     * planes, or 7 x 7 planes) the rows are also cut by channel: enough rows that one kernel call
-     * covers at least {@link #MIN_RUN} values of a channel. Measured: whole-row tiles of (32, 256, 14, 14) run the eval pass 1.3x faster at
-     * one thread and 1.8x at two than 6-row x 13-channel tiles, which visit memory in 10 KB
-     * pieces 200 KB apart.
+     * The elementwise passes' tiles, from the shape alone (set by {@link #start}). Whole rows
+     * (every channel of rows [n0, n1), one contiguous block of memory, about {@link #ITEM} values)
+     * when the planes have at least {@link #MIN_WHOLE_ROW_PLANE} values and there are at least
+     * {@link #MIN_ROW_TILES} such tiles to share between threads. Otherwise (few rows, say N = 1
+     * with large planes, or 7 x 7 planes, better taken several rows per kernel call) the rows are
+     * also cut by channel, with enough rows that one kernel call covers at least {@link #MIN_RUN}
+     * values of a channel. Measured: whole-row tiles of (32, 256, 14, 14) run the eval pass 1.3x
+     * faster at one thread and 1.8x at two than 6-row x 13-channel tiles, which visit memory in
+     * 10 KB pieces 200 KB apart.
      */
-    private int rowsPerTile() {
+    private void planTiles() {
       long wholeRows = Math.max(1, ITEM / ((long) channels * spatial));
-      if (wholeRowTiles()) {
-        return (int) wholeRows;
+      if (spatial >= MIN_WHOLE_ROW_PLANE && batch / wholeRows >= MIN_ROW_TILES) {
+        tileRows = (int) wholeRows;
+        tileChannels = channels;
+      } else {
+        long byRun = (MIN_RUN + spatial - 1) / spatial;
+        tileRows = (int) Math.min(batch, Math.max(wholeRows, byRun));
+        tileChannels = (int) Math.max(1, Math.min(channels, ITEM / ((long) tileRows * spatial)));
       }
-      long byRun = (MIN_RUN + spatial - 1) / spatial;
-      return (int) Math.min(batch, Math.max(wholeRows, byRun));
-    }
-
-    private int channelsPerTile() {
-      if (wholeRowTiles()) {
-        return channels;
-      }
-      long perChannel = (long) rowsPerTile() * spatial;
-      return (int) Math.max(1, Math.min(channels, ITEM / perChannel));
-    }
-
-    /**
-     * Whole-row tiles need planes long enough for one kernel call per (row, channel) (shorter
-     * planes, 7 x 7 or 8 x 8, are better taken several rows per call) and enough rows.
-     */
-    private boolean wholeRowTiles() {
-      long wholeRows = Math.max(1, ITEM / ((long) channels * spatial));
-      return spatial >= MIN_WHOLE_ROW_PLANE && batch / wholeRows >= MIN_ROW_TILES;
-    }
-
-    private int tiles() {
-      int rows = rowsPerTile();
-      int cpt = channelsPerTile();
-      return ((batch + rows - 1) / rows) * ((channels + cpt - 1) / cpt);
+      int channelBlocks = (channels + tileChannels - 1) / tileChannels;
+      tiles = ((batch + tileRows - 1) / tileRows) * channelBlocks;
     }
 
     /** One tile of the elementwise pass: rows [n0, n1) x channels [c0, c1), channel by channel. */
     private void tile(int elementOp, int item) {
-      int rows = rowsPerTile();
-      int cpt = channelsPerTile();
-      int channelBlocks = (channels + cpt - 1) / cpt;
-      int n0 = (item / channelBlocks) * rows;
-      int n1 = Math.min(batch, n0 + rows);
-      int c0 = (item % channelBlocks) * cpt;
-      int c1 = Math.min(channels, c0 + cpt);
+      int channelBlocks = (channels + tileChannels - 1) / tileChannels;
+      int n0 = (item / channelBlocks) * tileRows;
+      int n1 = Math.min(batch, n0 + tileRows);
+      int c0 = (item % channelBlocks) * tileChannels;
+      int c1 = Math.min(channels, c0 + tileChannels);
       for (int c = c0; c < c1; c++) {
         elementwise(elementOp, c, n0 * stride + c * spatial, n1 - n0, spatial);
       }
