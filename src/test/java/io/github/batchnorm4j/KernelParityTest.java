@@ -54,6 +54,9 @@ class KernelParityTest {
       {2048, 20, 1}, // BatchNorm1d (N, C): scalar tails only
       {3, 5, 20000}, // planes longer than a segment: slices
       {16, 24, 1100}, // more than one blocked channel group (1.7 MB); runs with a vector remainder
+      {80, 64, 26}, // short planes in whole-row tiles: the row kernel, with a tail in every plane
+      {1100, 40, 3}, // planes shorter than a vector in whole-row tiles
+      {17000, 67, 1}, // BatchNorm1d (N, C): three row segments, two channel blocks, lane tails
     };
     for (String impl : new String[] {"scalar", "vector"}) {
       for (int[] shape : shapes) {
@@ -212,6 +215,112 @@ class KernelParityTest {
     BatchNormKernels.forwardTraining(ops, inPlace, inPlace, batch, channels, spatial, weight, null,
         null, null, 0, 1e-5, new float[channels], new float[channels], 2);
     assertBitwiseEqual(inPlace, expected[0], "in place");
+  }
+
+  /**
+   * The elementwise passes walk whole rows in one kernel call (every channel of a row, in memory
+   * order) when there are enough rows; a single row is cut by channel instead. Both give bitwise
+   * the same eval y and eval dx (without parameter gradients), out of place and in place, on every
+   * implementation. (The training passes' rows are checked against the blocked order above.)
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void evalPassesOfWholeRowsEqualRowByRow(String impl) {
+    KernelOps ops = implementation(impl);
+    for (int[] shape : new int[][] {{128, 32, 64}, {80, 64, 26}, {1100, 40, 3}, {24, 160, 49}}) {
+      int batch = shape[0];
+      int channels = shape[1];
+      int spatial = shape[2];
+      int row = channels * spatial;
+      SplittableRandom rnd = new SplittableRandom(spatial);
+      float[] x = BatchNormReferenceProperties.random(rnd, batch * row, 3, 2);
+      float[] weight = BatchNormReferenceProperties.random(rnd, channels, 1, 1);
+      float[] bias = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
+      float[] mean = BatchNormReferenceProperties.random(rnd, channels, 1, 2);
+      float[] var = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
+      for (int c = 0; c < channels; c++) {
+        var[c] = 0.5f + var[c] * var[c];
+      }
+      float[] y = new float[x.length];
+      BatchNormKernels.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean,
+          var, 1e-5, 1);
+      float[] dx = new float[x.length];
+      BatchNormKernels.backwardInference(ops, x, y, dx, batch, channels, spatial, weight, mean,
+          var, 1e-5, null, null, 1);
+      float[] byRow = new float[x.length];
+      float[] dxByRow = new float[x.length];
+      for (int n = 0; n < batch; n++) {
+        float[] xn = Arrays.copyOfRange(x, n * row, (n + 1) * row);
+        float[] yn = new float[row];
+        BatchNormKernels.forwardInference(ops, xn, yn, 1, channels, spatial, weight, bias, mean,
+            var, 1e-5, 1);
+        System.arraycopy(yn, 0, byRow, n * row, row);
+        float[] dxn = new float[row];
+        BatchNormKernels.backwardInference(ops, xn, yn, dxn, 1, channels, spatial, weight, mean,
+            var, 1e-5, null, null, 1);
+        System.arraycopy(dxn, 0, dxByRow, n * row, row);
+      }
+      String what = Arrays.toString(shape);
+      assertBitwiseEqual(y, byRow, what + " whole rows vs row by row");
+      assertBitwiseEqual(dx, dxByRow, what + " eval dx, whole rows vs row by row");
+      float[] inPlace = x.clone();
+      BatchNormKernels.forwardInference(ops, inPlace, inPlace, batch, channels, spatial, weight,
+          bias, mean, var, 1e-5, 2);
+      assertBitwiseEqual(inPlace, byRow, what + " in place, two threads");
+    }
+  }
+
+  /**
+   * With one value per plane (BatchNorm1d's (N, C)) the eval passes walk the rows with the
+   * channels side by side; on the transposed data, (1, C, N), each channel is one long plane and
+   * the plane kernels run instead. Every element gets the same arithmetic either way, so eval y
+   * and eval dx (without parameter gradients) are bitwise the same.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void evalPassesOfRowsOfChannelsEqualTheTransposedPlanes(String impl) {
+    KernelOps ops = implementation(impl);
+    for (int[] shape : new int[][] {{5000, 67}, {40, 8}, {300, 3}, {9000, 130}}) {
+      int batch = shape[0];
+      int channels = shape[1];
+      SplittableRandom rnd = new SplittableRandom(batch);
+      float[] x = BatchNormReferenceProperties.random(rnd, batch * channels, 3, 2);
+      float[] dy = BatchNormReferenceProperties.random(rnd, batch * channels, 1, 0);
+      float[] weight = BatchNormReferenceProperties.random(rnd, channels, 1, 1);
+      float[] bias = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
+      float[] mean = BatchNormReferenceProperties.random(rnd, channels, 1, 2);
+      float[] var = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
+      for (int c = 0; c < channels; c++) {
+        var[c] = 0.5f + var[c] * var[c];
+      }
+      float[] y = new float[x.length];
+      BatchNormKernels.forwardInference(ops, x, y, batch, channels, 1, weight, bias, mean, var,
+          1e-5, 2);
+      float[] dx = new float[x.length];
+      BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, 1, weight, mean, var,
+          1e-5, null, null, 2);
+      float[] xt = transpose(x, batch, channels);
+      float[] yt = new float[x.length];
+      BatchNormKernels.forwardInference(ops, xt, yt, 1, channels, batch, weight, bias, mean, var,
+          1e-5, 1);
+      float[] dxt = new float[x.length];
+      BatchNormKernels.backwardInference(ops, xt, transpose(dy, batch, channels), dxt, 1,
+          channels, batch, weight, mean, var, 1e-5, null, null, 1);
+      String what = "(" + batch + ", " + channels + ")";
+      assertBitwiseEqual(y, transpose(yt, channels, batch), what + " eval y");
+      assertBitwiseEqual(dx, transpose(dxt, channels, batch), what + " eval dx");
+    }
+  }
+
+  /** The (rows, cols) row-major matrix a, transposed. */
+  private static float[] transpose(float[] a, int rows, int cols) {
+    float[] t = new float[a.length];
+    for (int r = 0; r < rows; r++) {
+      for (int c = 0; c < cols; c++) {
+        t[c * rows + r] = a[r * cols + c];
+      }
+    }
+    return t;
   }
 
   /**

@@ -66,11 +66,11 @@ public final class BatchNormKernels {
   /** The fewest values of one channel an elementwise kernel call should cover, when it can. */
   static final int MIN_RUN = 1024;
 
-  /** Elementwise passes use whole-row tiles when there are at least this many... */
+  /** Elementwise passes use whole-row tiles when there are at least this many. */
   static final int MIN_ROW_TILES = 8;
 
-  /** ...and the planes have at least this many values. */
-  static final int MIN_WHOLE_ROW_PLANE = 128;
+  /** Channels per work item of the sums for one value per plane (BatchNorm1d's (N, C)). */
+  static final int MATRIX_BLOCK = 64;
 
   /** Planes with at least this many values are reduction segments of their own. */
   static final int PLANE_SEGMENT = 512;
@@ -253,6 +253,8 @@ public final class BatchNormKernels {
     static final int BACKWARD_DX = 6;
     static final int SCALE_GRAD = 7;
     static final int SCALE_GRAD_SUMS = 8;
+    static final int MATRIX_FORWARD_STATS = 9;
+    static final int MATRIX_BACKWARD_STATS = 10;
 
     KernelOps ops;
     int op;
@@ -387,8 +389,11 @@ public final class BatchNormKernels {
       if (mode != AUTO) {
         return mode == BLOCKED;
       }
-      if (channelItems < 2 * t) {
-        return false; // too few groups to share between the threads; or one holds every channel
+      if (channelItems < 2 * t || spatial == 1) {
+        // Too few groups to share between the threads, or one holds every channel; or one value
+        // per plane, where a channel is a column of the (N, C) matrix and only the streamed
+        // passes read memory in order.
+        return false;
       }
       // Measured on a 2-core AMD Zen 5 (docs/kernels.md). Up to a few MB the streamed passes'
       // second read of x comes from the caches anyway, and reading in memory order wins. A group
@@ -403,6 +408,10 @@ public final class BatchNormKernels {
 
     /** A sums pass over every (segment, channel) unit, segment-major (memory order). */
     void runSums(int sumOp, int t) {
+      if (spatial == 1 && sumOp != SCALE_GRAD_SUMS) {
+        runMatrixSums(sumOp, t);
+        return;
+      }
       op = sumOp;
       long units = (long) channels * segments;
       int items = (int) ((units + unitsPerItem - 1) / unitsPerItem);
@@ -414,6 +423,41 @@ public final class BatchNormKernels {
         }
       } else {
         ChannelParallel.run(this, items, t);
+      }
+    }
+
+    /**
+     * A sums pass for one value per plane (BatchNorm1d's (N, C)): items of (segment, block of
+     * {@link #MATRIX_BLOCK} channels), each walking its segment's rows in memory order with the
+     * block's channels side by side. The same (channel, segment) sums as {@link #unit}, bit for bit.
+     */
+    private void runMatrixSums(int sumOp, int t) {
+      op = sumOp == FORWARD_STATS ? MATRIX_FORWARD_STATS : MATRIX_BACKWARD_STATS;
+      for (int c = 0; c < channels; c++) {
+        k[c] = sumOp == FORWARD_STATS ? shift(c) : saveMean[c]; // the shifts, until finishBackward
+      }
+      int blocks = (channels + MATRIX_BLOCK - 1) / MATRIX_BLOCK;
+      int items = segments * blocks;
+      if (t <= 1 || items <= 1) {
+        for (int item = 0; item < items; item++) {
+          run(item);
+        }
+      } else {
+        ChannelParallel.run(this, items, t);
+      }
+    }
+
+    private void matrixSums(int item) {
+      int blocks = (channels + MATRIX_BLOCK - 1) / MATRIX_BLOCK;
+      int g = item / blocks;
+      int c0 = (item % blocks) * MATRIX_BLOCK;
+      int c1 = Math.min(channels, c0 + MATRIX_BLOCK);
+      int r0 = g * planesPerSegment;
+      int r1 = Math.min(batch, r0 + planesPerSegment);
+      if (op == MATRIX_FORWARD_STATS) {
+        ops.shiftedSumsAcross(x, r0, r1, channels, c0, c1, k, partials, 3 * g, 3 * segments);
+      } else {
+        ops.backwardSumsAcross(x, dy, r0, r1, channels, c0, c1, k, partials, 3 * g, 3 * segments);
       }
     }
 
@@ -432,18 +476,18 @@ public final class BatchNormKernels {
 
     /**
      * The elementwise passes' tiles, from the shape alone (set by {@link #start}). Whole rows
-     * (every channel of rows [n0, n1), one contiguous block of memory, about {@link #ITEM} values)
-     * when the planes have at least {@link #MIN_WHOLE_ROW_PLANE} values and there are at least
-     * {@link #MIN_ROW_TILES} such tiles to share between threads. Otherwise (few rows, say N = 1
-     * with large planes, or 7 x 7 planes, better taken several rows per kernel call) the rows are
-     * also cut by channel, with enough rows that one kernel call covers at least {@link #MIN_RUN}
-     * values of a channel. Measured: whole-row tiles of (32, 256, 14, 14) run the eval pass 1.3x
-     * faster at one thread and 1.8x at two than 6-row x 13-channel tiles, which visit memory in
-     * 10 KB pieces 200 KB apart.
+     * (every channel of rows [n0, n1), one contiguous block of memory of about {@link #ITEM}
+     * values, walked in memory order by one kernel call) when there are at least {@link
+     * #MIN_ROW_TILES} such tiles to share between threads, and always for one value per plane.
+     * Otherwise (few rows: say N = 1 with large planes) the rows are also cut by channel, with
+     * enough rows that one kernel call covers at least {@link #MIN_RUN} values of a channel.
+     * Measured against tiles of several rows of one channel, whole rows run the eval pass 1.3x
+     * faster on (32, 256, 14, 14) at one thread (1.8x at two), 1.35 to 1.5x on (128, 32, 8, 8) and
+     * 1.1x on (8, 512, 7, 7); as fast for larger planes.
      */
     private void planTiles() {
       long wholeRows = Math.max(1, ITEM / ((long) channels * spatial));
-      if (spatial >= MIN_WHOLE_ROW_PLANE && batch / wholeRows >= MIN_ROW_TILES) {
+      if (spatial == 1 || batch / wholeRows >= MIN_ROW_TILES) {
         tileRows = (int) wholeRows;
         tileChannels = channels;
       } else {
@@ -462,8 +506,30 @@ public final class BatchNormKernels {
       int n1 = Math.min(batch, n0 + tileRows);
       int c0 = (item % channelBlocks) * tileChannels;
       int c1 = Math.min(channels, c0 + tileChannels);
+      if (c0 == 0 && c1 == channels) {
+        rows(elementOp, n0, n1);
+        return;
+      }
       for (int c = c0; c < c1; c++) {
         elementwise(elementOp, c, n0 * stride + c * spatial, n1 - n0, spatial);
+      }
+    }
+
+    /** Whole rows [n0, n1) of the elementwise pass, in memory order, in one kernel call. */
+    private void rows(int elementOp, int n0, int n1) {
+      int base = n0 * stride;
+      switch (elementOp) {
+        case NORMALIZE:
+          ops.normalizeRows(x, y, base, n1 - n0, channels, spatial, mean, alpha, beta);
+          break;
+        case BACKWARD_DX:
+          ops.backwardDxRows(x, dy, dx, base, n1 - n0, channels, spatial, mean, beta, k, alpha);
+          break;
+        case SCALE_GRAD:
+          ops.scaleGradRows(dy, dx, base, n1 - n0, channels, spatial, alpha);
+          break;
+        default:
+          throw new AssertionError(elementOp);
       }
     }
 
@@ -492,6 +558,10 @@ public final class BatchNormKernels {
           channelGroup(op, c0, Math.min(channels, c0 + channelsPerItem));
           return;
         }
+        case MATRIX_FORWARD_STATS:
+        case MATRIX_BACKWARD_STATS:
+          matrixSums(item);
+          return;
         case FORWARD_STATS:
         case BACKWARD_STATS:
         case SCALE_GRAD_SUMS: {

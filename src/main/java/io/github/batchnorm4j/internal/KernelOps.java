@@ -56,6 +56,46 @@ public abstract class KernelOps {
       double mean, double alpha, double beta);
 
   /**
+   * {@link #normalize} over whole rows: {@code rows} consecutive rows of {@code channels} planes of
+   * {@code len} floats each, from {@code base}, one contiguous block of memory; plane c of a row
+   * with {@code mean[c], alpha[c], beta[c]}. Gives the same bits as {@code normalize} called plane
+   * by plane (which is what this default does); an implementation may do better by walking the
+   * block in memory order with no call per plane.
+   */
+  void normalizeRows(float[] x, float[] y, int base, int rows, int channels, int len,
+      double[] mean, double[] alpha, double[] beta) {
+    for (int r = 0, start = base; r < rows; r++) {
+      for (int c = 0; c < channels; c++, start += len) {
+        normalize(x, y, start, len, 1, len, mean[c], alpha[c], beta[c]);
+      }
+    }
+  }
+
+  /**
+   * {@link #shiftedSums} for data with one value per plane (spatial size 1, BatchNorm1d's (N, C)):
+   * rows [r0, r1) of the (rows, channels) matrix x, channels [c0, c1), channel c shifted by {@code
+   * shift[c]}, its two sums into {@code out[o + c * outStride]} and the next slot. Each channel's
+   * values are added in row order, as {@code shiftedSums} over that channel's strided block does
+   * (which is what this default calls), with the same bits; an implementation may walk the rows in
+   * memory order and keep the channels' sums side by side.
+   */
+  void shiftedSumsAcross(float[] x, int r0, int r1, int channels, int c0, int c1, double[] shift,
+      double[] out, int o, int outStride) {
+    for (int c = c0; c < c1; c++) {
+      shiftedSums(x, r0 * channels + c, channels, r1 - r0, 1, shift[c], out, o + c * outStride);
+    }
+  }
+
+  /** {@link #backwardSums} for spatial size 1, as {@link #shiftedSumsAcross}; pivot {@code pivot[c]}. */
+  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int c0, int c1,
+      double[] pivot, double[] out, int o, int outStride) {
+    for (int c = c0; c < c1; c++) {
+      backwardSums(x, dy, r0 * channels + c, channels, r1 - r0, 1, pivot[c], out,
+          o + c * outStride);
+    }
+  }
+
+  /**
    * The training backward's sums, with c = x - pivot (exact in double): {@code out[o] = sum dy},
    * {@code out[o + 1] = sum dy * c}, {@code out[o + 2] = sum c}.
    */
@@ -65,6 +105,32 @@ public abstract class KernelOps {
   /** {@code dx = (float) (scale * ((dy - meanDy) - (x - mean) * k))} over the block, in double. */
   abstract void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes,
       int len, double mean, double meanDy, double k, double scale);
+
+  /**
+   * {@link #backwardDx} over whole rows, as {@link #normalizeRows}: plane c of a row with {@code
+   * mean[c], meanDy[c], k[c], scale[c]}; the same bits as {@code backwardDx} plane by plane.
+   */
+  void backwardDxRows(float[] x, float[] dy, float[] dx, int base, int rows, int channels,
+      int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
+    for (int r = 0, start = base; r < rows; r++) {
+      for (int c = 0; c < channels; c++, start += len) {
+        backwardDx(x, dy, dx, start, len, 1, len, mean[c], meanDy[c], k[c], scale[c]);
+      }
+    }
+  }
+
+  /**
+   * The eval backward without sums over whole rows, as {@link #normalizeRows}: {@code dx = (float)
+   * (dy * scale[c])}; the same bits as {@code scaleGrad} plane by plane.
+   */
+  void scaleGradRows(float[] dy, float[] dx, int base, int rows, int channels, int len,
+      double[] scale) {
+    for (int r = 0, start = base; r < rows; r++) {
+      for (int c = 0; c < channels; c++, start += len) {
+        scaleGrad(null, dy, dx, start, len, 1, len, 0.0, scale[c], false, null, 0);
+      }
+    }
+  }
 
   /**
    * The eval backward: {@code dx = (float) (dy * scale)} and, when {@code sums}, {@code out[o] = sum

@@ -72,6 +72,10 @@ final class VectorKernels extends KernelOps {
   private static final ThreadLocal<double[]> SCRATCH =
       ThreadLocal.withInitial(() -> new double[3 * L]);
 
+  /** Per-thread scratch of the one-value-per-plane kernels ({@link #matrixScratch}). */
+  private static final ThreadLocal<double[][]> MATRIX_SCRATCH =
+      ThreadLocal.withInitial(() -> new double[][] {new double[0]});
+
   /**
    * Runs at least this long are summed run by run; shorter ones in one flat loop over the block
    * (measured crossover: 49-value runs sum faster flat, 64-value runs by run).
@@ -101,6 +105,19 @@ final class VectorKernels extends KernelOps {
     double[] acc = SCRATCH.get();
     Arrays.fill(acc, 0.0);
     return acc;
+  }
+
+  /**
+   * The calling thread's scratch of at least {@code size} doubles, zeroed; it grows when a larger
+   * one is needed, so steady-state calls allocate nothing.
+   */
+  private static double[] matrixScratch(int size) {
+    double[][] holder = MATRIX_SCRATCH.get();
+    if (holder[0].length < size) {
+      holder[0] = new double[size];
+    }
+    Arrays.fill(holder[0], 0, size, 0.0);
+    return holder[0];
   }
 
   /** The L lanes of {@code acc} from {@code from}, added in lane order. */
@@ -150,57 +167,226 @@ final class VectorKernels extends KernelOps {
         DoubleVector.fromArray(DS, acc, 0).add(s0.add(s1).add(s2.add(s3))).intoArray(acc, 0);
         DoubleVector.fromArray(DS, acc, L).add(q0.add(q1).add(q2.add(q3))).intoArray(acc, L);
       }
-      if (vectors > groups) {
-        final DoubleVector k = DoubleVector.broadcast(DS, shift);
-        for (int i = start + groups, end = start + vectors; i < end; i += L) {
-          DoubleVector a = widen(x, i).sub(k);
-          DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
-          a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
-        }
-      }
-      if (vectors < len) {
-        // The run's last L values, of which the first L - tail were counted above: those lanes
-        // are cleared bit for bit (an AND, not a product, so that an infinity stays counted once).
-        final DoubleVector k = DoubleVector.broadcast(DS, shift);
-        final LongVector keep = LongVector.fromArray(LS, KEEP, len - vectors);
-        DoubleVector a = widen(x, start + len - L).sub(k).reinterpretAsLongs().and(keep)
-            .reinterpretAsDoubles();
-        DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
-        a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
-      }
+      sumsAfterGroups(x, start, len, shift, acc);
     }
     out[o] = laneSum(acc, 0);
     out[o + 1] = laneSum(acc, L);
   }
 
+  /**
+   * The end of a run's shifted sums, after its whole groups of 4 L: the remaining whole vectors,
+   * then the last {@code len % L} values as the end of one more vector, into the scratch lanes.
+   */
+  private static void sumsAfterGroups(float[] x, int start, int len, double shift,
+      double[] acc) {
+    final int groups = len - len % (4 * L);
+    final int vectors = len - len % L;
+    if (vectors > groups) {
+      final DoubleVector k = DoubleVector.broadcast(DS, shift);
+      for (int i = start + groups, end = start + vectors; i < end; i += L) {
+        DoubleVector a = widen(x, i).sub(k);
+        DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
+        a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
+      }
+    }
+    if (vectors < len) {
+      // The run's last L values, of which the first L - tail were counted above: those lanes
+      // are cleared bit for bit (an AND, not a product, so that an infinity stays counted once).
+      final DoubleVector k = DoubleVector.broadcast(DS, shift);
+      final LongVector keep = LongVector.fromArray(LS, KEEP, len - vectors);
+      DoubleVector a = widen(x, start + len - L).sub(k).reinterpretAsLongs().and(keep)
+          .reinterpretAsDoubles();
+      DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
+      a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
+    }
+  }
+
+  // ---- One value per plane (spatial size 1, BatchNorm1d's (N, C)): the channels side by side.
+  // shiftedSums and backwardSums add a one-value run in scalar, in row order (see the flat sums);
+  // these kernels do the same additions, lane c for channel c, walking the rows in memory order
+  // with the channels' sums in scratch (in L1), so each channel's result has the same bits. The
+  // lane sums are added to 0.0 as the flat sums add their empty vector lanes.
+
+  @Override
+  void shiftedSumsAcross(float[] x, int r0, int r1, int channels, int c0, int c1, double[] shift,
+      double[] out, int o, int outStride) {
+    final int width = c1 - c0;
+    if (width < L) {
+      super.shiftedSumsAcross(x, r0, r1, channels, c0, c1, shift, out, o, outStride);
+      return;
+    }
+    final double[] acc = matrixScratch(2 * width); // sums, then squares
+    final int vectors = width - width % L;
+    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
+      for (int j = 0; j < vectors; j += L) {
+        DoubleVector a = widen(x, row + j).sub(DoubleVector.fromArray(DS, shift, c0 + j));
+        DoubleVector.fromArray(DS, acc, j).add(a).intoArray(acc, j);
+        a.fma(a, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
+      }
+      for (int j = vectors; j < width; j++) {
+        double a = x[row + j] - shift[c0 + j];
+        acc[j] += a;
+        acc[width + j] = Math.fma(a, a, acc[width + j]);
+      }
+    }
+    for (int j = 0; j < width; j++) {
+      int at = o + (c0 + j) * outStride;
+      out[at] = 0.0 + acc[j];
+      out[at + 1] = 0.0 + acc[width + j];
+    }
+  }
+
+  @Override
+  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int c0, int c1,
+      double[] pivot, double[] out, int o, int outStride) {
+    final int width = c1 - c0;
+    if (width < L) {
+      super.backwardSumsAcross(x, dy, r0, r1, channels, c0, c1, pivot, out, o, outStride);
+      return;
+    }
+    final double[] acc = matrixScratch(3 * width); // sum dy, sum dy * c, sum c
+    final int vectors = width - width % L;
+    final int d = width;
+    final int s = 2 * width;
+    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
+      for (int j = 0; j < vectors; j += L) {
+        DoubleVector c = widen(x, row + j).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
+        DoubleVector g = widen(dy, row + j);
+        DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
+        g.fma(c, DoubleVector.fromArray(DS, acc, d + j)).intoArray(acc, d + j);
+        DoubleVector.fromArray(DS, acc, s + j).add(c).intoArray(acc, s + j);
+      }
+      for (int j = vectors; j < width; j++) {
+        double c = x[row + j] - pivot[c0 + j];
+        double g = dy[row + j];
+        acc[j] += g;
+        acc[d + j] = Math.fma(g, c, acc[d + j]);
+        acc[s + j] += c;
+      }
+    }
+    for (int j = 0; j < width; j++) {
+      int at = o + (c0 + j) * outStride;
+      out[at] = 0.0 + acc[j];
+      out[at + 1] = 0.0 + acc[d + j];
+      out[at + 2] = 0.0 + acc[s + j];
+    }
+  }
+
+  /** {@link #normalizeRows} for one value per plane: y = fma(x, alpha[c], shift[c]), lane c. */
+  private static void normalizeMatrix(float[] x, float[] y, int base, int rows, int channels,
+      double[] mean, double[] alpha, double[] beta) {
+    final double[] shift = matrixScratch(channels);
+    for (int c = 0; c < channels; c++) {
+      shift[c] = shift(mean[c], alpha[c], beta[c]);
+    }
+    final int vectors = channels - channels % L;
+    for (int r = 0, row = base; r < rows; r++, row += channels) {
+      for (int c = 0; c < vectors; c += L) {
+        narrow(widen(x, row + c).fma(DoubleVector.fromArray(DS, alpha, c),
+            DoubleVector.fromArray(DS, shift, c)), y, row + c);
+      }
+      for (int c = vectors; c < channels; c++) {
+        y[row + c] = (float) Math.fma(x[row + c], alpha[c], shift[c]);
+      }
+    }
+  }
+
+  /** {@link #backwardDxRows} for one value per plane, as {@link #normalizeMatrix}. */
+  private static void backwardDxMatrix(float[] x, float[] dy, float[] dx, int base, int rows,
+      int channels, double[] mean, double[] meanDy, double[] k, double[] scale) {
+    final double[] folded = matrixScratch(2 * channels); // slopes, then offsets
+    for (int c = 0; c < channels; c++) {
+      folded[c] = dxSlope(k[c], scale[c]);
+      folded[channels + c] = dxOffset(mean[c], meanDy[c], k[c], scale[c]);
+    }
+    final int vectors = channels - channels % L;
+    for (int r = 0, row = base; r < rows; r++, row += channels) {
+      for (int c = 0; c < vectors; c += L) {
+        DoubleVector inner = widen(x, row + c).fma(DoubleVector.fromArray(DS, folded, c),
+            DoubleVector.fromArray(DS, folded, channels + c));
+        narrow(widen(dy, row + c).fma(DoubleVector.fromArray(DS, scale, c), inner), dx, row + c);
+      }
+      for (int c = vectors; c < channels; c++) {
+        dx[row + c] = (float) Math.fma(dy[row + c], scale[c],
+            Math.fma(x[row + c], folded[c], folded[channels + c]));
+      }
+    }
+  }
+
+  @Override
+  void scaleGradRows(float[] dy, float[] dx, int base, int rows, int channels, int len,
+      double[] scale) {
+    if (len != 1 || channels < L) {
+      super.scaleGradRows(dy, dx, base, rows, channels, len, scale);
+      return;
+    }
+    final int vectors = channels - channels % L;
+    for (int r = 0, row = base; r < rows; r++, row += channels) {
+      for (int c = 0; c < vectors; c += L) {
+        narrow(widen(dy, row + c).mul(DoubleVector.fromArray(DS, scale, c)), dx, row + c);
+      }
+      for (int c = vectors; c < channels; c++) {
+        dx[row + c] = (float) (dy[row + c] * scale[c]);
+      }
+    }
+  }
+
   @Override
   void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
       double mean, double alpha, double beta) {
-    // In double, y = x * alpha + (beta - mean * alpha) with one rounding (fma): the product and
-    // the folded shift are exact to ~1e-16 relative, so even at |mean| / std = 1e6 the double
-    // error stays below 1e-9 of y, far under float's 6e-8, and y is rounded to float once.
-    final double shift = beta - mean * alpha;
-    final int vectors = len - len % L;
-    // Out of place, a run's last len % L values are the end of one more vector that overlaps the
-    // body; the overlapped values are recomputed to the same bits. In place they would be read
-    // back already normalized, so the tail is scalar.
-    final boolean overlap = vectors > 0 && vectors < len && x != y;
+    final double shift = shift(mean, alpha, beta);
     for (int p = 0, start = base; p < planes; p++, start += stride) {
-      if (vectors > 0) {
-        final DoubleVector a = DoubleVector.broadcast(DS, alpha);
-        final DoubleVector b = DoubleVector.broadcast(DS, shift);
-        for (int i = start, end = start + vectors; i < end; i += L) {
-          narrow(widen(x, i).fma(a, b), y, i);
-        }
+      normalizeRun(x, y, start, len, alpha, shift);
+    }
+  }
+
+  @Override
+  void normalizeRows(float[] x, float[] y, int base, int rows, int channels, int len,
+      double[] mean, double[] alpha, double[] beta) {
+    if (len == 1 && channels >= L) {
+      normalizeMatrix(x, y, base, rows, channels, mean, alpha, beta);
+      return;
+    }
+    for (int r = 0, start = base; r < rows; r++) {
+      for (int c = 0; c < channels; c++, start += len) {
+        normalizeRun(x, y, start, len, alpha[c], shift(mean[c], alpha[c], beta[c]));
       }
-      if (overlap) {
-        final int i = start + len - L;
-        narrow(widen(x, i).fma(DoubleVector.broadcast(DS, alpha), DoubleVector.broadcast(DS, shift)),
-            y, i);
-      } else {
-        for (int i = start + vectors, end = start + len; i < end; i++) {
-          y[i] = (float) Math.fma(x[i], alpha, shift);
-        }
+    }
+  }
+
+  /**
+   * The folded shift of {@code y = x * alpha + shift}: in double, the product and the folded shift
+   * are exact to ~1e-16 relative, so even at |mean| / std = 1e6 the double error stays below 1e-9
+   * of y, far under float's 6e-8, and y is rounded to float once (by the fma and the narrowing).
+   */
+  private static double shift(double mean, double alpha, double beta) {
+    return beta - mean * alpha;
+  }
+
+  /** {@code y = (float) fma(x, alpha, shift)} over one run of {@code len} floats. */
+  private static void normalizeRun(float[] x, float[] y, int start, int len, double alpha,
+      double shift) {
+    final int vectors = len - len % L;
+    if (vectors > 0) {
+      final DoubleVector a = DoubleVector.broadcast(DS, alpha);
+      final DoubleVector b = DoubleVector.broadcast(DS, shift);
+      for (int i = start, end = start + vectors; i < end; i += L) {
+        narrow(widen(x, i).fma(a, b), y, i);
+      }
+    }
+    if (vectors == len) {
+      return;
+    }
+    if (vectors > 0 && x != y) {
+      // Out of place, the run's last len % L values are the end of one more vector that overlaps
+      // the body; the overlapped values are recomputed to the same bits. In place they would be
+      // read back already normalized, so the tail is scalar.
+      final int i = start + len - L;
+      narrow(widen(x, i).fma(DoubleVector.broadcast(DS, alpha), DoubleVector.broadcast(DS, shift)),
+          y, i);
+    } else {
+      for (int i = start + vectors, end = start + len; i < end; i++) {
+        y[i] = (float) Math.fma(x[i], alpha, shift);
       }
     }
   }
@@ -267,30 +453,62 @@ final class VectorKernels extends KernelOps {
   @Override
   void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
       double mean, double meanDy, double k, double scale) {
-    // dx = scale * (dy - meanDy - (x - mean) * k) = dy * scale + (x * (-k * scale) + c) with
-    // c = (mean * k - meanDy) * scale: two fmas in double; as for normalize, the folding costs
-    // ~1e-16 relative, far below float resolution, and dx is rounded to float once.
-    final double xs = -k * scale;
-    final double c = (mean * k - meanDy) * scale;
-    final int vectors = len - len % L;
-    final boolean overlap = vectors > 0 && vectors < len && dx != x && dx != dy; // see normalize
+    final double xs = dxSlope(k, scale);
+    final double c = dxOffset(mean, meanDy, k, scale);
     for (int p = 0, start = base; p < planes; p++, start += stride) {
-      if (vectors > 0) {
-        final DoubleVector xv = DoubleVector.broadcast(DS, xs);
-        final DoubleVector cv = DoubleVector.broadcast(DS, c);
-        final DoubleVector sv = DoubleVector.broadcast(DS, scale);
-        for (int i = start, end = start + vectors; i < end; i += L) {
-          narrow(widen(dy, i).fma(sv, widen(x, i).fma(xv, cv)), dx, i);
-        }
+      backwardDxRun(x, dy, dx, start, len, xs, c, scale);
+    }
+  }
+
+  @Override
+  void backwardDxRows(float[] x, float[] dy, float[] dx, int base, int rows, int channels,
+      int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
+    if (len == 1 && channels >= L) {
+      backwardDxMatrix(x, dy, dx, base, rows, channels, mean, meanDy, k, scale);
+      return;
+    }
+    for (int r = 0, start = base; r < rows; r++) {
+      for (int ch = 0; ch < channels; ch++, start += len) {
+        backwardDxRun(x, dy, dx, start, len, dxSlope(k[ch], scale[ch]),
+            dxOffset(mean[ch], meanDy[ch], k[ch], scale[ch]), scale[ch]);
       }
-      if (overlap) {
-        final int i = start + len - L;
-        narrow(widen(dy, i).fma(DoubleVector.broadcast(DS, scale),
-            widen(x, i).fma(DoubleVector.broadcast(DS, xs), DoubleVector.broadcast(DS, c))), dx, i);
-      } else {
-        for (int i = start + vectors, end = start + len; i < end; i++) {
-          dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
-        }
+    }
+  }
+
+  // dx = scale * (dy - meanDy - (x - mean) * k) = dy * scale + (x * (-k * scale) + c) with
+  // c = (mean * k - meanDy) * scale: two fmas in double; as for normalize, the folding costs
+  // ~1e-16 relative, far below float resolution, and dx is rounded to float once.
+
+  private static double dxSlope(double k, double scale) {
+    return -k * scale;
+  }
+
+  private static double dxOffset(double mean, double meanDy, double k, double scale) {
+    return (mean * k - meanDy) * scale;
+  }
+
+  /** {@code dx = (float) fma(dy, scale, fma(x, xs, c))} over one run of {@code len} floats. */
+  private static void backwardDxRun(float[] x, float[] dy, float[] dx, int start, int len,
+      double xs, double c, double scale) {
+    final int vectors = len - len % L;
+    if (vectors > 0) {
+      final DoubleVector xv = DoubleVector.broadcast(DS, xs);
+      final DoubleVector cv = DoubleVector.broadcast(DS, c);
+      final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+      for (int i = start, end = start + vectors; i < end; i += L) {
+        narrow(widen(dy, i).fma(sv, widen(x, i).fma(xv, cv)), dx, i);
+      }
+    }
+    if (vectors == len) {
+      return;
+    }
+    if (vectors > 0 && dx != x && dx != dy) { // see normalizeRun
+      final int i = start + len - L;
+      narrow(widen(dy, i).fma(DoubleVector.broadcast(DS, scale),
+          widen(x, i).fma(DoubleVector.broadcast(DS, xs), DoubleVector.broadcast(DS, c))), dx, i);
+    } else {
+      for (int i = start + vectors, end = start + len; i < end; i++) {
+        dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
       }
     }
   }
