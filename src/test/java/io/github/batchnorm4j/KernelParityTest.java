@@ -57,6 +57,7 @@ class KernelParityTest {
       {80, 64, 26}, // short planes in whole-row tiles: the row kernel, with a tail in every plane
       {1100, 40, 3}, // planes shorter than a vector in whole-row tiles
       {17000, 67, 1}, // BatchNorm1d (N, C): three row segments, two channel blocks, lane tails
+      {3000, 45, 1}, // (N, C): row tiles, channel groups, then remaining vectors and lanes
     };
     for (String impl : new String[] {"scalar", "vector"}) {
       for (int[] shape : shapes) {

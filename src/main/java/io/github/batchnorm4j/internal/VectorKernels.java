@@ -72,6 +72,12 @@ final class VectorKernels extends KernelOps {
   private static final ThreadLocal<double[]> SCRATCH =
       ThreadLocal.withInitial(() -> new double[3 * L]);
 
+  /**
+   * The one-value-per-plane sums walk tiles of about this many values (at least 8 rows), channel
+   * group by channel group, so that a tile read by the first group is in cache for the others.
+   */
+  private static final int MATRIX_TILE = 1 << 15;
+
   /** Per-thread scratch of the one-value-per-plane kernels ({@link #matrixScratch}). */
   private static final ThreadLocal<double[][]> MATRIX_SCRATCH =
       ThreadLocal.withInitial(() -> new double[][] {new double[0]});
@@ -216,17 +222,60 @@ final class VectorKernels extends KernelOps {
       return;
     }
     final double[] acc = matrixScratch(2 * width); // sums, then squares
+    final int groups = width - width % (4 * L);
     final int vectors = width - width % L;
-    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
-      for (int j = 0; j < vectors; j += L) {
-        DoubleVector a = widen(x, row + j).sub(DoubleVector.fromArray(DS, shift, c0 + j));
-        DoubleVector.fromArray(DS, acc, j).add(a).intoArray(acc, j);
-        a.fma(a, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
+    final int tileRows = Math.max(8, MATRIX_TILE / channels);
+    for (int t0 = r0; t0 < r1; t0 += tileRows) {
+      final int t1 = Math.min(r1, t0 + tileRows);
+      // Groups of 4 L channels: their sums stay in registers down the tile's rows.
+      for (int j = 0; j < groups; j += 4 * L) {
+        final DoubleVector k0 = DoubleVector.fromArray(DS, shift, c0 + j);
+        final DoubleVector k1 = DoubleVector.fromArray(DS, shift, c0 + j + L);
+        final DoubleVector k2 = DoubleVector.fromArray(DS, shift, c0 + j + 2 * L);
+        final DoubleVector k3 = DoubleVector.fromArray(DS, shift, c0 + j + 3 * L);
+        DoubleVector s0 = DoubleVector.fromArray(DS, acc, j);
+        DoubleVector s1 = DoubleVector.fromArray(DS, acc, j + L);
+        DoubleVector s2 = DoubleVector.fromArray(DS, acc, j + 2 * L);
+        DoubleVector s3 = DoubleVector.fromArray(DS, acc, j + 3 * L);
+        DoubleVector q0 = DoubleVector.fromArray(DS, acc, width + j);
+        DoubleVector q1 = DoubleVector.fromArray(DS, acc, width + j + L);
+        DoubleVector q2 = DoubleVector.fromArray(DS, acc, width + j + 2 * L);
+        DoubleVector q3 = DoubleVector.fromArray(DS, acc, width + j + 3 * L);
+        for (int r = t0, i = t0 * channels + c0 + j; r < t1; r++, i += channels) {
+          DoubleVector a = widen(x, i).sub(k0);
+          DoubleVector b = widen(x, i + L).sub(k1);
+          DoubleVector c = widen(x, i + 2 * L).sub(k2);
+          DoubleVector d = widen(x, i + 3 * L).sub(k3);
+          s0 = s0.add(a);
+          q0 = a.fma(a, q0);
+          s1 = s1.add(b);
+          q1 = b.fma(b, q1);
+          s2 = s2.add(c);
+          q2 = c.fma(c, q2);
+          s3 = s3.add(d);
+          q3 = d.fma(d, q3);
+        }
+        s0.intoArray(acc, j);
+        s1.intoArray(acc, j + L);
+        s2.intoArray(acc, j + 2 * L);
+        s3.intoArray(acc, j + 3 * L);
+        q0.intoArray(acc, width + j);
+        q1.intoArray(acc, width + j + L);
+        q2.intoArray(acc, width + j + 2 * L);
+        q3.intoArray(acc, width + j + 3 * L);
       }
-      for (int j = vectors; j < width; j++) {
-        double a = x[row + j] - shift[c0 + j];
-        acc[j] += a;
-        acc[width + j] = Math.fma(a, a, acc[width + j]);
+      // The remaining channels, a vector or a lane at a time, their sums in the scratch.
+      for (int r = t0, row = t0 * channels + c0; r < t1; r++, row += channels) {
+        for (int j = groups; j < vectors; j += L) {
+          DoubleVector a = widen(x, row + j).sub(DoubleVector.fromArray(DS, shift, c0 + j));
+          DoubleVector.fromArray(DS, acc, j).add(a).intoArray(acc, j);
+          a.fma(a, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
+        }
+        for (int j = vectors; j < width; j++) {
+          double a = x[row + j] - shift[c0 + j];
+          acc[j] += a;
+          acc[width + j] = Math.fma(a, a, acc[width + j]);
+        }
       }
     }
     for (int j = 0; j < width; j++) {
@@ -245,23 +294,58 @@ final class VectorKernels extends KernelOps {
       return;
     }
     final double[] acc = matrixScratch(3 * width); // sum dy, sum dy * c, sum c
-    final int vectors = width - width % L;
     final int d = width;
     final int s = 2 * width;
-    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
-      for (int j = 0; j < vectors; j += L) {
-        DoubleVector c = widen(x, row + j).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
-        DoubleVector g = widen(dy, row + j);
-        DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
-        g.fma(c, DoubleVector.fromArray(DS, acc, d + j)).intoArray(acc, d + j);
-        DoubleVector.fromArray(DS, acc, s + j).add(c).intoArray(acc, s + j);
+    final int groups = width - width % (2 * L);
+    final int vectors = width - width % L;
+    final int tileRows = Math.max(8, MATRIX_TILE / channels);
+    for (int t0 = r0; t0 < r1; t0 += tileRows) {
+      final int t1 = Math.min(r1, t0 + tileRows);
+      // Groups of 2 L channels: their sums stay in registers down the tile's rows.
+      for (int j = 0; j < groups; j += 2 * L) {
+        final DoubleVector p0 = DoubleVector.fromArray(DS, pivot, c0 + j);
+        final DoubleVector p1 = DoubleVector.fromArray(DS, pivot, c0 + j + L);
+        DoubleVector g0 = DoubleVector.fromArray(DS, acc, j);
+        DoubleVector g1 = DoubleVector.fromArray(DS, acc, j + L);
+        DoubleVector d0 = DoubleVector.fromArray(DS, acc, d + j);
+        DoubleVector d1 = DoubleVector.fromArray(DS, acc, d + j + L);
+        DoubleVector e0 = DoubleVector.fromArray(DS, acc, s + j);
+        DoubleVector e1 = DoubleVector.fromArray(DS, acc, s + j + L);
+        for (int r = t0, i = t0 * channels + c0 + j; r < t1; r++, i += channels) {
+          DoubleVector ca = widen(x, i).sub(p0);
+          DoubleVector cb = widen(x, i + L).sub(p1);
+          DoubleVector ga = widen(dy, i);
+          DoubleVector gb = widen(dy, i + L);
+          g0 = g0.add(ga);
+          d0 = ga.fma(ca, d0);
+          e0 = e0.add(ca);
+          g1 = g1.add(gb);
+          d1 = gb.fma(cb, d1);
+          e1 = e1.add(cb);
+        }
+        g0.intoArray(acc, j);
+        g1.intoArray(acc, j + L);
+        d0.intoArray(acc, d + j);
+        d1.intoArray(acc, d + j + L);
+        e0.intoArray(acc, s + j);
+        e1.intoArray(acc, s + j + L);
       }
-      for (int j = vectors; j < width; j++) {
-        double c = x[row + j] - pivot[c0 + j];
-        double g = dy[row + j];
-        acc[j] += g;
-        acc[d + j] = Math.fma(g, c, acc[d + j]);
-        acc[s + j] += c;
+      // The remaining channels, a vector or a lane at a time, their sums in the scratch.
+      for (int r = t0, row = t0 * channels + c0; r < t1; r++, row += channels) {
+        for (int j = groups; j < vectors; j += L) {
+          DoubleVector c = widen(x, row + j).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
+          DoubleVector g = widen(dy, row + j);
+          DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
+          g.fma(c, DoubleVector.fromArray(DS, acc, d + j)).intoArray(acc, d + j);
+          DoubleVector.fromArray(DS, acc, s + j).add(c).intoArray(acc, s + j);
+        }
+        for (int j = vectors; j < width; j++) {
+          double c = x[row + j] - pivot[c0 + j];
+          double g = dy[row + j];
+          acc[j] += g;
+          acc[d + j] = Math.fma(g, c, acc[d + j]);
+          acc[s + j] += c;
+        }
       }
     }
     for (int j = 0; j < width; j++) {
