@@ -117,6 +117,48 @@ class KernelParityTest {
     }
   }
 
+  /**
+   * One value per plane, large enough for the Vector API kernels and their channel groups: the
+   * training forward and backward of an (N, C) matrix at an offset, on two threads, against the
+   * float64 reference.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("implementations")
+  void rowsOfChannelsMatchTheFloat64Reference(String impl) {
+    KernelOps ops = implementation(impl);
+    for (int[] shape : new int[][] {{3000, 45}, {700, 133}}) {
+      int batch = shape[0];
+      int channels = shape[1];
+      int numel = batch * channels;
+      SplittableRandom rnd = new SplittableRandom(numel);
+      float[] x = BatchNormReferenceProperties.random(rnd, numel, 1.5, 100);
+      float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
+      float[] weight = BatchNormReferenceProperties.random(rnd, channels, 1, 1);
+      float[] bias = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
+      float[] saveMean = new float[channels];
+      float[] saveInvStd = new float[channels];
+      float[] y = new float[numel];
+      BatchNormKernels.forwardTraining(ops, x, y, batch, channels, 1, weight, bias, null, null, 0,
+          1e-5, saveMean, saveInvStd, 2);
+      double[] xd = ReferenceBatchNorm.toDouble(x);
+      double[] w = ReferenceBatchNorm.toDouble(weight);
+      ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(xd, batch, channels, 1,
+          w, ReferenceBatchNorm.toDouble(bias), 1e-5);
+      String what = "(" + batch + ", " + channels + ") ";
+      assertClose(y, ref.y(), 1e-6, what + "y");
+      float[] dx = new float[numel];
+      float[] weightGrad = new float[channels];
+      float[] biasGrad = new float[channels];
+      BatchNormKernels.backwardTraining(ops, x, dy, dx, batch, channels, 1, weight, saveMean,
+          saveInvStd, weightGrad, biasGrad, 2);
+      ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardTraining(xd,
+          ReferenceBatchNorm.toDouble(dy), batch, channels, 1, w, 1e-5);
+      assertClose(dx, back.dx(), 2e-6, what + "dx");
+      assertClose(weightGrad, back.dWeight(), 2e-6, what + "dgamma");
+      assertClose(biasGrad, back.dBias(), 1e-6, what + "dbeta");
+    }
+  }
+
   @ParameterizedTest(name = "{0}, spatial {1}")
   @MethodSource("implementationsAndSizes")
   void evalForwardAndBackwardMatchTheFloat64Reference(String impl, int spatial) {
