@@ -277,38 +277,24 @@ class KernelParityTest {
       int row = channels * spatial;
       SplittableRandom rnd = new SplittableRandom(spatial);
       float[] x = BatchNormReferenceProperties.random(rnd, batch * row, 3, 2);
-      float[] weight = BatchNormReferenceProperties.random(rnd, channels, 1, 1);
-      float[] bias = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
-      float[] mean = BatchNormReferenceProperties.random(rnd, channels, 1, 2);
-      float[] var = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
-      for (int c = 0; c < channels; c++) {
-        var[c] = 0.5f + var[c] * var[c];
-      }
-      float[] y = new float[x.length];
-      BatchNormKernels.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean,
-          var, 1e-5, 1);
-      float[] dx = new float[x.length];
-      BatchNormKernels.backwardInference(ops, x, y, dx, batch, channels, spatial, weight, mean,
-          var, 1e-5, null, null, 1);
+      EvalState p = EvalState.random(rnd, channels);
+      float[] y = p.forward(ops, x, batch, channels, spatial, 1);
+      float[] dx = p.backward(ops, x, y, batch, channels, spatial, 1);
       float[] byRow = new float[x.length];
       float[] dxByRow = new float[x.length];
       for (int n = 0; n < batch; n++) {
         float[] xn = Arrays.copyOfRange(x, n * row, (n + 1) * row);
-        float[] yn = new float[row];
-        BatchNormKernels.forwardInference(ops, xn, yn, 1, channels, spatial, weight, bias, mean,
-            var, 1e-5, 1);
+        float[] yn = p.forward(ops, xn, 1, channels, spatial, 1);
         System.arraycopy(yn, 0, byRow, n * row, row);
-        float[] dxn = new float[row];
-        BatchNormKernels.backwardInference(ops, xn, yn, dxn, 1, channels, spatial, weight, mean,
-            var, 1e-5, null, null, 1);
-        System.arraycopy(dxn, 0, dxByRow, n * row, row);
+        System.arraycopy(p.backward(ops, xn, yn, 1, channels, spatial, 1), 0, dxByRow, n * row,
+            row);
       }
       String what = Arrays.toString(shape);
       assertBitwiseEqual(y, byRow, what + " whole rows vs row by row");
       assertBitwiseEqual(dx, dxByRow, what + " eval dx, whole rows vs row by row");
       float[] inPlace = x.clone();
-      BatchNormKernels.forwardInference(ops, inPlace, inPlace, batch, channels, spatial, weight,
-          bias, mean, var, 1e-5, 2);
+      BatchNormKernels.forwardInference(ops, inPlace, inPlace, batch, channels, spatial,
+          p.weight(), p.bias(), p.mean(), p.var(), 1e-5, 2);
       assertBitwiseEqual(inPlace, byRow, what + " in place, two threads");
     }
   }
@@ -329,29 +315,46 @@ class KernelParityTest {
       SplittableRandom rnd = new SplittableRandom(batch);
       float[] x = BatchNormReferenceProperties.random(rnd, batch * channels, 3, 2);
       float[] dy = BatchNormReferenceProperties.random(rnd, batch * channels, 1, 0);
+      EvalState p = EvalState.random(rnd, channels);
+      float[] y = p.forward(ops, x, batch, channels, 1, 2);
+      float[] dx = p.backward(ops, x, dy, batch, channels, 1, 2);
+      float[] xt = transpose(x, batch, channels);
+      float[] yt = p.forward(ops, xt, 1, channels, batch, 1);
+      float[] dxt = p.backward(ops, xt, transpose(dy, batch, channels), 1, channels, batch, 1);
+      String what = "(" + batch + ", " + channels + ")";
+      assertBitwiseEqual(y, transpose(yt, channels, batch), what + " eval y");
+      assertBitwiseEqual(dx, transpose(dxt, channels, batch), what + " eval dx");
+    }
+  }
+
+  /** Random eval-mode parameters and running statistics of {@code channels} channels. */
+  private record EvalState(float[] weight, float[] bias, float[] mean, float[] var) {
+    static EvalState random(SplittableRandom rnd, int channels) {
       float[] weight = BatchNormReferenceProperties.random(rnd, channels, 1, 1);
       float[] bias = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
       float[] mean = BatchNormReferenceProperties.random(rnd, channels, 1, 2);
       float[] var = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
       for (int c = 0; c < channels; c++) {
-        var[c] = 0.5f + var[c] * var[c];
+        var[c] = 0.5f + var[c] * var[c]; // positive, away from 0
       }
+      return new EvalState(weight, bias, mean, var);
+    }
+
+    /** The eval forward's y. */
+    float[] forward(KernelOps ops, float[] x, int batch, int channels, int spatial, int threads) {
       float[] y = new float[x.length];
-      BatchNormKernels.forwardInference(ops, x, y, batch, channels, 1, weight, bias, mean, var,
-          1e-5, 2);
+      BatchNormKernels.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean,
+          var, 1e-5, threads);
+      return y;
+    }
+
+    /** The eval backward's dx, without parameter gradients. */
+    float[] backward(KernelOps ops, float[] x, float[] dy, int batch, int channels, int spatial,
+        int threads) {
       float[] dx = new float[x.length];
-      BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, 1, weight, mean, var,
-          1e-5, null, null, 2);
-      float[] xt = transpose(x, batch, channels);
-      float[] yt = new float[x.length];
-      BatchNormKernels.forwardInference(ops, xt, yt, 1, channels, batch, weight, bias, mean, var,
-          1e-5, 1);
-      float[] dxt = new float[x.length];
-      BatchNormKernels.backwardInference(ops, xt, transpose(dy, batch, channels), dxt, 1,
-          channels, batch, weight, mean, var, 1e-5, null, null, 1);
-      String what = "(" + batch + ", " + channels + ")";
-      assertBitwiseEqual(y, transpose(yt, channels, batch), what + " eval y");
-      assertBitwiseEqual(dx, transpose(dxt, channels, batch), what + " eval dx");
+      BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean,
+          var, 1e-5, null, null, threads);
+      return dx;
     }
   }
 
