@@ -324,6 +324,18 @@ class KernelParityTest {
       String what = "(" + batch + ", " + channels + ")";
       assertBitwiseEqual(y, transpose(yt, channels, batch), what + " eval y");
       assertBitwiseEqual(dx, transpose(dxt, channels, batch), what + " eval dx");
+      // With parameter gradients the sums ride along with dx: dx has the same bits, and the
+      // gradients agree to rounding (the plane kernels add a long plane in vector lanes).
+      float[][] withGrads = p.backwardWithGradients(ops, x, dy, batch, channels, 1, 2);
+      float[][] transposed = p.backwardWithGradients(ops, xt, transpose(dy, batch, channels), 1,
+          channels, batch, 1);
+      assertBitwiseEqual(withGrads[0], dx, what + " eval dx with parameter gradients");
+      for (int k = 1; k <= 2; k++) {
+        for (int c = 0; c < channels; c++) {
+          assertThat((double) withGrads[k][c]).as(what + (k == 1 ? " dgamma " : " dbeta ") + c)
+              .isCloseTo(transposed[k][c], within(1e-6 * (1 + Math.abs(transposed[k][c]))));
+        }
+      }
     }
   }
 
@@ -346,6 +358,17 @@ class KernelParityTest {
       BatchNormKernels.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean,
           var, 1e-5, threads);
       return y;
+    }
+
+    /** The eval backward's dx, dgamma and dbeta. */
+    float[][] backwardWithGradients(KernelOps ops, float[] x, float[] dy, int batch, int channels,
+        int spatial, int threads) {
+      float[] dx = new float[x.length];
+      float[] weightGrad = new float[channels];
+      float[] biasGrad = new float[channels];
+      BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean,
+          var, 1e-5, weightGrad, biasGrad, threads);
+      return new float[][] {dx, weightGrad, biasGrad};
     }
 
     /** The eval backward's dx, without parameter gradients. */

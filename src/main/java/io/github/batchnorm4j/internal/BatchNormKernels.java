@@ -255,6 +255,7 @@ public final class BatchNormKernels {
     static final int SCALE_GRAD_SUMS = 8;
     static final int MATRIX_FORWARD_STATS = 9;
     static final int MATRIX_BACKWARD_STATS = 10;
+    static final int MATRIX_SCALE_GRAD_SUMS = 11;
 
     KernelOps ops;
     int op;
@@ -408,7 +409,7 @@ public final class BatchNormKernels {
 
     /** A sums pass over every (segment, channel) unit, segment-major (memory order). */
     void runSums(int sumOp, int t) {
-      if (spatial == 1 && sumOp != SCALE_GRAD_SUMS) {
+      if (spatial == 1) {
         runMatrixSums(sumOp, t);
         return;
       }
@@ -432,9 +433,21 @@ public final class BatchNormKernels {
      * block's channels side by side. The same (channel, segment) sums as {@link #unit}, bit for bit.
      */
     private void runMatrixSums(int sumOp, int t) {
-      op = sumOp == FORWARD_STATS ? MATRIX_FORWARD_STATS : MATRIX_BACKWARD_STATS;
-      for (int c = 0; c < channels; c++) {
-        k[c] = sumOp == FORWARD_STATS ? shift(c) : saveMean[c]; // the shifts, until finishBackward
+      switch (sumOp) {
+        case FORWARD_STATS:
+          op = MATRIX_FORWARD_STATS;
+          for (int c = 0; c < channels; c++) {
+            k[c] = shift(c);
+          }
+          break;
+        case BACKWARD_STATS:
+          op = MATRIX_BACKWARD_STATS;
+          for (int c = 0; c < channels; c++) {
+            k[c] = saveMean[c]; // the pivots, until finishBackward sets k
+          }
+          break;
+        default:
+          op = MATRIX_SCALE_GRAD_SUMS;
       }
       int blocks = (channels + MATRIX_BLOCK - 1) / MATRIX_BLOCK;
       int items = segments * blocks;
@@ -454,10 +467,17 @@ public final class BatchNormKernels {
       int c1 = Math.min(channels, c0 + MATRIX_BLOCK);
       int r0 = g * planesPerSegment;
       int r1 = Math.min(batch, r0 + planesPerSegment);
-      if (op == MATRIX_FORWARD_STATS) {
-        ops.shiftedSumsAcross(x, r0, r1, channels, c0, c1, k, partials, 3 * g, 3 * segments);
-      } else {
-        ops.backwardSumsAcross(x, dy, r0, r1, channels, c0, c1, k, partials, 3 * g, 3 * segments);
+      switch (op) {
+        case MATRIX_FORWARD_STATS:
+          ops.shiftedSumsAcross(x, r0, r1, channels, c0, c1, k, partials, 3 * g, 3 * segments);
+          break;
+        case MATRIX_BACKWARD_STATS:
+          ops.backwardSumsAcross(x, dy, r0, r1, channels, c0, c1, k, partials, 3 * g,
+              3 * segments);
+          break;
+        default:
+          ops.scaleGradAcross(x, dy, dx, r0, r1, channels, c0, c1, mean, alpha, partials, 3 * g,
+              3 * segments);
       }
     }
 
@@ -560,6 +580,7 @@ public final class BatchNormKernels {
         }
         case MATRIX_FORWARD_STATS:
         case MATRIX_BACKWARD_STATS:
+        case MATRIX_SCALE_GRAD_SUMS:
           matrixSums(item);
           return;
         case FORWARD_STATS:

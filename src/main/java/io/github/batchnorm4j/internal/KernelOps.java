@@ -96,6 +96,19 @@ public abstract class KernelOps {
   }
 
   /**
+   * {@link #scaleGrad} with its sums for spatial size 1, as {@link #shiftedSumsAcross}: channel c
+   * with {@code center[c], scale[c]}, its two sums into {@code out[o + c * outStride]} and the
+   * next slot, dx written for every value.
+   */
+  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int c0,
+      int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+    for (int c = c0; c < c1; c++) {
+      scaleGrad(x, dy, dx, r0 * channels + c, channels, r1 - r0, 1, center[c], scale[c], true,
+          out, o + c * outStride);
+    }
+  }
+
+  /**
    * The training backward's sums, with c = x - pivot (exact in double): {@code out[o] = sum dy},
    * {@code out[o + 1] = sum dy * c}, {@code out[o + 2] = sum c}.
    */

@@ -356,6 +356,40 @@ final class VectorKernels extends KernelOps {
     }
   }
 
+  @Override
+  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int c0,
+      int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+    final int width = c1 - c0;
+    if (width < L) {
+      super.scaleGradAcross(x, dy, dx, r0, r1, channels, c0, c1, center, scale, out, o,
+          outStride);
+      return;
+    }
+    // The eval backward with parameter gradients, rarely on a hot path: the sums in scratch.
+    final double[] acc = matrixScratch(2 * width); // sum dy, sum dy * (x - center)
+    final int vectors = width - width % L;
+    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
+      for (int j = 0; j < vectors; j += L) {
+        DoubleVector g = widen(dy, row + j);
+        DoubleVector c = widen(x, row + j).sub(DoubleVector.fromArray(DS, center, c0 + j));
+        DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
+        g.fma(c, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
+        narrow(g.mul(DoubleVector.fromArray(DS, scale, c0 + j)), dx, row + j);
+      }
+      for (int j = vectors; j < width; j++) {
+        double g = dy[row + j];
+        acc[j] += g;
+        acc[width + j] = Math.fma(g, x[row + j] - center[c0 + j], acc[width + j]);
+        dx[row + j] = (float) (g * scale[c0 + j]);
+      }
+    }
+    for (int j = 0; j < width; j++) {
+      int at = o + (c0 + j) * outStride;
+      out[at] = 0.0 + acc[j];
+      out[at + 1] = 0.0 + acc[width + j];
+    }
+  }
+
   /** {@link #normalizeRows} for one value per plane: y = fma(x, alpha[c], shift[c]), lane c. */
   private static void normalizeMatrix(float[] x, float[] y, int base, int rows, int channels,
       double[] mean, double[] alpha, double[] beta) {
