@@ -34,6 +34,11 @@ class KernelParityTest {
     return KernelOps.vector().orElseThrow();
   }
 
+  /** The named implementation, or null when the Vector API kernels cannot run here. */
+  static KernelOps implementationOrNull(String name) {
+    return name.equals("scalar") ? KernelOps.scalar() : KernelOps.vector().orElse(null);
+  }
+
   static Stream<Arguments> implementationsAndSizes() {
     List<Arguments> args = new ArrayList<>();
     for (String impl : new String[] {"scalar", "vector"}) {
@@ -463,7 +468,7 @@ class KernelParityTest {
   }
 
   /** |actual - expected| <= tolerance * max(1, |expected|) for every element. */
-  private static void assertClose(float[] actual, double[] expected, double tolerance,
+  static void assertClose(float[] actual, double[] expected, double tolerance,
       String what) {
     assertThat(actual).hasSize(expected.length);
     for (int i = 0; i < actual.length; i++) {
