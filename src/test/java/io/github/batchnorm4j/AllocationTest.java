@@ -28,6 +28,24 @@ class AllocationTest {
     return threads;
   }
 
+  /**
+   * The least number of bytes the calling thread allocates in one of three windows of {@code
+   * steps} steps. Anything allocated per call shows in every window; a one-off event of the JVM
+   * (a recompilation, a class loaded late) lands in one window and is not the code under test.
+   */
+  static long leastAllocatedInThreeWindows(com.sun.management.ThreadMXBean threads, Runnable step,
+      int steps) {
+    long least = Long.MAX_VALUE;
+    for (int window = 0; window < 3; window++) {
+      long before = threads.getCurrentThreadAllocatedBytes();
+      for (int i = 0; i < steps; i++) {
+        step.run();
+      }
+      least = Math.min(least, threads.getCurrentThreadAllocatedBytes() - before);
+    }
+    return least;
+  }
+
   @Test
   void steadyStateForwardAndBackwardAllocateNothing() {
     com.sun.management.ThreadMXBean threads = allocationCounters();
@@ -50,11 +68,7 @@ class AllocationTest {
     for (int i = 0; i < 20_000; i++) { // let the JIT compile everything first
       step.run();
     }
-    long before = threads.getCurrentThreadAllocatedBytes();
-    for (int i = 0; i < 1_000; i++) {
-      step.run();
-    }
-    long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+    long allocated = leastAllocatedInThreeWindows(threads, step, 1_000);
     // 4,000 calls: anything per call would show as at least 16 bytes per call, 64,000 in all.
     assertThat(allocated).as("bytes allocated by 1,000 steps of 4 calls").isLessThan(1_000);
   }

@@ -63,6 +63,7 @@ class KernelParityTest {
       {1100, 40, 3}, // planes shorter than a vector in whole-row tiles
       {17000, 67, 1}, // BatchNorm1d (N, C): three row segments, two channel blocks, lane tails
       {3000, 45, 1}, // (N, C): row tiles, channel groups, then remaining vectors and lanes
+      {20000, 5, 1}, // (N, C) with fewer channels than a vector: lanes only, flat elementwise
     };
     for (String impl : new String[] {"scalar", "vector"}) {
       for (int[] shape : shapes) {

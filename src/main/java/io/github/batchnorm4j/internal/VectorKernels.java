@@ -217,10 +217,6 @@ final class VectorKernels extends KernelOps {
   void shiftedSumsAcross(float[] x, int r0, int r1, int channels, int c0, int c1, double[] shift,
       double[] out, int o, int outStride) {
     final int width = c1 - c0;
-    if (width < L) {
-      super.shiftedSumsAcross(x, r0, r1, channels, c0, c1, shift, out, o, outStride);
-      return;
-    }
     final double[] acc = matrixScratch(2 * width); // sums, then squares
     final int groups = width - width % (4 * L);
     final int vectors = width - width % L;
@@ -289,10 +285,6 @@ final class VectorKernels extends KernelOps {
   void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int c0, int c1,
       double[] pivot, double[] out, int o, int outStride) {
     final int width = c1 - c0;
-    if (width < L) {
-      super.backwardSumsAcross(x, dy, r0, r1, channels, c0, c1, pivot, out, o, outStride);
-      return;
-    }
     final double[] acc = matrixScratch(3 * width); // sum dy, sum dy * c, sum c
     final int d = width;
     final int s = 2 * width;
@@ -360,11 +352,6 @@ final class VectorKernels extends KernelOps {
   void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int c0,
       int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
     final int width = c1 - c0;
-    if (width < L) {
-      super.scaleGradAcross(x, dy, dx, r0, r1, channels, c0, c1, center, scale, out, o,
-          outStride);
-      return;
-    }
     // The eval backward with parameter gradients, rarely on a hot path: the sums in scratch.
     final double[] acc = matrixScratch(2 * width); // sum dy, sum dy * (x - center)
     final int vectors = width - width % L;
@@ -390,8 +377,110 @@ final class VectorKernels extends KernelOps {
     }
   }
 
-  /** {@link #normalizeRows} for one value per plane: y = fma(x, alpha[c], shift[c]), lane c. */
+  // The elementwise passes for one value per plane. Fewer than L channels: the rows are one flat
+  // block, value i of the block belongs to channel i % C, so the vector at i takes its constants
+  // from arrays that repeat the channels' constants (C + L entries, from i % C).
+
+  /** {@link #normalizeRows} for one value per plane: y = fma(x, alpha[c], shift[c]). */
   private static void normalizeMatrix(float[] x, float[] y, int base, int rows, int channels,
+      double[] mean, double[] alpha, double[] beta) {
+    if (channels >= L) {
+      normalizeMatrixRows(x, y, base, rows, channels, mean, alpha, beta);
+      return;
+    }
+    final int width = channels + L;
+    final double[] constants = matrixScratch(2 * width); // alphas, then shifts, repeated
+    for (int i = 0; i < width; i++) {
+      int c = i % channels;
+      constants[i] = alpha[c];
+      constants[width + i] = shift(mean[c], alpha[c], beta[c]);
+    }
+    final int end = base + rows * channels;
+    int at = 0; // (i - base) % channels
+    int i = base;
+    for (; i <= end - L; i += L) {
+      narrow(widen(x, i).fma(DoubleVector.fromArray(DS, constants, at),
+          DoubleVector.fromArray(DS, constants, width + at)), y, i);
+      at += L;
+      while (at >= channels) {
+        at -= channels;
+      }
+    }
+    for (; i < end; i++, at = at + 1 == channels ? 0 : at + 1) {
+      y[i] = (float) Math.fma(x[i], constants[at], constants[width + at]);
+    }
+  }
+
+  /** {@link #backwardDxRows} for one value per plane, as {@link #normalizeMatrix}. */
+  private static void backwardDxMatrix(float[] x, float[] dy, float[] dx, int base, int rows,
+      int channels, double[] mean, double[] meanDy, double[] k, double[] scale) {
+    if (channels >= L) {
+      backwardDxMatrixRows(x, dy, dx, base, rows, channels, mean, meanDy, k, scale);
+      return;
+    }
+    final int width = channels + L;
+    final double[] constants = matrixScratch(3 * width); // slopes, offsets, scales, repeated
+    for (int i = 0; i < width; i++) {
+      int c = i % channels;
+      constants[i] = dxSlope(k[c], scale[c]);
+      constants[width + i] = dxOffset(mean[c], meanDy[c], k[c], scale[c]);
+      constants[2 * width + i] = scale[c];
+    }
+    final int end = base + rows * channels;
+    int at = 0;
+    int i = base;
+    for (; i <= end - L; i += L) {
+      DoubleVector inner = widen(x, i).fma(DoubleVector.fromArray(DS, constants, at),
+          DoubleVector.fromArray(DS, constants, width + at));
+      narrow(widen(dy, i).fma(DoubleVector.fromArray(DS, constants, 2 * width + at), inner), dx,
+          i);
+      at += L;
+      while (at >= channels) {
+        at -= channels;
+      }
+    }
+    for (; i < end; i++, at = at + 1 == channels ? 0 : at + 1) {
+      dx[i] = (float) Math.fma(dy[i], constants[2 * width + at],
+          Math.fma(x[i], constants[at], constants[width + at]));
+    }
+  }
+
+  @Override
+  void scaleGradRows(float[] dy, float[] dx, int base, int rows, int channels, int len,
+      double[] scale) {
+    if (len != 1) {
+      super.scaleGradRows(dy, dx, base, rows, channels, len, scale);
+      return;
+    }
+    if (channels >= L) {
+      scaleGradMatrixRows(dy, dx, base, rows, channels, scale);
+      return;
+    }
+    final int width = channels + L;
+    final double[] constants = matrixScratch(width); // scales, repeated
+    for (int i = 0; i < width; i++) {
+      constants[i] = scale[i % channels];
+    }
+    final int end = base + rows * channels;
+    int at = 0;
+    int i = base;
+    for (; i <= end - L; i += L) {
+      narrow(widen(dy, i).mul(DoubleVector.fromArray(DS, constants, at)), dx, i);
+      at += L;
+      while (at >= channels) {
+        at -= channels;
+      }
+    }
+    for (; i < end; i++, at = at + 1 == channels ? 0 : at + 1) {
+      dx[i] = (float) (dy[i] * constants[at]);
+    }
+  }
+
+  // For at least L channels, each row's channels as consecutive vectors (and a lane tail), with
+  // their constants from the per-channel arrays: simple counted loops, faster than the flat walk.
+
+  /** {@link #normalizeRows} for one value per plane and at least L channels. */
+  private static void normalizeMatrixRows(float[] x, float[] y, int base, int rows, int channels,
       double[] mean, double[] alpha, double[] beta) {
     final double[] shift = matrixScratch(channels);
     for (int c = 0; c < channels; c++) {
@@ -409,8 +498,8 @@ final class VectorKernels extends KernelOps {
     }
   }
 
-  /** {@link #backwardDxRows} for one value per plane, as {@link #normalizeMatrix}. */
-  private static void backwardDxMatrix(float[] x, float[] dy, float[] dx, int base, int rows,
+  /** {@link #backwardDxRows} for one value per plane and at least L channels. */
+  private static void backwardDxMatrixRows(float[] x, float[] dy, float[] dx, int base, int rows,
       int channels, double[] mean, double[] meanDy, double[] k, double[] scale) {
     final double[] folded = matrixScratch(2 * channels); // slopes, then offsets
     for (int c = 0; c < channels; c++) {
@@ -431,13 +520,9 @@ final class VectorKernels extends KernelOps {
     }
   }
 
-  @Override
-  void scaleGradRows(float[] dy, float[] dx, int base, int rows, int channels, int len,
-      double[] scale) {
-    if (len != 1 || channels < L) {
-      super.scaleGradRows(dy, dx, base, rows, channels, len, scale);
-      return;
-    }
+  /** {@link #scaleGradRows} for one value per plane and at least L channels. */
+  private static void scaleGradMatrixRows(float[] dy, float[] dx, int base, int rows,
+      int channels, double[] scale) {
     final int vectors = channels - channels % L;
     for (int r = 0, row = base; r < rows; r++, row += channels) {
       for (int c = 0; c < vectors; c += L) {
@@ -461,7 +546,7 @@ final class VectorKernels extends KernelOps {
   @Override
   void normalizeRows(float[] x, float[] y, int base, int rows, int channels, int len,
       double[] mean, double[] alpha, double[] beta) {
-    if (len == 1 && channels >= L) {
+    if (len == 1) {
       normalizeMatrix(x, y, base, rows, channels, mean, alpha, beta);
       return;
     }
@@ -581,7 +666,7 @@ final class VectorKernels extends KernelOps {
   @Override
   void backwardDxRows(float[] x, float[] dy, float[] dx, int base, int rows, int channels,
       int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
-    if (len == 1 && channels >= L) {
+    if (len == 1) {
       backwardDxMatrix(x, dy, dx, base, rows, channels, mean, meanDy, k, scale);
       return;
     }
