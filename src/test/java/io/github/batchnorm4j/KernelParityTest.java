@@ -64,6 +64,8 @@ class KernelParityTest {
       {17000, 67, 1}, // BatchNorm1d (N, C): three row segments, two channel blocks, lane tails
       {3000, 45, 1}, // (N, C): row tiles, channel groups, then remaining vectors and lanes
       {20000, 5, 1}, // (N, C) with fewer channels than a vector: lanes only, flat elementwise
+      {6000, 12, 2}, // short planes: scalar sums in row order, flat elementwise
+      {2500, 7, 5},
     };
     for (String impl : new String[] {"scalar", "vector"}) {
       for (int[] shape : shapes) {
@@ -306,40 +308,45 @@ class KernelParityTest {
   }
 
   /**
-   * With one value per plane (BatchNorm1d's (N, C)) the eval passes walk the rows with the
-   * channels side by side; on the transposed data, (1, C, N), each channel is one long plane and
-   * the plane kernels run instead. Every element gets the same arithmetic either way, so eval y
-   * and eval dx (without parameter gradients) are bitwise the same.
+   * With short planes (one value for BatchNorm1d's (N, C), or fewer than a vector holds) the eval
+   * passes walk the rows with the channels side by side; on the same data regrouped as (1, C,
+   * N * S), each channel is one long plane and the plane kernels run instead. Every element gets
+   * the same arithmetic either way, so eval y and eval dx are bitwise the same.
    */
   @ParameterizedTest(name = "{0}")
   @MethodSource("implementations")
-  void evalPassesOfRowsOfChannelsEqualTheTransposedPlanes(String impl) {
+  void evalPassesOfShortPlanesEqualTheRegroupedPlanes(String impl) {
     KernelOps ops = implementation(impl);
-    for (int[] shape : new int[][] {{5000, 67}, {40, 8}, {300, 3}, {9000, 130}}) {
+    int[][] shapes = {{5000, 67, 1}, {40, 8, 1}, {300, 3, 1}, {9000, 130, 1}, {2000, 9, 3},
+      {700, 5, 7}, {3000, 16, 2}, {100, 1, 5}};
+    for (int[] shape : shapes) {
       int batch = shape[0];
       int channels = shape[1];
+      int spatial = shape[2];
+      int numel = batch * channels * spatial;
       SplittableRandom rnd = new SplittableRandom(batch);
-      float[] x = BatchNormReferenceProperties.random(rnd, batch * channels, 3, 2);
-      float[] dy = BatchNormReferenceProperties.random(rnd, batch * channels, 1, 0);
+      float[] x = BatchNormReferenceProperties.random(rnd, numel, 3, 2);
+      float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
       EvalState p = EvalState.random(rnd, channels);
-      float[] y = p.forward(ops, x, batch, channels, 1, 2);
-      float[] dx = p.backward(ops, x, dy, batch, channels, 1, 2);
-      float[] xt = transpose(x, batch, channels);
-      float[] yt = p.forward(ops, xt, 1, channels, batch, 1);
-      float[] dxt = p.backward(ops, xt, transpose(dy, batch, channels), 1, channels, batch, 1);
-      String what = "(" + batch + ", " + channels + ")";
-      assertBitwiseEqual(y, transpose(yt, channels, batch), what + " eval y");
-      assertBitwiseEqual(dx, transpose(dxt, channels, batch), what + " eval dx");
+      float[] y = p.forward(ops, x, batch, channels, spatial, 2);
+      float[] dx = p.backward(ops, x, dy, batch, channels, spatial, 2);
+      float[] xt = regroup(x, batch, channels, spatial);
+      float[] dyt = regroup(dy, batch, channels, spatial);
+      float[] yt = p.forward(ops, xt, 1, channels, batch * spatial, 1);
+      float[] dxt = p.backward(ops, xt, dyt, 1, channels, batch * spatial, 1);
+      String what = Arrays.toString(shape);
+      assertBitwiseEqual(regroup(y, batch, channels, spatial), yt, what + " eval y");
+      assertBitwiseEqual(regroup(dx, batch, channels, spatial), dxt, what + " eval dx");
       // With parameter gradients the sums ride along with dx: dx has the same bits, and the
       // gradients agree to rounding (the plane kernels add a long plane in vector lanes).
-      float[][] withGrads = p.backwardWithGradients(ops, x, dy, batch, channels, 1, 2);
-      float[][] transposed = p.backwardWithGradients(ops, xt, transpose(dy, batch, channels), 1,
-          channels, batch, 1);
+      float[][] withGrads = p.backwardWithGradients(ops, x, dy, batch, channels, spatial, 2);
+      float[][] regrouped = p.backwardWithGradients(ops, xt, dyt, 1, channels, batch * spatial,
+          1);
       assertBitwiseEqual(withGrads[0], dx, what + " eval dx with parameter gradients");
       for (int k = 1; k <= 2; k++) {
         for (int c = 0; c < channels; c++) {
           assertThat((double) withGrads[k][c]).as(what + (k == 1 ? " dgamma " : " dbeta ") + c)
-              .isCloseTo(transposed[k][c], within(1e-6 * (1 + Math.abs(transposed[k][c]))));
+              .isCloseTo(regrouped[k][c], within(1e-6 * (1 + Math.abs(regrouped[k][c]))));
         }
       }
     }
@@ -387,16 +394,17 @@ class KernelParityTest {
     }
   }
 
-  /** The (rows, cols) row-major matrix a, transposed. */
-  private static float[] transpose(float[] a, int rows, int cols) {
+  /** (N, C, S) data regrouped as (C, N, S): each channel's values contiguous, in (n, s) order. */
+  private static float[] regroup(float[] a, int batch, int channels, int spatial) {
     float[] t = new float[a.length];
-    for (int r = 0; r < rows; r++) {
-      for (int c = 0; c < cols; c++) {
-        t[c * rows + r] = a[r * cols + c];
+    for (int n = 0; n < batch; n++) {
+      for (int c = 0; c < channels; c++) {
+        System.arraycopy(a, (n * channels + c) * spatial, t, (c * batch + n) * spatial, spatial);
       }
     }
     return t;
   }
+
 
   /**
    * A run's last len % L values are summed as the end of a vector that overlaps values already

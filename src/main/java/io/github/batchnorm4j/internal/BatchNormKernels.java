@@ -69,7 +69,13 @@ public final class BatchNormKernels {
   /** Elementwise passes use whole-row tiles when there are at least this many. */
   static final int MIN_ROW_TILES = 8;
 
-  /** Channels per work item of the sums for one value per plane (BatchNorm1d's (N, C)). */
+  /**
+   * Planes shorter than this (one value for BatchNorm1d's (N, C)) are short: their passes walk
+   * whole rows, the channels side by side, and never the blocked order.
+   */
+  static final int SHORT_PLANE = 8;
+
+  /** Channels per work item of the sums for short planes. */
   static final int MATRIX_BLOCK = 64;
 
   /** Planes with at least this many values are reduction segments of their own. */
@@ -390,10 +396,10 @@ public final class BatchNormKernels {
       if (mode != AUTO) {
         return mode == BLOCKED;
       }
-      if (channelItems < 2 * t || spatial == 1) {
-        // Too few groups to share between the threads, or one holds every channel; or one value
-        // per plane, where a channel is a column of the (N, C) matrix and only the streamed
-        // passes read memory in order.
+      if (channelItems < 2 * t || spatial < SHORT_PLANE) {
+        // Too few groups to share between the threads, or one holds every channel; or short
+        // planes (one value for BatchNorm1d's (N, C)), where a channel's values are a few floats
+        // per row and only the streamed passes read memory in order.
         return false;
       }
       // Measured on a 2-core AMD Zen 5 (docs/kernels.md). Up to a few MB the streamed passes'
@@ -409,7 +415,7 @@ public final class BatchNormKernels {
 
     /** A sums pass over every (segment, channel) unit, segment-major (memory order). */
     void runSums(int sumOp, int t) {
-      if (spatial == 1) {
+      if (spatial < SHORT_PLANE) {
         runMatrixSums(sumOp, t);
         return;
       }
@@ -428,7 +434,7 @@ public final class BatchNormKernels {
     }
 
     /**
-     * A sums pass for one value per plane (BatchNorm1d's (N, C)): items of (segment, block of
+     * A sums pass for short planes (one value for BatchNorm1d's (N, C)): items of (segment, block of
      * {@link #MATRIX_BLOCK} channels), each walking its segment's rows in memory order with the
      * block's channels side by side. The same (channel, segment) sums as {@link #unit}, bit for bit.
      */
@@ -469,15 +475,16 @@ public final class BatchNormKernels {
       int r1 = Math.min(batch, r0 + planesPerSegment);
       switch (op) {
         case MATRIX_FORWARD_STATS:
-          ops.shiftedSumsAcross(x, r0, r1, channels, c0, c1, k, partials, 3 * g, 3 * segments);
+          ops.shiftedSumsAcross(x, r0, r1, channels, spatial, c0, c1, k, partials, 3 * g,
+              3 * segments);
           break;
         case MATRIX_BACKWARD_STATS:
-          ops.backwardSumsAcross(x, dy, r0, r1, channels, c0, c1, k, partials, 3 * g,
+          ops.backwardSumsAcross(x, dy, r0, r1, channels, spatial, c0, c1, k, partials, 3 * g,
               3 * segments);
           break;
         default:
-          ops.scaleGradAcross(x, dy, dx, r0, r1, channels, c0, c1, mean, alpha, partials, 3 * g,
-              3 * segments);
+          ops.scaleGradAcross(x, dy, dx, r0, r1, channels, spatial, c0, c1, mean, alpha, partials,
+              3 * g, 3 * segments);
       }
     }
 
@@ -498,7 +505,7 @@ public final class BatchNormKernels {
      * The elementwise passes' tiles, from the shape alone (set by {@link #start}). Whole rows
      * (every channel of rows [n0, n1), one contiguous block of memory of about {@link #ITEM}
      * values, walked in memory order by one kernel call) when there are at least {@link
-     * #MIN_ROW_TILES} such tiles to share between threads, and always for one value per plane.
+     * #MIN_ROW_TILES} such tiles to share between threads, and always for short planes.
      * Otherwise (few rows: say N = 1 with large planes) the rows are also cut by channel, with
      * enough rows that one kernel call covers at least {@link #MIN_RUN} values of a channel.
      * Measured against tiles of several rows of one channel, whole rows run the eval pass 1.3x
@@ -507,7 +514,7 @@ public final class BatchNormKernels {
      */
     private void planTiles() {
       long wholeRows = Math.max(1, ITEM / ((long) channels * spatial));
-      if (spatial == 1 || batch / wholeRows >= MIN_ROW_TILES) {
+      if (spatial < SHORT_PLANE || batch / wholeRows >= MIN_ROW_TILES) {
         tileRows = (int) wholeRows;
         tileChannels = channels;
       } else {

@@ -72,38 +72,42 @@ public abstract class KernelOps {
   }
 
   /**
-   * {@link #shiftedSums} for data with one value per plane (spatial size 1, BatchNorm1d's (N, C)):
-   * rows [r0, r1) of the (rows, channels) matrix x, channels [c0, c1), channel c shifted by {@code
-   * shift[c]}, its two sums into {@code out[o + c * outStride]} and the next slot. Each channel's
-   * values are added in row order, as {@code shiftedSums} over that channel's strided block does
-   * (which is what this default calls), with the same bits; an implementation may walk the rows in
-   * memory order and keep the channels' sums side by side.
+   * {@link #shiftedSums} for short planes ({@code len} values; 1 for BatchNorm1d's (N, C)) taken
+   * row by row: rows [r0, r1) of {@code channels} planes each, channels [c0, c1), channel c
+   * shifted by {@code shift[c]}, its two sums into {@code out[o + c * outStride]} and the next
+   * slot. Each channel's values are added in memory order, as {@code shiftedSums} over that
+   * channel's strided block does (which is what this default calls), with the same bits; an
+   * implementation may walk the rows in memory order and keep the channels' sums side by side.
    */
-  void shiftedSumsAcross(float[] x, int r0, int r1, int channels, int c0, int c1, double[] shift,
-      double[] out, int o, int outStride) {
+  void shiftedSumsAcross(float[] x, int r0, int r1, int channels, int len, int c0, int c1,
+      double[] shift, double[] out, int o, int outStride) {
+    final int stride = channels * len;
     for (int c = c0; c < c1; c++) {
-      shiftedSums(x, r0 * channels + c, channels, r1 - r0, 1, shift[c], out, o + c * outStride);
+      shiftedSums(x, r0 * stride + c * len, stride, r1 - r0, len, shift[c], out,
+          o + c * outStride);
     }
   }
 
-  /** {@link #backwardSums} for spatial size 1, as {@link #shiftedSumsAcross}; pivot {@code pivot[c]}. */
-  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int c0, int c1,
-      double[] pivot, double[] out, int o, int outStride) {
+  /** {@link #backwardSums} for short planes, as {@link #shiftedSumsAcross}; pivot {@code pivot[c]}. */
+  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int len, int c0,
+      int c1, double[] pivot, double[] out, int o, int outStride) {
+    final int stride = channels * len;
     for (int c = c0; c < c1; c++) {
-      backwardSums(x, dy, r0 * channels + c, channels, r1 - r0, 1, pivot[c], out,
+      backwardSums(x, dy, r0 * stride + c * len, stride, r1 - r0, len, pivot[c], out,
           o + c * outStride);
     }
   }
 
   /**
-   * {@link #scaleGrad} with its sums for spatial size 1, as {@link #shiftedSumsAcross}: channel c
+   * {@link #scaleGrad} with its sums for short planes, as {@link #shiftedSumsAcross}: channel c
    * with {@code center[c], scale[c]}, its two sums into {@code out[o + c * outStride]} and the
    * next slot, dx written for every value.
    */
-  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int c0,
-      int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int len,
+      int c0, int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+    final int stride = channels * len;
     for (int c = c0; c < c1; c++) {
-      scaleGrad(x, dy, dx, r0 * channels + c, channels, r1 - r0, 1, center[c], scale[c], true,
+      scaleGrad(x, dy, dx, r0 * stride + c * len, stride, r1 - r0, len, center[c], scale[c], true,
           out, o + c * outStride);
     }
   }

@@ -214,8 +214,17 @@ final class VectorKernels extends KernelOps {
   // lane sums are added to 0.0 as the flat sums add their empty vector lanes.
 
   @Override
-  void shiftedSumsAcross(float[] x, int r0, int r1, int channels, int c0, int c1, double[] shift,
-      double[] out, int o, int outStride) {
+  void shiftedSumsAcross(float[] x, int r0, int r1, int channels, int len, int c0, int c1,
+      double[] shift, double[] out, int o, int outStride) {
+    if (len != 1) {
+      if (len < L) {
+        shortSums(x, null, null, r0, r1, channels, len, c0, c1, shift, null, out, o, outStride,
+            FORWARD);
+      } else {
+        super.shiftedSumsAcross(x, r0, r1, channels, len, c0, c1, shift, out, o, outStride);
+      }
+      return;
+    }
     final int width = c1 - c0;
     final double[] acc = matrixScratch(2 * width); // sums, then squares
     final int groups = width - width % (4 * L);
@@ -282,8 +291,17 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int c0, int c1,
-      double[] pivot, double[] out, int o, int outStride) {
+  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int len, int c0,
+      int c1, double[] pivot, double[] out, int o, int outStride) {
+    if (len != 1) {
+      if (len < L) {
+        shortSums(x, dy, null, r0, r1, channels, len, c0, c1, pivot, null, out, o, outStride,
+            BACKWARD);
+      } else {
+        super.backwardSumsAcross(x, dy, r0, r1, channels, len, c0, c1, pivot, out, o, outStride);
+      }
+      return;
+    }
     final int width = c1 - c0;
     final double[] acc = matrixScratch(3 * width); // sum dy, sum dy * c, sum c
     final int d = width;
@@ -349,8 +367,18 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int c0,
-      int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int len,
+      int c0, int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+    if (len != 1) {
+      if (len < L) {
+        shortSums(x, dy, dx, r0, r1, channels, len, c0, c1, center, scale, out, o, outStride,
+            SCALE_GRAD);
+      } else {
+        super.scaleGradAcross(x, dy, dx, r0, r1, channels, len, c0, c1, center, scale, out, o,
+            outStride);
+      }
+      return;
+    }
     final int width = c1 - c0;
     // The eval backward with parameter gradients, rarely on a hot path: the sums in scratch.
     final double[] acc = matrixScratch(2 * width); // sum dy, sum dy * (x - center)
@@ -377,56 +405,110 @@ final class VectorKernels extends KernelOps {
     }
   }
 
-  // The elementwise passes for one value per plane. Fewer than L channels: the rows are one flat
-  // block, value i of the block belongs to channel i % C, so the vector at i takes its constants
-  // from arrays that repeat the channels' constants (C + L entries, from i % C).
+  private static final int FORWARD = 0;
+  private static final int BACKWARD = 1;
+  private static final int SCALE_GRAD = 2;
 
-  /** {@link #normalizeRows} for one value per plane: y = fma(x, alpha[c], shift[c]). */
-  private static void normalizeMatrix(float[] x, float[] y, int base, int rows, int channels,
-      double[] mean, double[] alpha, double[] beta) {
-    if (channels >= L) {
-      normalizeMatrixRows(x, y, base, rows, channels, mean, alpha, beta);
-      return;
+  /**
+   * The sums of planes shorter than a vector (2 to L - 1 values), rows in memory order, each
+   * channel's sums in scratch: in scalar, as the flat sums add such planes (see {@link
+   * #shiftedSumsFlat}), one value after the other in memory order, so the bits are the same.
+   * {@code kind} picks the sums: the statistics (x - shift[c]), the training backward's (dy,
+   * dy * (x - pivot[c]), x - pivot[c]), or the eval backward's (dy, dy * (x - center[c])) with dx.
+   */
+  private static void shortSums(float[] x, float[] dy, float[] dx, int r0, int r1, int channels,
+      int len, int c0, int c1, double[] center, double[] scale, double[] out, int o,
+      int outStride, int kind) {
+    final int width = c1 - c0;
+    final double[] acc = matrixScratch(3 * width);
+    final int stride = channels * len;
+    for (int r = r0, row = r0 * stride + c0 * len; r < r1; r++, row += stride) {
+      for (int j = 0, e = row; j < width; j++) {
+        final double k = center[c0 + j];
+        double a0 = acc[j];
+        double a1 = acc[width + j];
+        double a2 = acc[2 * width + j];
+        for (int end = e + len; e < end; e++) {
+          if (kind == FORWARD) {
+            double d = x[e] - k;
+            a0 += d;
+            a1 = Math.fma(d, d, a1);
+          } else if (kind == BACKWARD) {
+            double c = x[e] - k;
+            double g = dy[e];
+            a0 += g;
+            a1 = Math.fma(g, c, a1);
+            a2 += c;
+          } else {
+            double g = dy[e];
+            a0 += g;
+            a1 = Math.fma(g, x[e] - k, a1);
+            dx[e] = (float) (g * scale[c0 + j]);
+          }
+        }
+        acc[j] = a0;
+        acc[width + j] = a1;
+        acc[2 * width + j] = a2;
+      }
     }
-    final int width = channels + L;
+    for (int j = 0; j < width; j++) {
+      int at = o + (c0 + j) * outStride;
+      out[at] = 0.0 + acc[j];
+      out[at + 1] = 0.0 + acc[width + j];
+      if (kind == BACKWARD) {
+        out[at + 2] = 0.0 + acc[2 * width + j];
+      }
+    }
+  }
+
+  // The elementwise passes of planes shorter than a vector (and of fewer than L channels with one
+  // value per plane): the rows are one flat block whose value i belongs to channel (i % row) /
+  // len, so the vector at i takes its constants from arrays that repeat the row's (row + L
+  // entries, from i % row). Every value gets the arithmetic of the plane kernels' scalar tail.
+
+  /**
+   * {@link #normalizeRows} for planes shorter than a vector, as one flat block: y = fma(x,
+   * alpha[c], shift[c]) with c the channel of each value.
+   */
+  private static void normalizeFlat(float[] x, float[] y, int base, int rows, int channels,
+      int len, double[] mean, double[] alpha, double[] beta) {
+    final int row = channels * len;
+    final int width = row + L;
     final double[] constants = matrixScratch(2 * width); // alphas, then shifts, repeated
     for (int i = 0; i < width; i++) {
-      int c = i % channels;
+      int c = i % row / len;
       constants[i] = alpha[c];
       constants[width + i] = shift(mean[c], alpha[c], beta[c]);
     }
-    final int end = base + rows * channels;
-    int at = 0; // (i - base) % channels
+    final int end = base + rows * row;
+    int at = 0; // (i - base) % row
     int i = base;
     for (; i <= end - L; i += L) {
       narrow(widen(x, i).fma(DoubleVector.fromArray(DS, constants, at),
           DoubleVector.fromArray(DS, constants, width + at)), y, i);
       at += L;
-      while (at >= channels) {
-        at -= channels;
+      while (at >= row) {
+        at -= row;
       }
     }
-    for (; i < end; i++, at = at + 1 == channels ? 0 : at + 1) {
+    for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
       y[i] = (float) Math.fma(x[i], constants[at], constants[width + at]);
     }
   }
 
-  /** {@link #backwardDxRows} for one value per plane, as {@link #normalizeMatrix}. */
-  private static void backwardDxMatrix(float[] x, float[] dy, float[] dx, int base, int rows,
-      int channels, double[] mean, double[] meanDy, double[] k, double[] scale) {
-    if (channels >= L) {
-      backwardDxMatrixRows(x, dy, dx, base, rows, channels, mean, meanDy, k, scale);
-      return;
-    }
-    final int width = channels + L;
+  /** {@link #backwardDxRows} for planes shorter than a vector, as {@link #normalizeFlat}. */
+  private static void backwardDxFlat(float[] x, float[] dy, float[] dx, int base, int rows,
+      int channels, int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
+    final int row = channels * len;
+    final int width = row + L;
     final double[] constants = matrixScratch(3 * width); // slopes, offsets, scales, repeated
     for (int i = 0; i < width; i++) {
-      int c = i % channels;
+      int c = i % row / len;
       constants[i] = dxSlope(k[c], scale[c]);
       constants[width + i] = dxOffset(mean[c], meanDy[c], k[c], scale[c]);
       constants[2 * width + i] = scale[c];
     }
-    final int end = base + rows * channels;
+    final int end = base + rows * row;
     int at = 0;
     int i = base;
     for (; i <= end - L; i += L) {
@@ -435,11 +517,11 @@ final class VectorKernels extends KernelOps {
       narrow(widen(dy, i).fma(DoubleVector.fromArray(DS, constants, 2 * width + at), inner), dx,
           i);
       at += L;
-      while (at >= channels) {
-        at -= channels;
+      while (at >= row) {
+        at -= row;
       }
     }
-    for (; i < end; i++, at = at + 1 == channels ? 0 : at + 1) {
+    for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
       dx[i] = (float) Math.fma(dy[i], constants[2 * width + at],
           Math.fma(x[i], constants[at], constants[width + at]));
     }
@@ -448,36 +530,38 @@ final class VectorKernels extends KernelOps {
   @Override
   void scaleGradRows(float[] dy, float[] dx, int base, int rows, int channels, int len,
       double[] scale) {
-    if (len != 1) {
+    if (len >= L) {
       super.scaleGradRows(dy, dx, base, rows, channels, len, scale);
       return;
     }
-    if (channels >= L) {
+    if (len == 1 && channels >= L) {
       scaleGradMatrixRows(dy, dx, base, rows, channels, scale);
       return;
     }
-    final int width = channels + L;
+    final int row = channels * len;
+    final int width = row + L;
     final double[] constants = matrixScratch(width); // scales, repeated
     for (int i = 0; i < width; i++) {
-      constants[i] = scale[i % channels];
+      constants[i] = scale[i % row / len];
     }
-    final int end = base + rows * channels;
+    final int end = base + rows * row;
     int at = 0;
     int i = base;
     for (; i <= end - L; i += L) {
       narrow(widen(dy, i).mul(DoubleVector.fromArray(DS, constants, at)), dx, i);
       at += L;
-      while (at >= channels) {
-        at -= channels;
+      while (at >= row) {
+        at -= row;
       }
     }
-    for (; i < end; i++, at = at + 1 == channels ? 0 : at + 1) {
+    for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
       dx[i] = (float) (dy[i] * constants[at]);
     }
   }
 
-  // For at least L channels, each row's channels as consecutive vectors (and a lane tail), with
-  // their constants from the per-channel arrays: simple counted loops, faster than the flat walk.
+  // One value per plane and at least L channels: each row's channels as consecutive vectors (and
+  // a lane tail), with their constants from the per-channel arrays: simple counted loops, faster
+  // than the flat walk.
 
   /** {@link #normalizeRows} for one value per plane and at least L channels. */
   private static void normalizeMatrixRows(float[] x, float[] y, int base, int rows, int channels,
@@ -546,8 +630,12 @@ final class VectorKernels extends KernelOps {
   @Override
   void normalizeRows(float[] x, float[] y, int base, int rows, int channels, int len,
       double[] mean, double[] alpha, double[] beta) {
-    if (len == 1) {
-      normalizeMatrix(x, y, base, rows, channels, mean, alpha, beta);
+    if (len == 1 && channels >= L) {
+      normalizeMatrixRows(x, y, base, rows, channels, mean, alpha, beta);
+      return;
+    }
+    if (len < L) {
+      normalizeFlat(x, y, base, rows, channels, len, mean, alpha, beta);
       return;
     }
     for (int r = 0, start = base; r < rows; r++) {
@@ -666,8 +754,12 @@ final class VectorKernels extends KernelOps {
   @Override
   void backwardDxRows(float[] x, float[] dy, float[] dx, int base, int rows, int channels,
       int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
-    if (len == 1) {
-      backwardDxMatrix(x, dy, dx, base, rows, channels, mean, meanDy, k, scale);
+    if (len == 1 && channels >= L) {
+      backwardDxMatrixRows(x, dy, dx, base, rows, channels, mean, meanDy, k, scale);
+      return;
+    }
+    if (len < L) {
+      backwardDxFlat(x, dy, dx, base, rows, channels, len, mean, meanDy, k, scale);
       return;
     }
     for (int r = 0, start = base; r < rows; r++) {
