@@ -33,6 +33,11 @@ import jdk.incubator.vector.VectorSpecies;
  * infinity stays counted once); an elementwise pass recomputes the overlapped values to the same
  * bits, except in place, where they would be read back already written, and the tail is scalar.
  *
+ * <p>Short planes (fewer than L values; one for BatchNorm1d's (N, C)) have kernels that walk
+ * whole rows instead, the channels side by side ({@code shiftedSumsAcross} and the other {@code
+ * ...Across} and {@code ...Rows} overrides): each channel's values are still added, and each
+ * value still computed, exactly as the plane kernels do, so the bits are the same.
+ *
  * <p>JDK 17's C2 keeps vectors in registers only while they circulate in one simple loop: a vector
  * carried from one loop into an enclosing or a following loop, or passed to a helper method that
  * is not inlined, is boxed, which allocates in every iteration and runs a hundred times slower. So
