@@ -371,13 +371,7 @@ public final class BatchNormKernels {
       int channelItems = (channels + channelsPerItem - 1) / channelsPerItem;
       if (blocked(mode == AUTO ? DEFAULT_MODE : mode, channelBytes, channelItems, t)) {
         op = channelOp;
-        if (t <= 1) {
-          for (int item = 0; item < channelItems; item++) {
-            run(item);
-          }
-        } else {
-          ChannelParallel.run(this, channelItems, t);
-        }
+        runItems(channelItems, t);
         return;
       }
       runSums(statsOp, t);
@@ -389,6 +383,20 @@ public final class BatchNormKernels {
         }
       }
       runElementwise(elementOp, t);
+    }
+
+    /**
+     * Runs items [0, items) of the current op: on the caller's thread in order when t = 1 (a
+     * direct call per item, which matters for small tensors), else shared with the workers.
+     */
+    private void runItems(int items, int t) {
+      if (t <= 1) {
+        for (int item = 0; item < items; item++) {
+          run(item);
+        }
+      } else {
+        ChannelParallel.run(this, items, t);
+      }
     }
 
     /** Whether the training passes run channel-blocked rather than streamed. */
@@ -422,15 +430,7 @@ public final class BatchNormKernels {
       op = sumOp;
       long units = (long) channels * segments;
       int items = (int) ((units + unitsPerItem - 1) / unitsPerItem);
-      if (t <= 1 || items <= 1) {
-        for (int g = 0; g < segments; g++) {
-          for (int c = 0; c < channels; c++) {
-            unit(sumOp, c, g);
-          }
-        }
-      } else {
-        ChannelParallel.run(this, items, t);
-      }
+      runItems(items, t);
     }
 
     /**
@@ -456,14 +456,7 @@ public final class BatchNormKernels {
           op = MATRIX_SCALE_GRAD_SUMS;
       }
       int blocks = (channels + MATRIX_BLOCK - 1) / MATRIX_BLOCK;
-      int items = segments * blocks;
-      if (t <= 1 || items <= 1) {
-        for (int item = 0; item < items; item++) {
-          run(item);
-        }
-      } else {
-        ChannelParallel.run(this, items, t);
-      }
+      runItems(segments * blocks, t);
     }
 
     private void matrixSums(int item) {
@@ -491,14 +484,7 @@ public final class BatchNormKernels {
     /** An elementwise pass in memory order: row blocks, or (row, channel block) tiles. */
     void runElementwise(int elementOp, int t) {
       op = elementOp;
-      int items = tiles;
-      if (t <= 1 || items <= 1) {
-        for (int item = 0; item < items; item++) {
-          tile(elementOp, item);
-        }
-      } else {
-        ChannelParallel.run(this, items, t);
-      }
+      runItems(tiles, t);
     }
 
     /**

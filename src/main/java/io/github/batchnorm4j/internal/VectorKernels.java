@@ -288,11 +288,7 @@ final class VectorKernels extends KernelOps {
         }
       }
     }
-    for (int j = 0; j < width; j++) {
-      int at = o + (c0 + j) * outStride;
-      out[at] = 0.0 + acc[j];
-      out[at + 1] = 0.0 + acc[width + j];
-    }
+    writeSums(acc, width, 2, out, o, c0, outStride);
   }
 
   @Override
@@ -363,12 +359,7 @@ final class VectorKernels extends KernelOps {
         }
       }
     }
-    for (int j = 0; j < width; j++) {
-      int at = o + (c0 + j) * outStride;
-      out[at] = 0.0 + acc[j];
-      out[at + 1] = 0.0 + acc[d + j];
-      out[at + 2] = 0.0 + acc[s + j];
-    }
+    writeSums(acc, width, 3, out, o, c0, outStride);
   }
 
   @Override
@@ -403,11 +394,31 @@ final class VectorKernels extends KernelOps {
         dx[row + j] = (float) (g * scale[c0 + j]);
       }
     }
+    writeSums(acc, width, 2, out, o, c0, outStride);
+  }
+
+  /**
+   * Writes the {@code sums} per-channel sums kept in scratch ({@code acc[k * width + j]} for sum k
+   * of channel c0 + j) to {@code out[o + c * outStride + k]}, each added to 0.0 as the plane
+   * kernels add their empty vector lanes (so a -0.0 sum becomes 0.0 there too).
+   */
+  private static void writeSums(double[] acc, int width, int sums, double[] out, int o, int c0,
+      int outStride) {
     for (int j = 0; j < width; j++) {
       int at = o + (c0 + j) * outStride;
-      out[at] = 0.0 + acc[j];
-      out[at + 1] = 0.0 + acc[width + j];
+      for (int k = 0; k < sums; k++) {
+        out[at + k] = 0.0 + acc[k * width + j];
+      }
     }
+  }
+
+  /** The offset within a row of {@code row} values after a step of L values from {@code at}. */
+  private static int afterVector(int at, int row) {
+    at += L;
+    while (at >= row) {
+      at -= row;
+    }
+    return at;
   }
 
   private static final int FORWARD = 0;
@@ -456,14 +467,7 @@ final class VectorKernels extends KernelOps {
         acc[2 * width + j] = a2;
       }
     }
-    for (int j = 0; j < width; j++) {
-      int at = o + (c0 + j) * outStride;
-      out[at] = 0.0 + acc[j];
-      out[at + 1] = 0.0 + acc[width + j];
-      if (kind == BACKWARD) {
-        out[at + 2] = 0.0 + acc[2 * width + j];
-      }
-    }
+    writeSums(acc, width, kind == BACKWARD ? 3 : 2, out, o, c0, outStride);
   }
 
   // The elementwise passes of planes shorter than a vector (and of fewer than L channels with one
@@ -491,10 +495,7 @@ final class VectorKernels extends KernelOps {
     for (; i <= end - L; i += L) {
       narrow(widen(x, i).fma(DoubleVector.fromArray(DS, constants, at),
           DoubleVector.fromArray(DS, constants, width + at)), y, i);
-      at += L;
-      while (at >= row) {
-        at -= row;
-      }
+      at = afterVector(at, row);
     }
     for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
       y[i] = (float) Math.fma(x[i], constants[at], constants[width + at]);
@@ -521,10 +522,7 @@ final class VectorKernels extends KernelOps {
           DoubleVector.fromArray(DS, constants, width + at));
       narrow(widen(dy, i).fma(DoubleVector.fromArray(DS, constants, 2 * width + at), inner), dx,
           i);
-      at += L;
-      while (at >= row) {
-        at -= row;
-      }
+      at = afterVector(at, row);
     }
     for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
       dx[i] = (float) Math.fma(dy[i], constants[2 * width + at],
@@ -554,10 +552,7 @@ final class VectorKernels extends KernelOps {
     int i = base;
     for (; i <= end - L; i += L) {
       narrow(widen(dy, i).mul(DoubleVector.fromArray(DS, constants, at)), dx, i);
-      at += L;
-      while (at >= row) {
-        at -= row;
-      }
+      at = afterVector(at, row);
     }
     for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
       dx[i] = (float) (dy[i] * constants[at]);
