@@ -125,9 +125,13 @@ class BatchNormReferenceProperties {
       // The reference starts every step from our float32 state, as PyTorch's would: the state is
       // stored in float32, so a float64 chain would drift from any float32 implementation (an eval
       // step with offset 50 and scale 0.01 amplifies the float rounding of the running mean 1e4 times).
+      // The accumulated gradients too: an eval step with offset 50 adds thousands to dgamma, whose
+      // float32 rounding (1e-4) stays in the sum after later steps bring it back near 0.
       if (cfg.affine()) {
         ref.weight = ReferenceBatchNorm.toDouble(bn.weight());
         ref.bias = ReferenceBatchNorm.toDouble(bn.bias());
+        ref.weightGrad = ReferenceBatchNorm.toDouble(bn.weightGrad());
+        ref.biasGrad = ReferenceBatchNorm.toDouble(bn.biasGrad());
       }
       if (cfg.track()) {
         ref.runningMean = ReferenceBatchNorm.toDouble(bn.runningMean());
