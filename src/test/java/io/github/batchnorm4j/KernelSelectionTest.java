@@ -3,6 +3,9 @@ package io.github.batchnorm4j;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.batchnorm4j.internal.KernelOps;
+import java.lang.reflect.Method;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -42,5 +45,34 @@ class KernelSelectionTest {
       assertThat(KernelOps.forcesScalar(on)).as(on).isFalse();
     }
     assertThat(KernelOps.forcesScalar(null)).isFalse();
+  }
+
+  /**
+   * No method of the Vector API kernels takes or returns a vector. JDK 17's C2 boxes a vector that
+   * crosses a call it does not inline, and it may decline to inline even a two-line helper (when
+   * the helper already has a large C1-compiled body: "already compiled into a medium method"),
+   * depending on compilation timing. It happened: one fork in three of a JMH run of the eval
+   * forward at two threads allocated 1.3 MB per call and ran 200 times slower, through the
+   * one-line {@code widen} and {@code narrow} helpers this test now forbids.
+   */
+  @Test
+  void noVectorKernelMethodTakesOrReturnsAVector() throws ClassNotFoundException {
+    if (KernelOps.vector().isEmpty()) {
+      return; // no Vector API kernels in this JVM
+    }
+    Class<?> vector = Class.forName("jdk.incubator.vector.Vector");
+    Class<?> kernels = KernelOps.vector().orElseThrow().getClass();
+    List<String> offenders = new ArrayList<>();
+    for (Method m : kernels.getDeclaredMethods()) {
+      boolean crosses = vector.isAssignableFrom(m.getReturnType());
+      for (Class<?> p : m.getParameterTypes()) {
+        crosses |= vector.isAssignableFrom(p);
+      }
+      if (crosses) {
+        offenders.add(m.toString());
+      }
+    }
+    assertThat(kernels.getDeclaredMethods()).isNotEmpty();
+    assertThat(offenders).isEmpty();
   }
 }

@@ -42,7 +42,12 @@ import jdk.incubator.vector.VectorSpecies;
  * carried from one loop into an enclosing or a following loop, or passed to a helper method that
  * is not inlined, is boxed, which allocates in every iteration and runs a hundred times slower. So
  * each loop starts its own vectors (broadcasts included), and a sum's partial vectors leave a run
- * through the calling thread's scratch array ({@link #acc}), lane by lane.
+ * through the calling thread's scratch array ({@link #acc}), lane by lane. No method of this class
+ * takes or returns a vector, not even a one-line load-and-widen: C2 may decline to inline a tiny
+ * helper that already has a large C1-compiled body ("already compiled into a medium method"),
+ * depending on compilation timing, and then every vector crossing the call is boxed. (It
+ * happened: the eval pass at two threads ran 200 times slower in some JMH forks and not others.)
+ * {@code KernelSelectionTest} checks the signatures.
  *
  * <h2>Reproducibility</h2>
  * A sum adds its run's vectors in groups (vector j of a group to accumulator j), folds the
@@ -162,10 +167,14 @@ final class VectorKernels extends KernelOps {
         DoubleVector q2 = DoubleVector.zero(DS);
         DoubleVector q3 = DoubleVector.zero(DS);
         for (int i = start, end = start + groups; i < end; i += 4 * L) {
-          DoubleVector a = widen(x, i).sub(k);
-          DoubleVector b = widen(x, i + L).sub(k);
-          DoubleVector c = widen(x, i + 2 * L).sub(k);
-          DoubleVector d = widen(x, i + 3 * L).sub(k);
+          DoubleVector a = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(k);
+          DoubleVector b = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
+              .convertShape(F2D, DS, 0)).sub(k);
+          DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i + 2 * L)
+              .convertShape(F2D, DS, 0)).sub(k);
+          DoubleVector d = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
+              .convertShape(F2D, DS, 0)).sub(k);
           s0 = s0.add(a);
           q0 = a.fma(a, q0);
           s1 = s1.add(b);
@@ -195,7 +204,8 @@ final class VectorKernels extends KernelOps {
     if (vectors > groups) {
       final DoubleVector k = DoubleVector.broadcast(DS, shift);
       for (int i = start + groups, end = start + vectors; i < end; i += L) {
-        DoubleVector a = widen(x, i).sub(k);
+        DoubleVector a = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+            .convertShape(F2D, DS, 0)).sub(k);
         DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
         a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
       }
@@ -205,7 +215,8 @@ final class VectorKernels extends KernelOps {
       // are cleared bit for bit (an AND, not a product, so that an infinity stays counted once).
       final DoubleVector k = DoubleVector.broadcast(DS, shift);
       final LongVector keep = LongVector.fromArray(LS, KEEP, len - vectors);
-      DoubleVector a = widen(x, start + len - L).sub(k).reinterpretAsLongs().and(keep)
+      DoubleVector a = ((DoubleVector) FloatVector.fromArray(FS, x, start + len - L)
+          .convertShape(F2D, DS, 0)).sub(k).reinterpretAsLongs().and(keep)
           .reinterpretAsDoubles();
       DoubleVector.fromArray(DS, acc, 0).add(a).intoArray(acc, 0);
       a.fma(a, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
@@ -252,10 +263,14 @@ final class VectorKernels extends KernelOps {
         DoubleVector q2 = DoubleVector.fromArray(DS, acc, width + j + 2 * L);
         DoubleVector q3 = DoubleVector.fromArray(DS, acc, width + j + 3 * L);
         for (int r = t0, i = t0 * channels + c0 + j; r < t1; r++, i += channels) {
-          DoubleVector a = widen(x, i).sub(k0);
-          DoubleVector b = widen(x, i + L).sub(k1);
-          DoubleVector c = widen(x, i + 2 * L).sub(k2);
-          DoubleVector d = widen(x, i + 3 * L).sub(k3);
+          DoubleVector a = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(k0);
+          DoubleVector b = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
+              .convertShape(F2D, DS, 0)).sub(k1);
+          DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i + 2 * L)
+              .convertShape(F2D, DS, 0)).sub(k2);
+          DoubleVector d = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
+              .convertShape(F2D, DS, 0)).sub(k3);
           s0 = s0.add(a);
           q0 = a.fma(a, q0);
           s1 = s1.add(b);
@@ -277,7 +292,8 @@ final class VectorKernels extends KernelOps {
       // The remaining channels, a vector or a lane at a time, their sums in the scratch.
       for (int r = t0, row = t0 * channels + c0; r < t1; r++, row += channels) {
         for (int j = groups; j < vectors; j += L) {
-          DoubleVector a = widen(x, row + j).sub(DoubleVector.fromArray(DS, shift, c0 + j));
+          DoubleVector a = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
+              .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, shift, c0 + j));
           DoubleVector.fromArray(DS, acc, j).add(a).intoArray(acc, j);
           a.fma(a, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
         }
@@ -323,10 +339,14 @@ final class VectorKernels extends KernelOps {
         DoubleVector e0 = DoubleVector.fromArray(DS, acc, s + j);
         DoubleVector e1 = DoubleVector.fromArray(DS, acc, s + j + L);
         for (int r = t0, i = t0 * channels + c0 + j; r < t1; r++, i += channels) {
-          DoubleVector ca = widen(x, i).sub(p0);
-          DoubleVector cb = widen(x, i + L).sub(p1);
-          DoubleVector ga = widen(dy, i);
-          DoubleVector gb = widen(dy, i + L);
+          DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(p0);
+          DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
+              .convertShape(F2D, DS, 0)).sub(p1);
+          DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .convertShape(F2D, DS, 0));
+          DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i + L)
+              .convertShape(F2D, DS, 0));
           g0 = g0.add(ga);
           d0 = ga.fma(ca, d0);
           e0 = e0.add(ca);
@@ -344,8 +364,10 @@ final class VectorKernels extends KernelOps {
       // The remaining channels, a vector or a lane at a time, their sums in the scratch.
       for (int r = t0, row = t0 * channels + c0; r < t1; r++, row += channels) {
         for (int j = groups; j < vectors; j += L) {
-          DoubleVector c = widen(x, row + j).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
-          DoubleVector g = widen(dy, row + j);
+          DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
+              .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
+          DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, row + j)
+              .convertShape(F2D, DS, 0));
           DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
           g.fma(c, DoubleVector.fromArray(DS, acc, d + j)).intoArray(acc, d + j);
           DoubleVector.fromArray(DS, acc, s + j).add(c).intoArray(acc, s + j);
@@ -381,11 +403,14 @@ final class VectorKernels extends KernelOps {
     final int vectors = width - width % L;
     for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
       for (int j = 0; j < vectors; j += L) {
-        DoubleVector g = widen(dy, row + j);
-        DoubleVector c = widen(x, row + j).sub(DoubleVector.fromArray(DS, center, c0 + j));
+        DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, row + j)
+            .convertShape(F2D, DS, 0));
+        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
+            .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, center, c0 + j));
         DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
         g.fma(c, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
-        narrow(g.mul(DoubleVector.fromArray(DS, scale, c0 + j)), dx, row + j);
+        DoubleVector result = g.mul(DoubleVector.fromArray(DS, scale, c0 + j));
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, row + j);
       }
       for (int j = vectors; j < width; j++) {
         double g = dy[row + j];
@@ -493,8 +518,10 @@ final class VectorKernels extends KernelOps {
     int at = 0; // (i - base) % row
     int i = base;
     for (; i <= end - L; i += L) {
-      narrow(widen(x, i).fma(DoubleVector.fromArray(DS, constants, at),
-          DoubleVector.fromArray(DS, constants, width + at)), y, i);
+      DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
+      DoubleVector result = v.fma(DoubleVector.fromArray(DS, constants, at),
+          DoubleVector.fromArray(DS, constants, width + at));
+      ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(y, i);
       at = afterVector(at, row);
     }
     for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
@@ -518,10 +545,12 @@ final class VectorKernels extends KernelOps {
     int at = 0;
     int i = base;
     for (; i <= end - L; i += L) {
-      DoubleVector inner = widen(x, i).fma(DoubleVector.fromArray(DS, constants, at),
+      DoubleVector inner = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+          .convertShape(F2D, DS, 0)).fma(DoubleVector.fromArray(DS, constants, at),
           DoubleVector.fromArray(DS, constants, width + at));
-      narrow(widen(dy, i).fma(DoubleVector.fromArray(DS, constants, 2 * width + at), inner), dx,
-          i);
+      DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
+      DoubleVector result = g.fma(DoubleVector.fromArray(DS, constants, 2 * width + at), inner);
+      ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, i);
       at = afterVector(at, row);
     }
     for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
@@ -551,7 +580,9 @@ final class VectorKernels extends KernelOps {
     int at = 0;
     int i = base;
     for (; i <= end - L; i += L) {
-      narrow(widen(dy, i).mul(DoubleVector.fromArray(DS, constants, at)), dx, i);
+      DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
+      DoubleVector result = g.mul(DoubleVector.fromArray(DS, constants, at));
+      ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, i);
       at = afterVector(at, row);
     }
     for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
@@ -573,8 +604,11 @@ final class VectorKernels extends KernelOps {
     final int vectors = channels - channels % L;
     for (int r = 0, row = base; r < rows; r++, row += channels) {
       for (int c = 0; c < vectors; c += L) {
-        narrow(widen(x, row + c).fma(DoubleVector.fromArray(DS, alpha, c),
-            DoubleVector.fromArray(DS, shift, c)), y, row + c);
+        DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, row + c)
+            .convertShape(F2D, DS, 0);
+        DoubleVector result =
+            v.fma(DoubleVector.fromArray(DS, alpha, c), DoubleVector.fromArray(DS, shift, c));
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(y, row + c);
       }
       for (int c = vectors; c < channels; c++) {
         y[row + c] = (float) Math.fma(x[row + c], alpha[c], shift[c]);
@@ -593,9 +627,13 @@ final class VectorKernels extends KernelOps {
     final int vectors = channels - channels % L;
     for (int r = 0, row = base; r < rows; r++, row += channels) {
       for (int c = 0; c < vectors; c += L) {
-        DoubleVector inner = widen(x, row + c).fma(DoubleVector.fromArray(DS, folded, c),
+        DoubleVector inner = ((DoubleVector) FloatVector.fromArray(FS, x, row + c)
+            .convertShape(F2D, DS, 0)).fma(DoubleVector.fromArray(DS, folded, c),
             DoubleVector.fromArray(DS, folded, channels + c));
-        narrow(widen(dy, row + c).fma(DoubleVector.fromArray(DS, scale, c), inner), dx, row + c);
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + c)
+            .convertShape(F2D, DS, 0);
+        DoubleVector result = g.fma(DoubleVector.fromArray(DS, scale, c), inner);
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, row + c);
       }
       for (int c = vectors; c < channels; c++) {
         dx[row + c] = (float) Math.fma(dy[row + c], scale[c],
@@ -610,7 +648,10 @@ final class VectorKernels extends KernelOps {
     final int vectors = channels - channels % L;
     for (int r = 0, row = base; r < rows; r++, row += channels) {
       for (int c = 0; c < vectors; c += L) {
-        narrow(widen(dy, row + c).mul(DoubleVector.fromArray(DS, scale, c)), dx, row + c);
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + c)
+            .convertShape(F2D, DS, 0);
+        DoubleVector result = g.mul(DoubleVector.fromArray(DS, scale, c));
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, row + c);
       }
       for (int c = vectors; c < channels; c++) {
         dx[row + c] = (float) (dy[row + c] * scale[c]);
@@ -662,7 +703,8 @@ final class VectorKernels extends KernelOps {
       final DoubleVector a = DoubleVector.broadcast(DS, alpha);
       final DoubleVector b = DoubleVector.broadcast(DS, shift);
       for (int i = start, end = start + vectors; i < end; i += L) {
-        narrow(widen(x, i).fma(a, b), y, i);
+        ((FloatVector) ((DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0))
+            .fma(a, b).convertShape(D2F, FS, 0)).intoArray(y, i);
       }
     }
     if (vectors == len) {
@@ -673,8 +715,10 @@ final class VectorKernels extends KernelOps {
       // the body; the overlapped values are recomputed to the same bits. In place they would be
       // read back already normalized, so the tail is scalar.
       final int i = start + len - L;
-      narrow(widen(x, i).fma(DoubleVector.broadcast(DS, alpha), DoubleVector.broadcast(DS, shift)),
-          y, i);
+      DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
+      DoubleVector result =
+          v.fma(DoubleVector.broadcast(DS, alpha), DoubleVector.broadcast(DS, shift));
+      ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(y, i);
     } else {
       for (int i = start + vectors, end = start + len; i < end; i++) {
         y[i] = (float) Math.fma(x[i], alpha, shift);
@@ -702,10 +746,14 @@ final class VectorKernels extends KernelOps {
         DoubleVector c0 = DoubleVector.zero(DS);
         DoubleVector c1 = DoubleVector.zero(DS);
         for (int i = start, end = start + groups; i < end; i += 2 * L) {
-          DoubleVector ca = widen(x, i).sub(pv);
-          DoubleVector cb = widen(x, i + L).sub(pv);
-          DoubleVector ga = widen(dy, i);
-          DoubleVector gb = widen(dy, i + L);
+          DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(pv);
+          DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
+              .convertShape(F2D, DS, 0)).sub(pv);
+          DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .convertShape(F2D, DS, 0));
+          DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i + L)
+              .convertShape(F2D, DS, 0));
           g0 = g0.add(ga);
           d0 = ga.fma(ca, d0);
           c0 = c0.add(ca);
@@ -719,8 +767,9 @@ final class VectorKernels extends KernelOps {
       }
       if (vectors > groups) { // one vector
         final int i = start + groups;
-        DoubleVector c = widen(x, i).sub(DoubleVector.broadcast(DS, pivot));
-        DoubleVector g = widen(dy, i);
+        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+            .convertShape(F2D, DS, 0)).sub(DoubleVector.broadcast(DS, pivot));
+        DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0));
         DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
         g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
         DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
@@ -728,9 +777,11 @@ final class VectorKernels extends KernelOps {
       if (vectors < len) { // the run's last L values, the counted ones cleared (see shiftedSums)
         final int i = start + len - L;
         final LongVector keep = LongVector.fromArray(LS, KEEP, len - vectors);
-        DoubleVector c = widen(x, i).sub(DoubleVector.broadcast(DS, pivot)).reinterpretAsLongs()
+        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+            .convertShape(F2D, DS, 0)).sub(DoubleVector.broadcast(DS, pivot)).reinterpretAsLongs()
             .and(keep).reinterpretAsDoubles();
-        DoubleVector g = widen(dy, i).reinterpretAsLongs().and(keep).reinterpretAsDoubles();
+        DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
+            .convertShape(F2D, DS, 0)).reinterpretAsLongs().and(keep).reinterpretAsDoubles();
         DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
         g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
         DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
@@ -791,7 +842,10 @@ final class VectorKernels extends KernelOps {
       final DoubleVector cv = DoubleVector.broadcast(DS, c);
       final DoubleVector sv = DoubleVector.broadcast(DS, scale);
       for (int i = start, end = start + vectors; i < end; i += L) {
-        narrow(widen(dy, i).fma(sv, widen(x, i).fma(xv, cv)), dx, i);
+        DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
+        DoubleVector result = g.fma(sv, v.fma(xv, cv));
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, i);
       }
     }
     if (vectors == len) {
@@ -799,8 +853,11 @@ final class VectorKernels extends KernelOps {
     }
     if (vectors > 0 && dx != x && dx != dy) { // see normalizeRun
       final int i = start + len - L;
-      narrow(widen(dy, i).fma(DoubleVector.broadcast(DS, scale),
-          widen(x, i).fma(DoubleVector.broadcast(DS, xs), DoubleVector.broadcast(DS, c))), dx, i);
+      DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
+      DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
+      DoubleVector result = g.fma(DoubleVector.broadcast(DS, scale),
+          v.fma(DoubleVector.broadcast(DS, xs), DoubleVector.broadcast(DS, c)));
+      ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, i);
     } else {
       for (int i = start + vectors, end = start + len; i < end; i++) {
         dx[i] = (float) Math.fma(dy[i], scale, Math.fma(x[i], xs, c));
@@ -817,7 +874,9 @@ final class VectorKernels extends KernelOps {
         if (vectors > 0) {
           final DoubleVector sv = DoubleVector.broadcast(DS, scale);
           for (int i = start, end = start + vectors; i < end; i += L) {
-            narrow(widen(dy, i).mul(sv), dx, i);
+            DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+                .convertShape(F2D, DS, 0);
+            ((FloatVector) g.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i);
           }
         }
         for (int i = start + vectors, end = start + len; i < end; i++) {
@@ -836,10 +895,13 @@ final class VectorKernels extends KernelOps {
         DoubleVector g0 = DoubleVector.zero(DS);
         DoubleVector d0 = DoubleVector.zero(DS);
         for (int i = start, end = start + vectors; i < end; i += L) {
-          DoubleVector g = widen(dy, i);
+          DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .convertShape(F2D, DS, 0));
           g0 = g0.add(g);
-          d0 = g.fma(widen(x, i).sub(cv), d0);
-          narrow(g.mul(sv), dx, i);
+          DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0);
+          d0 = g.fma(v.sub(cv), d0);
+          ((FloatVector) g.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i);
         }
         DoubleVector.fromArray(DS, acc, 0).add(g0).intoArray(acc, 0);
         DoubleVector.fromArray(DS, acc, L).add(d0).intoArray(acc, L);
@@ -898,10 +960,14 @@ final class VectorKernels extends KernelOps {
       wrap = ((next - perPlane) >> 31) + 1;
       i += L + (jump & -wrap);
       run = next & (wrap - 1);
-      DoubleVector a = widen(x, i0).sub(k);
-      DoubleVector b = widen(x, i1).sub(k);
-      DoubleVector c = widen(x, i2).sub(k);
-      DoubleVector d = widen(x, i3).sub(k);
+      DoubleVector a = ((DoubleVector) FloatVector.fromArray(FS, x, i0)
+          .convertShape(F2D, DS, 0)).sub(k);
+      DoubleVector b = ((DoubleVector) FloatVector.fromArray(FS, x, i1)
+          .convertShape(F2D, DS, 0)).sub(k);
+      DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i2)
+          .convertShape(F2D, DS, 0)).sub(k);
+      DoubleVector d = ((DoubleVector) FloatVector.fromArray(FS, x, i3)
+          .convertShape(F2D, DS, 0)).sub(k);
       s0 = s0.add(a);
       q0 = a.fma(a, q0);
       s1 = s1.add(b);
@@ -968,10 +1034,12 @@ final class VectorKernels extends KernelOps {
       wrap = ((next - perPlane) >> 31) + 1;
       i += L + (jump & -wrap);
       run = next & (wrap - 1);
-      DoubleVector ca = widen(x, i0).sub(pv);
-      DoubleVector cb = widen(x, i1).sub(pv);
-      DoubleVector ga = widen(dy, i0);
-      DoubleVector gb = widen(dy, i1);
+      DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i0)
+          .convertShape(F2D, DS, 0)).sub(pv);
+      DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i1)
+          .convertShape(F2D, DS, 0)).sub(pv);
+      DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i0).convertShape(F2D, DS, 0));
+      DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i1).convertShape(F2D, DS, 0));
       g0 = g0.add(ga);
       d0 = ga.fma(ca, d0);
       c0 = c0.add(ca);
@@ -1011,15 +1079,5 @@ final class VectorKernels extends KernelOps {
     DoubleVector v2 = c0.add(c1);
     out[o + 2] = v2.lane(0) + v2.lane(1) + v2.lane(2) + v2.lane(3)
         + (L == 8 ? v2.lane(4) + v2.lane(5) + v2.lane(6) + v2.lane(7) : 0.0) + tc;
-  }
-
-  /** L floats from {@code a[i]}, widened lane for lane to double. */
-  private static DoubleVector widen(float[] a, int i) {
-    return (DoubleVector) FloatVector.fromArray(FS, a, i).convertShape(F2D, DS, 0);
-  }
-
-  /** {@code v} narrowed lane for lane to float (rounded to nearest), stored at {@code a[i]}. */
-  private static void narrow(DoubleVector v, float[] a, int i) {
-    ((FloatVector) v.convertShape(D2F, FS, 0)).intoArray(a, i);
   }
 }
