@@ -33,14 +33,25 @@ public class BatchNorm4jState {
   @Setup(Level.Trial)
   public void setUp() {
     BenchShape s = BenchShape.parse(shape);
-    Shape sh = Shape.of(s.n, s.c, s.h, s.w);
-    x = Tensor.of(sh, BenchShape.random(1, s.numel(), 0.5));
-    dy = Tensor.of(sh, BenchShape.random(2, s.numel(), 0));
+    fill(Shape.of(s.n, s.c, s.h, s.w), threads);
+  }
+
+  /** Resident tensors and modules of this kind for any shape, outside JMH's parameters. */
+  static BatchNorm4jState resident(Shape shape, int threads) {
+    BatchNorm4jState state = new BatchNorm4jState();
+    state.fill(shape, threads);
+    return state;
+  }
+
+  private void fill(Shape sh, int threads) {
+    int channels = sh.dim(1);
+    x = Tensor.of(sh, BenchShape.random(1, sh.numel(), 0.5));
+    dy = Tensor.of(sh, BenchShape.random(2, sh.numel(), 0));
     y = Tensor.zeros(sh);
     dx = Tensor.zeros(sh);
-    train = BatchNorm2d.builder(s.c).threads(threads).build();
-    eval = BatchNorm2d.builder(s.c).threads(threads).build();
-    for (int c = 0; c < s.c; c++) {
+    train = BatchNorm2d.builder(channels).threads(threads).build();
+    eval = BatchNorm2d.builder(channels).threads(threads).build();
+    for (int c = 0; c < channels; c++) {
       train.weight()[c] = eval.weight()[c] = 1.5f + 0.01f * c;
       train.bias()[c] = eval.bias()[c] = -0.25f;
     }

@@ -1,6 +1,5 @@
 package io.github.batchnorm4j.bench;
 
-import io.github.batchnorm4j.BatchNorm2d;
 import io.github.batchnorm4j.Shape;
 import io.github.batchnorm4j.Tensor;
 import java.util.concurrent.TimeUnit;
@@ -48,27 +47,12 @@ public class CacheResident {
     @Param({"1"})
     public int threads;
 
-    BatchNorm2d train;
-    BatchNorm2d eval;
-    Tensor x;
-    Tensor y;
-    Tensor dy;
-    Tensor dx;
+    /** The cached tensor's modules and data, built as {@link BatchNorm4jState} builds them. */
+    BatchNorm4jState m;
 
     @Setup(Level.Trial)
     public void setUp() {
-      BenchShape s = BenchShape.parse(shape);
-      Shape small = smallShape(s);
-      int n = (int) small.numel();
-      x = Tensor.of(small, BenchShape.random(1, n, 0.5));
-      dy = Tensor.of(small, BenchShape.random(2, n, 0));
-      y = Tensor.zeros(small);
-      dx = Tensor.zeros(small);
-      train = BatchNorm2d.builder(CHANNELS).threads(1).build();
-      eval = BatchNorm2d.builder(CHANNELS).threads(1).build();
-      eval.forward(x, y);
-      eval.eval();
-      train.forward(x, y);
+      m = BatchNorm4jState.resident(smallShape(BenchShape.parse(shape)), 1);
     }
   }
 
@@ -80,19 +64,19 @@ public class CacheResident {
 
   @Benchmark
   public Tensor trainForward(Small s) {
-    s.train.forward(s.x, s.y);
-    return s.y;
+    s.m.train.forward(s.m.x, s.m.y);
+    return s.m.y;
   }
 
   @Benchmark
   public Tensor evalForward(Small s) {
-    s.eval.forward(s.x, s.y);
-    return s.y;
+    s.m.eval.forward(s.m.x, s.m.y);
+    return s.m.y;
   }
 
   @Benchmark
   public Tensor trainBackward(Small s) {
-    s.train.backward(s.dy, s.dx);
-    return s.dx;
+    s.m.train.backward(s.m.dy, s.m.dx);
+    return s.m.dx;
   }
 }
