@@ -49,11 +49,11 @@ class KernelSelectionTest {
 
   /**
    * No method of the Vector API kernels takes or returns a vector. JDK 17's C2 boxes a vector that
-   * crosses a call it does not inline, and it may decline to inline even a two-line helper (when
-   * the helper already has a large C1-compiled body: "already compiled into a medium method"),
-   * depending on compilation timing. It happened: one fork in three of a JMH run of the eval
-   * forward at two threads allocated 1.3 MB per call and ran 200 times slower, through the
-   * one-line {@code widen} and {@code narrow} helpers this test now forbids.
+   * crosses a call it does not inline, and it may decline to inline even a one-line helper (most
+   * likely when the helper already has a large compiled body: "already compiled into a medium
+   * method"), depending on compilation timing. It happened: in some forks of a JMH run the eval
+   * forward at two threads allocated 1.3 MB per call and ran 200 times slower, and writing out the
+   * one-line {@code widen} and {@code narrow} helpers, which this test now forbids, cured it.
    */
   @Test
   void noVectorKernelMethodTakesOrReturnsAVector() throws ClassNotFoundException {

@@ -43,11 +43,11 @@ import jdk.incubator.vector.VectorSpecies;
  * is not inlined, is boxed, which allocates in every iteration and runs a hundred times slower. So
  * each loop starts its own vectors (broadcasts included), and a sum's partial vectors leave a run
  * through the calling thread's scratch array ({@link #acc}), lane by lane. No method of this class
- * takes or returns a vector, not even a one-line load-and-widen: C2 may decline to inline a tiny
- * helper that already has a large C1-compiled body ("already compiled into a medium method"),
- * depending on compilation timing, and then every vector crossing the call is boxed. (It
- * happened: the eval pass at two threads ran 200 times slower in some JMH forks and not others.)
- * {@code KernelSelectionTest} checks the signatures.
+ * takes or returns a vector, not even a one-line load-and-widen: with such helpers the eval pass
+ * at two threads ran 200 times slower in some JMH forks and not others, most likely because C2
+ * declines to inline a helper that already has a large compiled body ("already compiled into a
+ * medium method"), which depends on compilation timing, and then boxes every vector crossing the
+ * call. {@code KernelSelectionTest} checks the signatures.
  *
  * <h2>Reproducibility</h2>
  * A sum adds its run's vectors in groups (vector j of a group to accumulator j), folds the
