@@ -343,10 +343,10 @@ final class VectorKernels extends KernelOps {
               .convertShape(F2D, DS, 0)).sub(p0);
           DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
               .convertShape(F2D, DS, 0)).sub(p1);
-          DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
-              .convertShape(F2D, DS, 0));
-          DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i + L)
-              .convertShape(F2D, DS, 0));
+          DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .convertShape(F2D, DS, 0);
+          DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
+              .convertShape(F2D, DS, 0);
           g0 = g0.add(ga);
           d0 = ga.fma(ca, d0);
           e0 = e0.add(ca);
@@ -366,8 +366,8 @@ final class VectorKernels extends KernelOps {
         for (int j = groups; j < vectors; j += L) {
           DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
               .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
-          DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, row + j)
-              .convertShape(F2D, DS, 0));
+          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + j)
+              .convertShape(F2D, DS, 0);
           DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
           g.fma(c, DoubleVector.fromArray(DS, acc, d + j)).intoArray(acc, d + j);
           DoubleVector.fromArray(DS, acc, s + j).add(c).intoArray(acc, s + j);
@@ -403,8 +403,8 @@ final class VectorKernels extends KernelOps {
     final int vectors = width - width % L;
     for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
       for (int j = 0; j < vectors; j += L) {
-        DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, row + j)
-            .convertShape(F2D, DS, 0));
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + j)
+            .convertShape(F2D, DS, 0);
         DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
             .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, center, c0 + j));
         DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
@@ -750,10 +750,10 @@ final class VectorKernels extends KernelOps {
               .convertShape(F2D, DS, 0)).sub(pv);
           DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
               .convertShape(F2D, DS, 0)).sub(pv);
-          DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
-              .convertShape(F2D, DS, 0));
-          DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i + L)
-              .convertShape(F2D, DS, 0));
+          DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .convertShape(F2D, DS, 0);
+          DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
+              .convertShape(F2D, DS, 0);
           g0 = g0.add(ga);
           d0 = ga.fma(ca, d0);
           c0 = c0.add(ca);
@@ -769,7 +769,7 @@ final class VectorKernels extends KernelOps {
         final int i = start + groups;
         DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
             .convertShape(F2D, DS, 0)).sub(DoubleVector.broadcast(DS, pivot));
-        DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0));
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
         DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
         g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
         DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
@@ -895,8 +895,8 @@ final class VectorKernels extends KernelOps {
         DoubleVector g0 = DoubleVector.zero(DS);
         DoubleVector d0 = DoubleVector.zero(DS);
         for (int i = start, end = start + vectors; i < end; i += L) {
-          DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
-              .convertShape(F2D, DS, 0));
+          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .convertShape(F2D, DS, 0);
           g0 = g0.add(g);
           DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i)
               .convertShape(F2D, DS, 0);
@@ -1038,8 +1038,8 @@ final class VectorKernels extends KernelOps {
           .convertShape(F2D, DS, 0)).sub(pv);
       DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i1)
           .convertShape(F2D, DS, 0)).sub(pv);
-      DoubleVector ga = ((DoubleVector) FloatVector.fromArray(FS, dy, i0).convertShape(F2D, DS, 0));
-      DoubleVector gb = ((DoubleVector) FloatVector.fromArray(FS, dy, i1).convertShape(F2D, DS, 0));
+      DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i0).convertShape(F2D, DS, 0);
+      DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i1).convertShape(F2D, DS, 0);
       g0 = g0.add(ga);
       d0 = ga.fma(ca, d0);
       c0 = c0.add(ca);

@@ -4,6 +4,7 @@ import com.google.gson.JsonArray;
 import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
+import io.github.batchnorm4j.Shape;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -325,15 +326,6 @@ public final class Report {
     return md.toString();
   }
 
-  /** Values of {@link CacheResident}'s tensor for a large shape. */
-  static long smallNumel(String shape) {
-    String[] p = shape.split("x");
-    int h = Integer.parseInt(p[2].trim());
-    int w = Integer.parseInt(p[3].trim());
-    int n = Math.max(1, CacheResident.VALUES / (CacheResident.CHANNELS * h * w));
-    return (long) n * CacheResident.CHANNELS * h * w;
-  }
-
   /**
    * The arithmetic floor of a pass on a large shape at {@code threads} threads, in µs: the
    * cache-resident time per value times the shape's values, shared perfectly between the threads
@@ -341,7 +333,8 @@ public final class Report {
    */
   double floor(String op, String shape, int threads) {
     double small = median("CacheResident", op, shape, 1);
-    return small / smallNumel(shape) * numel(shape) / threads;
+    return small / CacheResident.smallShape(BenchShape.parse(shape)).numel() * numel(shape)
+        / threads;
   }
 
   /** The section on the cache-resident runs: compute-bound or memory-bound. */
@@ -361,11 +354,8 @@ public final class Report {
         + "| 70% of copy needs µs | **% of copy at the floor** |\n");
     md.append("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (String shape : new String[] {SHAPES[0], SHAPES[1]}) {
-      String[] p = shape.split("x");
-      long small = smallNumel(shape);
-      String smallShape = "(" + small / (CacheResident.CHANNELS * Long.parseLong(p[2])
-          * Long.parseLong(p[3])) + ", " + CacheResident.CHANNELS + ", " + p[2] + ", " + p[3]
-          + ")";
+      Shape cached = CacheResident.smallShape(BenchShape.parse(shape));
+      long small = cached.numel();
       for (String[] op : OPS) {
         for (int t : THREADS) {
           double floor = floor(op[0], shape, t);
@@ -373,7 +363,7 @@ public final class Report {
           int arrays = Integer.parseInt(op[2]);
           double needed = copy * arrays / 2 / 0.7;
           md.append("| (").append(shape.replace("x", ", ")).append(") | ").append(op[1])
-              .append(" | ").append(smallShape).append(" | ")
+              .append(" | ").append(cached).append(" | ")
               .append(f("%.3f", 1e3 * median("CacheResident", op[0], shape, 1) / small))
               .append(" | ").append(t).append(" | ").append(fmtTime(floor)).append(" | ")
               .append(fmtTime(median("BatchNorm4jSimd", op[0], shape, t))).append(" | ")
