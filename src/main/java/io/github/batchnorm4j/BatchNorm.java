@@ -82,14 +82,10 @@ import java.util.function.Function;
 public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNorm3d {
 
   private final int numFeatures;
-  private final double eps;
+  private final BatchNormOptions options;
   private final double momentum; // NaN for the cumulative moving average
   private final boolean affine;
   private final boolean trackRunningStats;
-  private final int threads;
-  private final Layout layout;
-  private final Activation activation;
-  private final boolean unbiasedRunningVar;
 
   private final float[] weight;
   private final float[] bias;
@@ -101,9 +97,13 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
 
   private boolean training = true;
 
+  // The per-channel arrays above grouped by role, as the kernels take them (made once).
+  private final AffineParameters affineParameters;
+  private final ChannelStatistics runningStatistics;
+  private final ParameterGradients parameterGradients;
+
   // What the most recent forward saved for backward.
-  private final float[] savedMean;
-  private final float[] savedInvStd;
+  private final BatchStatistics saved;
   private Tensor savedInput;
   private Tensor savedOutput; // read by the backward for the fused ReLU's mask
   private boolean savedUsedBatchStats;
@@ -111,22 +111,20 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
 
   BatchNorm(Builder<?> b) {
     this.numFeatures = b.numFeatures;
-    this.eps = b.eps;
+    this.options = b.options;
     this.momentum = b.cumulative ? Double.NaN : b.momentum;
     this.affine = b.affine;
     this.trackRunningStats = b.trackRunningStats;
-    this.threads = b.threads;
-    this.layout = b.layout;
-    this.activation = b.activation;
-    this.unbiasedRunningVar = b.unbiasedRunningVar;
     this.weight = affine ? new float[numFeatures] : null;
     this.bias = affine ? new float[numFeatures] : null;
     this.weightGrad = affine ? new float[numFeatures] : null;
     this.biasGrad = affine ? new float[numFeatures] : null;
     this.runningMean = trackRunningStats ? new float[numFeatures] : null;
     this.runningVar = trackRunningStats ? new float[numFeatures] : null;
-    this.savedMean = new float[numFeatures];
-    this.savedInvStd = new float[numFeatures];
+    this.affineParameters = affine ? new AffineParameters(weight, bias) : null;
+    this.runningStatistics = trackRunningStats ? new ChannelStatistics(runningMean, runningVar) : null;
+    this.parameterGradients = affine ? new ParameterGradients(weightGrad, biasGrad) : null;
+    this.saved = new BatchStatistics(new float[numFeatures], new float[numFeatures]);
     fillInitialState();
   }
 
@@ -136,11 +134,12 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   }
 
   /**
-   * Checks the input's rank and describes the layout, for example "(N, C, H, W)".
+   * Checks the input's rank and describes the accepted ones in this layout, for example "rank 4
+   * (N, C, H, W)".
    *
-   * @return null when the rank is accepted, else the accepted layouts for the message
+   * @return null when the rank is accepted, else the accepted ranks for the message
    */
-  abstract String rejectRank(int rank);
+  abstract String rejectRank(int rank, Layout layout);
 
   // ---------------------------------------------------------------------------------------------
   // Mode
@@ -217,21 +216,12 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
    */
   public void forward(Tensor x, Tensor out) {
     checkInput(x);
-    if (out == null) {
-      throw new IllegalArgumentException("out must not be null; input shape " + x.shape());
-    }
-    if (!out.shape().equals(x.shape())) {
-      throw new IllegalArgumentException(
-          "out has shape " + out.shape() + " but must have the input's shape " + x.shape());
-    }
     Shape shape = x.shape();
-    int batch = shape.dim(0);
-    int spatial = spatialSize(shape, layout);
+    Checks.sameShape("out", out, shape, "the input");
     boolean useBatchStats = training || !trackRunningStats;
-    if (useBatchStats && (long) batch * spatial == 1) {
-      throw new IllegalArgumentException(
-          "expected more than 1 value per channel when " + (training ? "training" : "using batch statistics")
-              + ", but input has N * spatial = 1 value per channel; input shape " + shape);
+    if (useBatchStats) {
+      Checks.moreThanOneValue(shape, options.layout(),
+          training ? "when training" : "when using batch statistics");
     }
     float[] xs = x.data();
     float[] ys = out.data();
@@ -240,13 +230,12 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
       // PyTorch increments the counter first, so the cumulative average's first factor is 1.
       long count = update ? numBatchesTracked + 1 : numBatchesTracked;
       double factor = Double.isNaN(momentum) ? 1.0 / count : momentum;
-      BatchNormFunctional.forwardTraining(layout, activation, xs, ys, batch, numFeatures, spatial,
-          weight, bias, update ? runningMean : null, update ? runningVar : null, factor,
-          unbiasedRunningVar, eps, savedMean, savedInvStd, threads);
+      BatchNormFunctional.runForwardTraining(options, shape, xs, ys, affineParameters,
+          update ? runningStatistics : null, factor, saved);
       numBatchesTracked = count;
     } else {
-      BatchNormFunctional.forwardInference(layout, activation, xs, ys, batch, numFeatures, spatial,
-          weight, bias, runningMean, runningVar, eps, threads);
+      BatchNormFunctional.runForwardInference(options, shape, xs, ys, affineParameters,
+          runningStatistics);
     }
     savedUsedBatchStats = useBatchStats;
     if (xs == ys) {
@@ -302,28 +291,18 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
    */
   public void backward(Tensor gradOutput, Tensor gradInput) {
     Tensor input = checkBackward(gradOutput);
-    if (gradInput == null) {
-      throw new IllegalArgumentException(
-          "gradInput must not be null; input shape " + input.shape());
-    }
-    if (!gradInput.shape().equals(input.shape())) {
-      throw new IllegalArgumentException(
-          "gradInput has shape " + gradInput.shape()
-              + " but must have the shape of the forward's input " + input.shape());
-    }
     Shape shape = input.shape();
-    int batch = shape.dim(0);
-    int spatial = spatialSize(shape, layout);
+    Checks.sameShape("gradInput", gradInput, shape, "the input of the last forward");
     float[] xs = input.data();
     float[] dys = gradOutput.data();
     float[] dxs = gradInput.data();
     float[] ys = savedOutput.data();
     if (savedUsedBatchStats) {
-      BatchNormFunctional.backwardTraining(layout, activation, xs, ys, dys, dxs, batch, numFeatures,
-          spatial, weight, savedMean, savedInvStd, weightGrad, biasGrad, threads);
+      BatchNormFunctional.runBackwardTraining(options, shape, xs, ys, dys, dxs, affineParameters,
+          saved, parameterGradients);
     } else {
-      BatchNormFunctional.backwardInference(layout, activation, xs, ys, dys, dxs, batch,
-          numFeatures, spatial, weight, runningMean, runningVar, eps, weightGrad, biasGrad, threads);
+      BatchNormFunctional.runBackwardInference(options, shape, xs, ys, dys, dxs, affineParameters,
+          runningStatistics, parameterGradients);
     }
   }
 
@@ -331,15 +310,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     if (savedInput == null) {
       throw new IllegalStateException(name() + ": " + backwardUnavailable);
     }
-    if (gradOutput == null) {
-      throw new IllegalArgumentException(
-          "gradOutput must not be null; input shape " + savedInput.shape());
-    }
-    if (!gradOutput.shape().equals(savedInput.shape())) {
-      throw new IllegalArgumentException(
-          "gradOutput has shape " + gradOutput.shape()
-              + " but the input of the last forward had shape " + savedInput.shape());
-    }
+    Checks.sameShape("gradOutput", gradOutput, savedInput.shape(), "the input of the last forward");
     return savedInput;
   }
 
@@ -347,39 +318,8 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   // Checks
 
   private void checkInput(Tensor x) {
-    if (x == null) {
-      throw new IllegalArgumentException("input must not be null");
-    }
-    Shape shape = x.shape();
-    String accepted = rejectRank(shape.rank());
-    if (accepted != null) {
-      if (layout == Layout.CHANNELS_LAST) {
-        // rejectRank describes channels-first layouts: "(N, C, H, W)" becomes "(N, H, W, C)".
-        accepted = accepted.replaceAll("\\(N, C, ([^)]+)\\)", "(N, $1, C)") + " channels-last";
-      }
-      throw new IllegalArgumentException(
-          "input has rank " + shape.rank() + " but " + name() + " expects " + accepted
-              + "; input shape " + shape);
-    }
-    int channelAxis = layout.channelAxis(shape.rank());
-    if (shape.dim(channelAxis) != numFeatures) {
-      throw new IllegalArgumentException(
-          "input has " + shape.dim(channelAxis) + " channels"
-              + (layout == Layout.CHANNELS_FIRST ? "" : " (dimension " + channelAxis + ", " + layout + ")")
-              + " but " + name() + " was built for " + numFeatures + "; input shape " + shape);
-    }
-  }
-
-  /** The product of the spatial sizes: every dimension but the batch and the channel one. */
-  private static int spatialSize(Shape shape, Layout layout) {
-    int channelAxis = layout.channelAxis(shape.rank());
-    int spatial = 1;
-    for (int i = 1; i < shape.rank(); i++) {
-      if (i != channelAxis) {
-        spatial *= shape.dim(i); // cannot overflow: numel() fits in an int
-      }
-    }
-    return spatial;
+    Checks.moduleInput(name(), x, x == null ? null : rejectRank(x.shape().rank(), options.layout()),
+        options.layout(), numFeatures);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -392,7 +332,17 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
 
   /** Returns eps, the value added to the variance before the square root. */
   public double eps() {
-    return eps;
+    return options.eps();
+  }
+
+  /**
+   * Returns the module's eps, layout, activation, running-variance convention and threads, as
+   * {@link BatchNormFunctional} takes them.
+   *
+   * @return the options, immutable
+   */
+  public BatchNormOptions options() {
+    return options;
   }
 
   /**
@@ -415,17 +365,17 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
 
   /** Returns the most threads one call may use (1 = the caller's thread only). */
   public int threads() {
-    return threads;
+    return options.threads();
   }
 
   /** Returns the data layout the module expects: channels-first (the default) or channels-last. */
   public Layout layout() {
-    return layout;
+    return options.layout();
   }
 
   /** Returns the activation fused into forward and backward ({@link Activation#NONE} by default). */
   public Activation activation() {
-    return activation;
+    return options.activation();
   }
 
   /**
@@ -433,7 +383,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
    * (var * m / (m - 1), PyTorch's convention, the default), false for the biased one (Keras, DL4J).
    */
   public boolean unbiasedRunningVar() {
-    return unbiasedRunningVar;
+    return options.unbiasedRunningVar();
   }
 
   /**
@@ -655,12 +605,14 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   /** Returns the configuration in PyTorch's notation, for example {@code BatchNorm2d(4, eps=1e-05, ...)}. */
   @Override
   public String toString() {
-    return name() + "(" + numFeatures + ", eps=" + eps + ", momentum="
+    Layout layout = options.layout();
+    Activation activation = options.activation();
+    return name() + "(" + numFeatures + ", eps=" + options.eps() + ", momentum="
         + (Double.isNaN(momentum) ? "None" : Double.toString(momentum)) + ", affine=" + affine
         + ", track_running_stats=" + trackRunningStats
         + (layout == Layout.CHANNELS_FIRST ? "" : ", layout=" + layout)
         + (activation == Activation.NONE ? "" : ", activation=" + activation)
-        + (unbiasedRunningVar ? "" : ", unbiased_running_var=false") + ")";
+        + (options.unbiasedRunningVar() ? "" : ", unbiased_running_var=false") + ")";
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -781,27 +733,19 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
       return factory.apply(validated());
     }
 
-    /** Checks every value; see {@link #build()}. */
+    /** The validated options, set by {@link #validated()}. */
+    BatchNormOptions options;
+
+    /** Checks every value (the shared rules of {@link Checks}); see {@link #build()}. */
     Builder<M> validated() {
-      if (numFeatures < 1) {
-        throw new IllegalArgumentException(
-            "numFeatures must be >= 1 but is " + numFeatures + " (" + moduleName + ")");
-      }
-      if (!(eps > 0) || Double.isInfinite(eps)) {
-        throw new IllegalArgumentException(
-            "eps must be finite and > 0 but is " + eps + " (" + moduleName + ")");
-      }
-      if (!cumulative && !(momentum >= 0 && momentum <= 1)) {
-        throw new IllegalArgumentException(
-            "momentum must be in [0, 1] but is " + momentum + " (" + moduleName + ")");
-      }
-      if (threads < 1) {
-        throw new IllegalArgumentException(
-            "threads must be >= 1 but is " + threads + " (" + moduleName + ")");
-      }
-      if (layout == null || activation == null) {
-        throw new IllegalArgumentException("layout and activation must not be null but are "
-            + layout + " and " + activation + " (" + moduleName + ")");
+      try {
+        Checks.numFeatures(numFeatures);
+        if (!cumulative) {
+          Checks.momentum(momentum);
+        }
+        options = new BatchNormOptions(eps, layout, activation, unbiasedRunningVar, threads);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(e.getMessage() + " (" + moduleName + ")", e);
       }
       return this;
     }

@@ -39,8 +39,11 @@ public final class BatchNorm1d extends BatchNorm {
   }
 
   @Override
-  String rejectRank(int rank) {
-    return rank == 2 || rank == 3 ? null : "rank 2 (N, C) or rank 3 (N, C, L)";
+  String rejectRank(int rank, Layout layout) {
+    if (rank == 2 || rank == 3) {
+      return null;
+    }
+    return layout == Layout.CHANNELS_FIRST ? "rank 2 (N, C) or rank 3 (N, C, L)" : "rank 2 (N, C) or rank 3 (N, L, C) channels-last";
   }
 
   /** {@inheritDoc} */

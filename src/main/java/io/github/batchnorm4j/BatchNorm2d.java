@@ -38,8 +38,11 @@ public final class BatchNorm2d extends BatchNorm {
   }
 
   @Override
-  String rejectRank(int rank) {
-    return rank == 4 ? null : "rank 4 (N, C, H, W)";
+  String rejectRank(int rank, Layout layout) {
+    if (rank == 4) {
+      return null;
+    }
+    return layout == Layout.CHANNELS_FIRST ? "rank 4 (N, C, H, W)" : "rank 4 (N, H, W, C) channels-last";
   }
 
   /** {@inheritDoc} */

@@ -38,8 +38,11 @@ public final class BatchNorm3d extends BatchNorm {
   }
 
   @Override
-  String rejectRank(int rank) {
-    return rank == 5 ? null : "rank 5 (N, C, D, H, W)";
+  String rejectRank(int rank, Layout layout) {
+    if (rank == 5) {
+      return null;
+    }
+    return layout == Layout.CHANNELS_FIRST ? "rank 5 (N, C, D, H, W)" : "rank 5 (N, D, H, W, C) channels-last";
   }
 
   /** {@inheritDoc} */

@@ -1,42 +1,64 @@
 package io.github.batchnorm4j;
 
 import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.internal.BatchNormKernels.PassOrder;
 import io.github.batchnorm4j.internal.KernelOps;
 
 /**
  * Stateless batch-normalization kernels over raw {@code float[]} data, the layer beneath
- * {@link BatchNorm1d}, {@link BatchNorm2d} and {@link BatchNorm3d}, and the Java counterpart of
- * {@code torch.nn.functional.batch_norm} and its backward.
+ * {@link BatchNorm1d}, {@link BatchNorm2d}, {@link BatchNorm3d} and {@link FrozenBatchNorm2d}, and
+ * the Java counterpart of {@code torch.nn.functional.batch_norm} and its backward.
+ *
+ * <h2>Calling it</h2>
+ * Every method takes its arguments in one order: the {@link BatchNormOptions}, the {@link Shape}
+ * of the data, the data arrays (x, y, dy, dx), then the per-channel arrays grouped by role
+ * ({@link AffineParameters}, {@link ChannelStatistics}, {@link BatchStatistics},
+ * {@link ParameterGradients}). The holders and options are small immutable objects: build them
+ * once and reuse them, and no call allocates.
+ *
+ * <pre>{@code
+ * BatchNormOptions options = BatchNormOptions.defaults().withThreads(2);
+ * Shape shape = Shape.of(32, 64, 56, 56);
+ * AffineParameters affine = new AffineParameters(gamma, beta);
+ * ChannelStatistics running = new ChannelStatistics(runningMean, runningVar);
+ * BatchStatistics saved = new BatchStatistics(new float[64], new float[64]);
+ * BatchNormFunctional.forwardTraining(options, shape, x, y, affine, running, 0.1, saved);
+ * BatchNormFunctional.backwardTraining(options, shape, x, y, dy, dx, affine, saved,
+ *     new ParameterGradients(gammaGrad, betaGrad));
+ * }</pre>
  *
  * <h2>Layout</h2>
- * Data is dense and row-major with shape (batch, channels, spatial), where {@code spatial} is the
- * product of the spatial sizes: 1 for (N, C), L for (N, C, L), H*W for (N, C, H, W), D*H*W for
- * (N, C, D, H, W). For channel c the statistics run over m = batch * spatial values.
+ * Data is dense and row-major, (N, C, *spatial) channels-first or (N, *spatial, C) channels-last
+ * ({@link BatchNormOptions#layout()}); a shape of rank 2, (N, C), is the same in both. For channel
+ * c the statistics run over its m = N * prod(spatial) values.
  *
  * <h2>Formulas</h2>
  * <pre>
  * mean_c   = (1/m) sum x                     var_c = (1/m) sum (x - mean_c)^2   (biased)
  * invStd_c = 1 / sqrt(var_c + eps)
- * y        = (x - mean_c) * invStd_c * gamma_c + beta_c
+ * y        = act((x - mean_c) * invStd_c * gamma_c + beta_c)     act = identity or max(0, .)
  * </pre>
- * gamma is {@code weight}, beta is {@code bias}; a null weight means gamma = 1 and a null bias
- * beta = 0 (PyTorch's {@code affine=False}).
  *
  * <h2>Contract</h2>
  * <ul>
- *   <li>Outputs are caller-provided and nothing is allocated in steady state, on one thread or
- *       several (the worker threads are persistent and the per-call state is reused).
- *   <li>Outputs may alias their elementwise inputs ({@code y == x}, {@code dx == dy} or
- *       {@code dx == x}): each channel is read completely before it is written.
+ *   <li>Outputs are caller-provided. Nothing is allocated in steady state, on one thread or
+ *       several: each calling thread keeps a scratch area (a few doubles per channel, and per
+ *       reduction segment of 8,192 values) of at most 4 MiB, plus per executing thread a vector
+ *       scratch of a few doubles per channel of one row; a call that needs more allocates it and
+ *       releases it afterwards.
+ *   <li>Outputs may alias their elementwise inputs ({@code y == x}; {@code dx} may be x, y or dy):
+ *       each element is read before it is written, and every sum is complete before the pass that
+ *       writes.
  *   <li>Every argument is checked before anything is written; on an {@link IllegalArgumentException}
  *       no output, running statistic or gradient has changed.
  *   <li>NaN or infinity in the data is not an error: it propagates into the outputs and statistics of
  *       its channel, as in PyTorch.
- *   <li>Each channel is reduced over a partition fixed by the shape alone, in a fixed order, so
- *       results are bitwise identical for every {@code threads} value.
+ *   <li>Each channel's statistics are one shifted pass (sums of x - K and (x - K)^2 in double, K a
+ *       value of the channel) over segments fixed by the shape alone, added in a fixed order: the
+ *       results are bitwise identical for every thread count, in every layout and variant.
  *   <li>The kernels use the Vector API when the JVM has {@code jdk.incubator.vector} (start it with
  *       {@code --add-modules jdk.incubator.vector}); {@code -Dbatchnorm4j.simd=false} forces the
- *       scalar kernels. Both keep the same accuracy contract.
+ *       scalar kernels. Both keep the same accuracy contract (docs/numerics.md).
  * </ul>
  */
 public final class BatchNormFunctional {
@@ -44,367 +66,230 @@ public final class BatchNormFunctional {
   private BatchNormFunctional() {}
 
   /**
-   * Training-mode forward on the caller's thread; see
-   * {@link #forwardTraining(float[], float[], int, int, int, float[], float[], float[], float[], double, double, float[], float[], int)}.
-   */
-  public static void forwardTraining(
-      float[] x, float[] y, int batch, int channels, int spatial,
-      float[] weight, float[] bias, float[] runningMean, float[] runningVar, double factor,
-      double eps, float[] saveMean, float[] saveInvStd) {
-    forwardTraining(x, y, batch, channels, spatial, weight, bias, runningMean, runningVar, factor,
-        eps, saveMean, saveInvStd, 1);
-  }
-
-  /**
-   * Training-mode forward: normalizes each channel with its batch statistics and, when running
-   * statistics are given, updates them with the exponential-average factor {@code f}:
+   * Training-mode forward: normalizes each channel with its batch statistics, saves them for the
+   * backward and, when running statistics are given, updates them with the factor {@code f =
+   * momentum}:
    * <pre>
-   * runningMean_c = (1 - f) * runningMean_c + f * mean_c
-   * runningVar_c  = (1 - f) * runningVar_c  + f * var_c * m / (m - 1)      (unbiased)
+   * saved.mean_c = mean_c     saved.invStd_c = invStd_c
+   * running.mean_c = (1 - f) * running.mean_c + f * mean_c
+   * running.var_c  = (1 - f) * running.var_c  + f * var_c * m / (m - 1)   (unbiased; var_c if not)
    * </pre>
-   * PyTorch's {@code momentum} is {@code f}; its {@code momentum=None} (cumulative average) is
-   * {@code f = 1 / numBatchesTracked} after the counter has been incremented.
+   * PyTorch's {@code momentum=None} (cumulative average) is {@code f = 1 / numBatchesTracked}
+   * after the counter has been incremented. An empty batch (m = 0) writes nothing.
    *
-   * <p>An empty batch (m = 0) writes nothing and leaves the running statistics unchanged.
-   *
-   * @param x the input, length batch * channels * spatial. Not modified (unless y == x).
-   * @param y the output, same length. Modified. May be the same array as x.
-   * @param batch N, &gt;= 0
-   * @param channels C, &gt;= 1
-   * @param spatial the product of the spatial sizes, &gt;= 0
-   * @param weight gamma, length C, or null for gamma = 1. Not modified.
-   * @param bias beta, length C, or null for beta = 0. Not modified.
-   * @param runningMean running mean, length C, or null (then runningVar must be null too).
-   *     Modified.
-   * @param runningVar running variance, length C, or null. Modified.
-   * @param factor the update factor f in [0, 1]; ignored when there are no running statistics
-   * @param eps added to the variance, finite and &gt; 0
-   * @param saveMean receives mean_c (float-rounded), length C, for the backward. Modified.
-   * @param saveInvStd receives invStd_c, length C, for the backward. Modified.
-   * @param threads the most threads to use, &gt;= 1 (1 = the caller's thread only)
+   * @param options eps, layout, activation, running-variance convention and threads
+   * @param shape the shape of x and y
+   * @param x the input. Not modified (unless y is x).
+   * @param y the output. Modified. May be x.
+   * @param affine gamma and beta, or null for gamma = 1 and beta = 0. Not modified.
+   * @param running the running statistics, updated in place; or null to update none
+   * @param momentum the factor f in [0, 1]; ignored when running is null
+   * @param saved receives the batch mean and inverse standard deviation. Modified.
    * @throws IllegalArgumentException if an argument is null where not allowed, a length does not
-   *     match, a value is out of range, or m == 1 (a single value per channel has no variance)
+   *     match the shape, momentum is outside [0, 1], or m == 1 (a single value per channel has no
+   *     variance)
    */
-  public static void forwardTraining(
-      float[] x, float[] y, int batch, int channels, int spatial,
-      float[] weight, float[] bias, float[] runningMean, float[] runningVar, double factor,
-      double eps, float[] saveMean, float[] saveInvStd, int threads) {
-    checkData("x", x, batch, channels, spatial);
-    checkData("y", y, batch, channels, spatial);
-    checkAffine(weight, bias, channels);
-    checkRunning(runningMean, runningVar, channels);
-    if (runningMean != null && !(factor >= 0 && factor <= 1)) {
-      throw new IllegalArgumentException("factor must be in [0, 1] but is " + factor);
+  public static void forwardTraining(BatchNormOptions options, Shape shape, float[] x, float[] y,
+      AffineParameters affine, ChannelStatistics running, double momentum, BatchStatistics saved) {
+    int channels = checkData(options, shape, "x", x, "y", y);
+    checkAffine(affine, channels);
+    if (running != null) {
+      Checks.perChannel("running.mean", running.mean(), channels);
+      Checks.momentum(momentum);
     }
-    checkEps(eps);
-    checkPerChannel("saveMean", saveMean, channels, false);
-    checkPerChannel("saveInvStd", saveInvStd, channels, false);
-    checkThreads(threads);
-    checkMoreThanOneValue(batch, spatial, channels);
-    BatchNormKernels.forwardTraining(KernelOps.forSize(x.length), x, y, batch, channels, spatial,
-        weight, bias, runningMean, runningVar, factor, eps, saveMean, saveInvStd, threads);
-  }
-
-  /**
-   * Inference forward on the caller's thread; see
-   * {@link #forwardInference(float[], float[], int, int, int, float[], float[], float[], float[], double, int)}.
-   */
-  public static void forwardInference(
-      float[] x, float[] y, int batch, int channels, int spatial,
-      float[] weight, float[] bias, float[] mean, float[] var, double eps) {
-    forwardInference(x, y, batch, channels, spatial, weight, bias, mean, var, eps, 1);
+    Checks.notNull("saved", saved, shape);
+    Checks.perChannel("saved.mean", saved.mean(), channels);
+    Checks.moreThanOneValue(shape, options.layout(), "when training");
+    runForwardTraining(options, shape, x, y, affine, running, momentum, saved);
   }
 
   /**
    * Inference (eval-mode) forward with fixed statistics, usually the running ones:
-   * {@code y = (x - mean_c) / sqrt(var_c + eps) * gamma_c + beta_c}. Nothing but {@code y} changes.
+   * {@code y = act((x - mean_c) / sqrt(var_c + eps) * gamma_c + beta_c)}. Only y changes.
    *
-   * @param x the input. Not modified (unless y == x).
-   * @param y the output, same length. Modified. May be the same array as x.
-   * @param mean the per-channel mean, length C. Not modified.
-   * @param var the per-channel variance, length C. Not modified.
-   * @param threads the most threads to use, &gt;= 1
+   * @param options eps, layout, activation and threads
+   * @param shape the shape of x and y
+   * @param x the input. Not modified (unless y is x).
+   * @param y the output. Modified. May be x.
+   * @param affine gamma and beta, or null. Not modified.
+   * @param statistics the per-channel mean and variance to normalize with. Not modified.
    * @throws IllegalArgumentException as for training, except that any m is allowed
    */
-  public static void forwardInference(
-      float[] x, float[] y, int batch, int channels, int spatial,
-      float[] weight, float[] bias, float[] mean, float[] var, double eps, int threads) {
-    checkData("x", x, batch, channels, spatial);
-    checkData("y", y, batch, channels, spatial);
-    checkAffine(weight, bias, channels);
-    checkPerChannel("mean", mean, channels, false);
-    checkPerChannel("var", var, channels, false);
-    checkEps(eps);
-    checkThreads(threads);
-    BatchNormKernels.forwardInference(KernelOps.forSize(x.length), x, y, batch, channels, spatial,
-        weight, bias, mean, var, eps, threads);
+  public static void forwardInference(BatchNormOptions options, Shape shape, float[] x, float[] y,
+      AffineParameters affine, ChannelStatistics statistics) {
+    int channels = checkData(options, shape, "x", x, "y", y);
+    checkAffine(affine, channels);
+    Checks.notNull("statistics", statistics, shape);
+    Checks.perChannel("statistics.mean", statistics.mean(), channels);
+    runForwardInference(options, shape, x, y, affine, statistics);
   }
 
   /**
-   * Training backward on the caller's thread; see
-   * {@link #backwardTraining(float[], float[], float[], int, int, int, float[], float[], float[], float[], float[], int)}.
-   */
-  public static void backwardTraining(
-      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
-      float[] weight, float[] saveMean, float[] saveInvStd, float[] weightGrad, float[] biasGrad) {
-    backwardTraining(x, dy, dx, batch, channels, spatial, weight, saveMean, saveInvStd, weightGrad,
-        biasGrad, 1);
-  }
-
-  /**
-   * Backward of the training-mode forward, where the batch statistics depend on x. With
-   * xhat = (x - mean_c) * invStd_c over the same m values:
+   * Backward of the training forward, where the batch statistics depend on x. With g the gradient
+   * reaching the normalization (dy, or with {@link Activation#RELU} 0 where the forward's y is
+   * {@code <= 0}) and xhat = (x - mean_c) * invStd_c:
    * <pre>
-   * dbeta_c  = sum dy                       (ADDED into biasGrad)
-   * dgamma_c = sum dy * xhat                (ADDED into weightGrad)
-   * dx       = gamma_c * invStd_c * (dy - dbeta_c / m - xhat * dgamma_c / m)
+   * dbeta_c  = sum g                        (ADDED into grads.biasGrad)
+   * dgamma_c = sum g * xhat                 (ADDED into grads.weightGrad)
+   * dx       = gamma_c * invStd_c * (g - dbeta_c / m - xhat * dgamma_c / m)
    * </pre>
-   * Parameter gradients accumulate, as PyTorch's {@code .grad} does; zero them to start afresh.
+   * The saved mean is only a pivot: the kernel recovers the exact batch mean from x, so its float
+   * rounding does not bias the gradient.
    *
-   * @param x the input of the forward. Not modified (unless dx == x).
-   * @param dy the gradient of the loss with respect to y. Not modified (unless dx == dy).
-   * @param dx receives the gradient with respect to x. Modified. May be the same array as x or dy.
-   * @param weight gamma of the forward, or null for gamma = 1. Not modified.
-   * @param saveMean the mean written by {@code forwardTraining} for this x. The kernel uses it as a
-   *     pivot and recovers the exact batch mean from x, so its float rounding does not bias the
-   *     gradient. Not modified.
-   * @param saveInvStd the invStd written by {@code forwardTraining}. Not modified.
-   * @param weightGrad dgamma is added here, length C, or null to skip. Modified.
-   * @param biasGrad dbeta is added here, length C, or null to skip. Modified.
-   * @param threads the most threads to use, &gt;= 1
+   * @param options the options of the forward
+   * @param shape the shape of x, y, dy and dx
+   * @param x the forward's input. Not modified (unless dx is x).
+   * @param y the forward's output: required with {@link Activation#RELU} (its mask), else ignored
+   *     and may be null. Not modified (unless dx is y).
+   * @param dy dL/dy. Not modified (unless dx is dy).
+   * @param dx receives dL/dx. Modified. May be x, y or dy.
+   * @param affine the forward's gamma (beta is not read), or null for gamma = 1
+   * @param saved what the forward saved for this x. Not modified.
+   * @param grads the parameter gradients to add into, or null for none. Modified.
    * @throws IllegalArgumentException if an argument is null where not allowed or a length does not
-   *     match
+   *     match the shape
    */
-  public static void backwardTraining(
-      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
-      float[] weight, float[] saveMean, float[] saveInvStd, float[] weightGrad, float[] biasGrad,
-      int threads) {
-    checkData("x", x, batch, channels, spatial);
-    checkData("dy", dy, batch, channels, spatial);
-    checkData("dx", dx, batch, channels, spatial);
-    checkPerChannel("weight", weight, channels, true);
-    checkPerChannel("saveMean", saveMean, channels, false);
-    checkPerChannel("saveInvStd", saveInvStd, channels, false);
-    checkPerChannel("weightGrad", weightGrad, channels, true);
-    checkPerChannel("biasGrad", biasGrad, channels, true);
-    checkThreads(threads);
-    BatchNormKernels.backwardTraining(KernelOps.forSize(x.length), x, dy, dx, batch, channels,
-        spatial, weight, saveMean, saveInvStd, weightGrad, biasGrad, threads);
+  public static void backwardTraining(BatchNormOptions options, Shape shape, float[] x, float[] y,
+      float[] dy, float[] dx, AffineParameters affine, BatchStatistics saved,
+      ParameterGradients grads) {
+    int channels = checkBackwardData(options, shape, x, y, dy, dx);
+    checkAffine(affine, channels);
+    Checks.notNull("saved", saved, shape);
+    Checks.perChannel("saved.mean", saved.mean(), channels);
+    checkGrads(grads, channels);
+    runBackwardTraining(options, shape, x, y, dy, dx, affine, saved, grads);
   }
 
   /**
-   * Inference backward on the caller's thread; see
-   * {@link #backwardInference(float[], float[], float[], int, int, int, float[], float[], float[], double, float[], float[], int)}.
-   */
-  public static void backwardInference(
-      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
-      float[] weight, float[] mean, float[] var, double eps, float[] weightGrad, float[] biasGrad) {
-    backwardInference(x, dy, dx, batch, channels, spatial, weight, mean, var, eps, weightGrad,
-        biasGrad, 1);
-  }
-
-  /**
-   * Backward of the inference forward, where the statistics are constants. With
-   * invStd_c = 1 / sqrt(var_c + eps):
+   * Backward of the inference forward, where the statistics are constants. With g as for the
+   * training backward and invStd_c = 1 / sqrt(var_c + eps):
    * <pre>
-   * dx       = dy * gamma_c * invStd_c
-   * dgamma_c = sum dy * (x - mean_c) * invStd_c   (ADDED into weightGrad)
-   * dbeta_c  = sum dy                             (ADDED into biasGrad)
+   * dx       = g * gamma_c * invStd_c
+   * dgamma_c = sum g * (x - mean_c) * invStd_c   (ADDED into grads.weightGrad)
+   * dbeta_c  = sum g                             (ADDED into grads.biasGrad)
    * </pre>
    *
-   * @param x the input of the forward; only read for dgamma. Not modified (unless dx == x).
-   * @param dy the gradient with respect to y. Not modified (unless dx == dy).
-   * @param dx receives the gradient with respect to x. Modified. May be the same array as x or dy.
-   * @param mean the statistics the forward used, length C. Not modified.
-   * @param var the statistics the forward used, length C. Not modified.
-   * @param weightGrad dgamma is added here, or null to skip. Modified.
-   * @param biasGrad dbeta is added here, or null to skip. Modified.
-   * @param threads the most threads to use, &gt;= 1
-   * @throws IllegalArgumentException if an argument is null where not allowed, a length does not
-   *     match, or eps is not finite and &gt; 0
+   * @param options the options of the forward
+   * @param shape the shape of x, y, dy and dx
+   * @param x the forward's input; only read for dgamma. Not modified (unless dx is x).
+   * @param y the forward's output, required with {@link Activation#RELU}, else may be null
+   * @param dy dL/dy. Not modified (unless dx is dy).
+   * @param dx receives dL/dx. Modified. May be x, y or dy.
+   * @param affine the forward's gamma, or null for gamma = 1
+   * @param statistics the statistics the forward used. Not modified.
+   * @param grads the parameter gradients to add into, or null for none. Modified.
+   * @throws IllegalArgumentException if an argument is null where not allowed or a length does not
+   *     match the shape
    */
-  public static void backwardInference(
-      float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
-      float[] weight, float[] mean, float[] var, double eps, float[] weightGrad, float[] biasGrad,
-      int threads) {
-    checkData("x", x, batch, channels, spatial);
-    checkData("dy", dy, batch, channels, spatial);
-    checkData("dx", dx, batch, channels, spatial);
-    checkPerChannel("weight", weight, channels, true);
-    checkPerChannel("mean", mean, channels, false);
-    checkPerChannel("var", var, channels, false);
-    checkEps(eps);
-    checkPerChannel("weightGrad", weightGrad, channels, true);
-    checkPerChannel("biasGrad", biasGrad, channels, true);
-    checkThreads(threads);
-    BatchNormKernels.backwardInference(KernelOps.forSize(x.length), x, dy, dx, batch, channels,
-        spatial, weight, mean, var, eps, weightGrad, biasGrad, threads);
+  public static void backwardInference(BatchNormOptions options, Shape shape, float[] x,
+      float[] y, float[] dy, float[] dx, AffineParameters affine, ChannelStatistics statistics,
+      ParameterGradients grads) {
+    int channels = checkBackwardData(options, shape, x, y, dy, dx);
+    checkAffine(affine, channels);
+    Checks.notNull("statistics", statistics, shape);
+    Checks.perChannel("statistics.mean", statistics.mean(), channels);
+    checkGrads(grads, channels);
+    runBackwardInference(options, shape, x, y, dy, dx, affine, statistics, grads);
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Layouts, fused activation and the running-variance convention (interop; see docs/interop.md).
-  // The methods above are the channels-first, no-activation, unbiased case of these.
+  // The trusted entry points, shared with the modules (which checked their own arguments).
 
-  /**
-   * Training-mode forward for either {@link Layout}, with an optional fused {@link Activation} and
-   * a choice of running-variance estimate. With z the normalized value of
-   * {@link #forwardTraining(float[], float[], int, int, int, float[], float[], float[], float[], double, double, float[], float[], int)},
-   * {@code y = z} for {@link Activation#NONE} and {@code y = max(0, z)} for {@link Activation#RELU};
-   * the running variance is updated with {@code var_c * m / (m - 1)} (unbiased, PyTorch) or
-   * {@code var_c} (biased, Keras and DL4J):
-   * <pre>
-   * runningVar_c = (1 - f) * runningVar_c + f * (unbiasedRunningVar ? var_c * m / (m - 1) : var_c)
-   * </pre>
-   * Channels-last data is (batch, spatial..., channels): {@code batch * spatial} rows of
-   * {@code channels} values. The statistics, the accuracy and the aliasing rules are the same as for
-   * channels-first: y may be x.
-   *
-   * @param layout where the channel dimension is; not null
-   * @param activation the fused activation; not null
-   * @param unbiasedRunningVar true for PyTorch's unbiased running variance, false for the biased one
-   * @throws IllegalArgumentException as for the channels-first method, or if layout or activation
-   *     is null; nothing has changed then
-   */
-  public static void forwardTraining(
-      Layout layout, Activation activation, float[] x, float[] y, int batch, int channels,
-      int spatial, float[] weight, float[] bias, float[] runningMean, float[] runningVar,
-      double factor, boolean unbiasedRunningVar, double eps, float[] saveMean, float[] saveInvStd,
-      int threads) {
-    FunctionalVariants.forwardTraining(layout, activation, x, y, batch, channels, spatial, weight,
-        bias, runningMean, runningVar, factor, unbiasedRunningVar, eps, saveMean, saveInvStd,
-        threads);
+  static void runForwardTraining(BatchNormOptions o, Shape shape, float[] x, float[] y,
+      AffineParameters affine, ChannelStatistics running, double momentum,
+      BatchStatistics saved) {
+    Layout layout = o.layout();
+    BatchNormKernels.forwardTraining(KernelOps.forSize(x.length), shape.dim(0),
+        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        layout == Layout.CHANNELS_LAST, x, y, weight(affine), bias(affine),
+        running == null ? null : running.mean(), running == null ? null : running.var(), momentum,
+        o.unbiasedRunningVar(), o.eps(), o.activation() == Activation.RELU, saved.mean(),
+        saved.invStd(), o.threads(), PassOrder.AUTO);
   }
 
-  /**
-   * Inference forward for either {@link Layout}, with an optional fused {@link Activation}:
-   * {@code y = act((x - mean_c) / sqrt(var_c + eps) * gamma_c + beta_c)}. Only y changes; y may be
-   * x.
-   *
-   * @param layout where the channel dimension is; not null
-   * @param activation the fused activation; not null
-   * @throws IllegalArgumentException as for the channels-first method, or if layout or activation
-   *     is null
-   */
-  public static void forwardInference(
-      Layout layout, Activation activation, float[] x, float[] y, int batch, int channels,
-      int spatial, float[] weight, float[] bias, float[] mean, float[] var, double eps,
-      int threads) {
-    FunctionalVariants.forwardInference(layout, activation, x, y, batch, channels, spatial, weight,
-        bias, mean, var, eps, threads);
+  static void runForwardInference(BatchNormOptions o, Shape shape, float[] x, float[] y,
+      AffineParameters affine, ChannelStatistics statistics) {
+    Layout layout = o.layout();
+    BatchNormKernels.forwardInference(KernelOps.forSize(x.length), shape.dim(0),
+        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        layout == Layout.CHANNELS_LAST, x, y, weight(affine), bias(affine), statistics.mean(),
+        statistics.var(), o.eps(), o.activation() == Activation.RELU, o.threads());
   }
 
-  /**
-   * Backward of the training forward for either {@link Layout}, through an optional fused
-   * {@link Activation}. With ReLU the gradient reaching the normalization is
-   * {@code g = y <= 0 ? 0 : dy} (y the forward's output), and then, as without activation,
-   * <pre>
-   * dbeta_c = sum g     dgamma_c = sum g * xhat     (both ADDED into the gradient arrays)
-   * dx = gamma_c * invStd_c * (g - dbeta_c / m - xhat * dgamma_c / m)
-   * </pre>
-   *
-   * @param layout where the channel dimension is; not null
-   * @param activation the activation the forward fused; not null
-   * @param x the forward's input. Not modified (unless dx == x).
-   * @param y the forward's output, read for the ReLU mask; required with {@link Activation#RELU},
-   *     ignored (may be null) with {@link Activation#NONE}. Not modified (unless dx == y).
-   * @param dx receives dL/dx. Modified. May be x, y or dy.
-   * @throws IllegalArgumentException as for the channels-first method, if layout or activation is
-   *     null, or if y is needed and null or of the wrong length
-   */
-  public static void backwardTraining(
-      Layout layout, Activation activation, float[] x, float[] y, float[] dy, float[] dx,
-      int batch, int channels, int spatial, float[] weight, float[] saveMean, float[] saveInvStd,
-      float[] weightGrad, float[] biasGrad, int threads) {
-    FunctionalVariants.backwardTraining(layout, activation, x, y, dy, dx, batch, channels, spatial,
-        weight, saveMean, saveInvStd, weightGrad, biasGrad, threads);
+  static void runBackwardTraining(BatchNormOptions o, Shape shape, float[] x, float[] y,
+      float[] dy, float[] dx, AffineParameters affine, BatchStatistics saved,
+      ParameterGradients grads) {
+    Layout layout = o.layout();
+    BatchNormKernels.backwardTraining(KernelOps.forSize(x.length), shape.dim(0),
+        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        layout == Layout.CHANNELS_LAST, x, o.activation() == Activation.RELU ? y : null, dy, dx,
+        weight(affine), saved.mean(), saved.invStd(), weightGrad(grads), biasGrad(grads),
+        o.threads(), PassOrder.AUTO);
   }
 
-  /**
-   * Backward of the inference forward for either {@link Layout}, through an optional fused
-   * {@link Activation}: with {@code g = y <= 0 ? 0 : dy} for ReLU (else g = dy),
-   * {@code dx = g * gamma_c / sqrt(var_c + eps)}, and sum g and sum g * (x - mean_c) / sqrt(var_c + eps)
-   * ADDED into biasGrad and weightGrad.
-   *
-   * @param y the forward's output; required with {@link Activation#RELU}, else may be null
-   * @param dx receives dL/dx. Modified. May be x, y or dy.
-   * @throws IllegalArgumentException as for the channels-first method, if layout or activation is
-   *     null, or if y is needed and null or of the wrong length
-   */
-  public static void backwardInference(
-      Layout layout, Activation activation, float[] x, float[] y, float[] dy, float[] dx,
-      int batch, int channels, int spatial, float[] weight, float[] mean, float[] var, double eps,
-      float[] weightGrad, float[] biasGrad, int threads) {
-    FunctionalVariants.backwardInference(layout, activation, x, y, dy, dx, batch, channels,
-        spatial, weight, mean, var, eps, weightGrad, biasGrad, threads);
+  static void runBackwardInference(BatchNormOptions o, Shape shape, float[] x, float[] y,
+      float[] dy, float[] dx, AffineParameters affine, ChannelStatistics statistics,
+      ParameterGradients grads) {
+    Layout layout = o.layout();
+    BatchNormKernels.backwardInference(KernelOps.forSize(x.length), shape.dim(0),
+        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        layout == Layout.CHANNELS_LAST, x, o.activation() == Activation.RELU ? y : null, dy, dx,
+        weight(affine), statistics.mean(), statistics.var(), o.eps(), weightGrad(grads),
+        biasGrad(grads), o.threads());
+  }
+
+  private static float[] weight(AffineParameters affine) {
+    return affine == null ? null : affine.weight();
+  }
+
+  private static float[] bias(AffineParameters affine) {
+    return affine == null ? null : affine.bias();
+  }
+
+  private static float[] weightGrad(ParameterGradients grads) {
+    return grads == null ? null : grads.weightGrad();
+  }
+
+  private static float[] biasGrad(ParameterGradients grads) {
+    return grads == null ? null : grads.biasGrad();
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Argument checks, shared with the modules.
+  // Checks of the functional arguments (the rules themselves live in Checks).
 
-  static int checkData(String name, float[] data, int batch, int channels, int spatial) {
-    if (batch < 0 || channels < 1 || spatial < 0) {
-      throw new IllegalArgumentException(
-          "need batch >= 0, channels >= 1 and spatial >= 0 but got batch " + batch + ", channels "
-              + channels + ", spatial " + spatial);
-    }
-    if (data == null) {
-      throw new IllegalArgumentException(name + " must not be null");
-    }
-    long expected = (long) batch * channels * spatial;
-    if (data.length != expected) {
-      throw new IllegalArgumentException(
-          name + " has length " + data.length + " but batch * channels * spatial = " + batch
-              + " * " + channels + " * " + spatial + " = " + expected);
-    }
-    return data.length;
+  /** Checks options, shape and two data arrays; returns the channel count. */
+  private static int checkData(BatchNormOptions options, Shape shape, String firstName,
+      float[] first, String secondName, float[] second) {
+    Checks.notNull("options", options);
+    int channels = Checks.channels(shape, options.layout());
+    Checks.numFeatures(channels);
+    Checks.data(firstName, first, shape);
+    Checks.data(secondName, second, shape);
+    return channels;
   }
 
-  static void checkPerChannel(String name, float[] values, int channels, boolean nullable) {
-    if (values == null) {
-      if (!nullable) {
-        throw new IllegalArgumentException(name + " must not be null");
-      }
-      return;
+  private static int checkBackwardData(BatchNormOptions options, Shape shape, float[] x,
+      float[] y, float[] dy, float[] dx) {
+    int channels = checkData(options, shape, "x", x, "dy", dy);
+    Checks.data("dx", dx, shape);
+    if (options.activation() == Activation.RELU) {
+      // The mask of ReLU's backward: dy passes where y > 0.
+      Checks.data("y (the forward's output, the ReLU's mask)", y, shape);
     }
-    if (values.length != channels) {
-      throw new IllegalArgumentException(
-          name + " has length " + values.length + " but there are " + channels + " channels");
-    }
+    return channels;
   }
 
-  private static void checkAffine(float[] weight, float[] bias, int channels) {
-    checkPerChannel("weight", weight, channels, true);
-    checkPerChannel("bias", bias, channels, true);
-  }
-
-  private static void checkRunning(float[] runningMean, float[] runningVar, int channels) {
-    if ((runningMean == null) != (runningVar == null)) {
-      throw new IllegalArgumentException(
-          "runningMean and runningVar must both be given or both be null, but runningMean is "
-              + (runningMean == null ? "null" : "given") + " and runningVar is "
-              + (runningVar == null ? "null" : "given"));
-    }
-    checkPerChannel("runningMean", runningMean, channels, true);
-    checkPerChannel("runningVar", runningVar, channels, true);
-  }
-
-  static void checkEps(double eps) {
-    if (!(eps > 0) || Double.isInfinite(eps)) {
-      throw new IllegalArgumentException("eps must be finite and > 0 but is " + eps);
+  private static void checkAffine(AffineParameters affine, int channels) {
+    if (affine != null) {
+      Checks.perChannel("affine.weight", affine.weight(), channels);
+      Checks.perChannel("affine.bias", affine.bias(), channels);
     }
   }
 
-  static void checkThreads(int threads) {
-    if (threads < 1) {
-      throw new IllegalArgumentException("threads must be >= 1 but is " + threads);
-    }
-  }
-
-  private static void checkMoreThanOneValue(int batch, int spatial, int channels) {
-    if ((long) batch * spatial == 1) {
-      throw new IllegalArgumentException(
-          "expected more than 1 value per channel when training, got batch " + batch + " * spatial "
-              + spatial + " = 1 value for each of the " + channels + " channels");
+  private static void checkGrads(ParameterGradients grads, int channels) {
+    if (grads != null) {
+      Checks.perChannel("grads.weightGrad", grads.weightGrad(), channels);
+      Checks.perChannel("grads.biasGrad", grads.biasGrad(), channels);
     }
   }
 }

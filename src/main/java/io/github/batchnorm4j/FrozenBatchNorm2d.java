@@ -26,14 +26,13 @@ import java.util.Set;
 public final class FrozenBatchNorm2d {
 
   private final int numFeatures;
-  private final double eps;
-  private final Layout layout;
-  private final Activation activation;
-  private final int threads;
+  private final BatchNormOptions options;
   private final float[] weight;
   private final float[] bias;
   private final float[] runningMean;
   private final float[] runningVar;
+  private final AffineParameters affine;
+  private final ChannelStatistics statistics;
 
   private Tensor savedInput;
   private Tensor savedOutput;
@@ -51,14 +50,13 @@ public final class FrozenBatchNorm2d {
 
   private FrozenBatchNorm2d(Builder b) {
     this.numFeatures = b.numFeatures;
-    this.eps = b.eps;
-    this.layout = b.layout;
-    this.activation = b.activation;
-    this.threads = b.threads;
+    this.options = b.options;
     this.weight = new float[numFeatures];
     this.bias = new float[numFeatures];
     this.runningMean = new float[numFeatures];
     this.runningVar = new float[numFeatures];
+    this.affine = new AffineParameters(weight, bias);
+    this.statistics = new ChannelStatistics(runningMean, runningVar);
     java.util.Arrays.fill(weight, 1f);
     java.util.Arrays.fill(runningVar, 1f);
   }
@@ -121,13 +119,9 @@ public final class FrozenBatchNorm2d {
    */
   public void forward(Tensor x, Tensor out) {
     checkInput(x);
-    if (out == null || !out.shape().equals(x.shape())) {
-      throw new IllegalArgumentException("out must have the input's shape " + x.shape() + " but is "
-          + (out == null ? "null" : "of shape " + out.shape()));
-    }
-    Shape s = x.shape();
-    BatchNormFunctional.forwardInference(layout, activation, x.data(), out.data(), s.dim(0),
-        numFeatures, spatial(s), weight, bias, runningMean, runningVar, eps, threads);
+    Checks.sameShape("out", out, x.shape(), "the input");
+    BatchNormFunctional.runForwardInference(options, x.shape(), x.data(), out.data(), affine,
+        statistics);
     savedInput = x;
     savedOutput = out;
   }
@@ -161,43 +155,23 @@ public final class FrozenBatchNorm2d {
       throw new IllegalStateException("FrozenBatchNorm2d: backward called before any forward");
     }
     Shape s = savedInput.shape();
-    if (gradOutput == null || !gradOutput.shape().equals(s)) {
-      throw new IllegalArgumentException("gradOutput must have the forward input's shape " + s
-          + " but is " + (gradOutput == null ? "null" : "of shape " + gradOutput.shape()));
-    }
-    if (gradInput == null || !gradInput.shape().equals(s)) {
-      throw new IllegalArgumentException("gradInput must have the forward input's shape " + s
-          + " but is " + (gradInput == null ? "null" : "of shape " + gradInput.shape()));
-    }
-    if (activation == Activation.RELU && savedOutput.data() == savedInput.data()) {
+    Checks.sameShape("gradOutput", gradOutput, s, "the input of the last forward");
+    Checks.sameShape("gradInput", gradInput, s, "the input of the last forward");
+    if (options.activation() == Activation.RELU && savedOutput.data() == savedInput.data()) {
       throw new IllegalStateException("FrozenBatchNorm2d: backward with ReLU is not available after"
           + " an in-place forward; input shape " + s);
     }
-    BatchNormFunctional.backwardInference(layout, activation, savedInput.data(),
-        savedOutput.data(), gradOutput.data(), gradInput.data(), s.dim(0), numFeatures, spatial(s),
-        weight, runningMean, runningVar, eps, null, null, threads);
+    // The eval path of every module: the statistics and parameters are constants, and there are
+    // no parameter gradients.
+    BatchNormFunctional.runBackwardInference(options, s, savedInput.data(), savedOutput.data(),
+        gradOutput.data(), gradInput.data(), affine, statistics, null);
   }
 
   private void checkInput(Tensor x) {
-    if (x == null) {
-      throw new IllegalArgumentException("input must not be null");
-    }
-    Shape s = x.shape();
-    if (s.rank() != 4) {
-      throw new IllegalArgumentException("input has rank " + s.rank()
-          + " but FrozenBatchNorm2d expects rank 4 (" + (layout == Layout.CHANNELS_FIRST
-              ? "N, C, H, W" : "N, H, W, C") + "); input shape " + s);
-    }
-    int axis = layout.channelAxis(4);
-    if (s.dim(axis) != numFeatures) {
-      throw new IllegalArgumentException("input has " + s.dim(axis) + " channels (dimension " + axis
-          + ", " + layout + ") but FrozenBatchNorm2d was built for " + numFeatures
-          + "; input shape " + s);
-    }
-  }
-
-  private int spatial(Shape s) {
-    return layout == Layout.CHANNELS_FIRST ? s.dim(2) * s.dim(3) : s.dim(1) * s.dim(2);
+    Layout layout = options.layout();
+    Checks.moduleInput("FrozenBatchNorm2d", x, x == null || x.shape().rank() == 4 ? null
+        : layout == Layout.CHANNELS_FIRST ? "rank 4 (N, C, H, W)" : "rank 4 (N, H, W, C)",
+        layout, numFeatures);
   }
 
   /** Returns C. */
@@ -207,17 +181,26 @@ public final class FrozenBatchNorm2d {
 
   /** Returns eps. */
   public double eps() {
-    return eps;
+    return options.eps();
+  }
+
+  /**
+   * Returns eps, layout, activation and threads as {@link BatchNormFunctional} takes them.
+   *
+   * @return the options, immutable
+   */
+  public BatchNormOptions options() {
+    return options;
   }
 
   /** Returns the data layout. */
   public Layout layout() {
-    return layout;
+    return options.layout();
   }
 
   /** Returns the fused activation. */
   public Activation activation() {
-    return activation;
+    return options.activation();
   }
 
   /** Returns gamma, length C, as the live array (write into it to set the state). */
@@ -297,9 +280,10 @@ public final class FrozenBatchNorm2d {
   /** Returns the configuration, for example {@code FrozenBatchNorm2d(64, eps=1.0E-5)}. */
   @Override
   public String toString() {
-    return "FrozenBatchNorm2d(" + numFeatures + ", eps=" + eps
-        + (layout == Layout.CHANNELS_FIRST ? "" : ", layout=" + layout)
-        + (activation == Activation.NONE ? "" : ", activation=" + activation) + ")";
+    return "FrozenBatchNorm2d(" + numFeatures + ", eps=" + options.eps()
+        + (options.layout() == Layout.CHANNELS_FIRST ? "" : ", layout=" + options.layout())
+        + (options.activation() == Activation.NONE ? "" : ", activation=" + options.activation())
+        + ")";
   }
 
   /** Configures a {@link FrozenBatchNorm2d}; values are checked by {@link #build()}. */
@@ -348,22 +332,16 @@ public final class FrozenBatchNorm2d {
       return new FrozenBatchNorm2d(validated());
     }
 
+    private BatchNormOptions options;
+
+    /** Checks every value with the rules every module shares ({@link Checks}). */
     private Builder validated() {
-      if (numFeatures < 1) {
-        throw new IllegalArgumentException(
-            "numFeatures must be >= 1 but is " + numFeatures + " (FrozenBatchNorm2d)");
-      }
-      if (!(eps > 0) || Double.isInfinite(eps)) {
-        throw new IllegalArgumentException(
-            "eps must be finite and > 0 but is " + eps + " (FrozenBatchNorm2d)");
-      }
-      if (threads < 1) {
-        throw new IllegalArgumentException(
-            "threads must be >= 1 but is " + threads + " (FrozenBatchNorm2d)");
-      }
-      if (layout == null || activation == null) {
-        throw new IllegalArgumentException("layout and activation must not be null but are "
-            + layout + " and " + activation + " (FrozenBatchNorm2d)");
+      try {
+        Checks.numFeatures(numFeatures);
+        // The running-variance convention does not matter: nothing is ever updated.
+        options = new BatchNormOptions(eps, layout, activation, true, threads);
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(e.getMessage() + " (FrozenBatchNorm2d)", e);
       }
       return this;
     }

@@ -76,7 +76,7 @@ class BadInputTest {
   @Test
   void outputShapeDiffersFromInput() {
     assertRejectedWithoutChange(() -> bn.forward(x, Tensor.zeros(Shape.of(2, 4, 8, 9))),
-        "out has shape (2, 4, 8, 9) but must have the input's shape (2, 4, 8, 8)");
+        "out has shape (2, 4, 8, 9) but the input had shape (2, 4, 8, 8)");
   }
 
   @Test
@@ -84,14 +84,14 @@ class BadInputTest {
     assertRejectedWithoutChange(() -> bn.backward(Tensor.zeros(Shape.of(2, 4, 8, 9))),
         "gradOutput has shape (2, 4, 8, 9) but the input of the last forward had shape (2, 4, 8, 8)");
     assertRejectedWithoutChange(() -> bn.backward(dy, Tensor.zeros(Shape.of(4, 4, 8, 8))),
-        "gradInput has shape (4, 4, 8, 8) but must have the shape of the forward's input"
+        "gradInput has shape (4, 4, 8, 8) but the input of the last forward had shape"
             + " (2, 4, 8, 8)");
   }
 
   @Test
   void oneValuePerChannelInTraining() {
     assertRejectedWithoutChange(() -> bn.forward(Tensor.zeros(Shape.of(1, 4, 1, 1))),
-        "expected more than 1 value per channel when training, but input has N * spatial = 1"
+        "expected more than 1 value per channel when training, but the input has N * spatial = 1"
             + " value per channel; input shape (1, 4, 1, 1)");
   }
 

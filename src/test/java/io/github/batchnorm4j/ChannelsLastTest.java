@@ -178,8 +178,10 @@ class ChannelsLastTest {
     assertThat(bn).hasToString("BatchNorm2d(3, eps=1.0E-5, momentum=0.1, affine=true,"
         + " track_running_stats=true, layout=CHANNELS_LAST)");
     assertThatThrownBy(() -> BatchNorm2d.builder(3).layout(null).build()).hasMessageContaining("layout");
-    assertThatThrownBy(() -> BatchNormFunctional.backwardTraining(Layout.CHANNELS_LAST, Activation.RELU,
-        new float[4], null, new float[4], new float[4], 2, 2, 1, null, new float[2], new float[2], null, null, 1))
-        .hasMessageContaining("y (the forward's output) must not be null");
+    assertThatThrownBy(() -> BatchNormFunctional.backwardTraining(BatchNormOptions.defaults()
+        .withLayout(Layout.CHANNELS_LAST).withActivation(Activation.RELU), Shape.of(2, 2),
+        new float[4], null, new float[4], new float[4], null,
+        new BatchStatistics(new float[2], new float[2]), null))
+        .hasMessageContaining("y (the forward's output, the ReLU's mask) must not be null");
   }
 }

@@ -3,7 +3,7 @@ package io.github.batchnorm4j;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
-import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.testing.KernelCalls;
 import io.github.batchnorm4j.internal.KernelOps;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
 import java.util.ArrayList;
@@ -92,7 +92,7 @@ class KernelParityTest {
       float[] saveMean = new float[channels];
       float[] saveInvStd = new float[channels];
       float[] y = new float[numel];
-      BatchNormKernels.forwardTraining(ops, x, y, batch, channels, spatial, weight, bias,
+      KernelCalls.forwardTraining(ops, x, y, batch, channels, spatial, weight, bias,
           runningMean, runningVar, 0.25, 1e-5, saveMean, saveInvStd, 1);
 
       double[] xd = ReferenceBatchNorm.toDouble(x);
@@ -114,7 +114,7 @@ class KernelParityTest {
       float[] dx = new float[numel];
       float[] weightGrad = new float[channels];
       float[] biasGrad = new float[channels];
-      BatchNormKernels.backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight,
+      KernelCalls.backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight,
           saveMean, saveInvStd, weightGrad, biasGrad, 1);
       ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardTraining(xd,
           ReferenceBatchNorm.toDouble(dy), batch, channels, spatial, w, 1e-5);
@@ -146,7 +146,7 @@ class KernelParityTest {
       float[] saveMean = new float[channels];
       float[] saveInvStd = new float[channels];
       float[] y = new float[numel];
-      BatchNormKernels.forwardTraining(ops, x, y, batch, channels, 1, weight, bias, null, null, 0,
+      KernelCalls.forwardTraining(ops, x, y, batch, channels, 1, weight, bias, null, null, 0,
           1e-5, saveMean, saveInvStd, 2);
       double[] xd = ReferenceBatchNorm.toDouble(x);
       double[] w = ReferenceBatchNorm.toDouble(weight);
@@ -157,7 +157,7 @@ class KernelParityTest {
       float[] dx = new float[numel];
       float[] weightGrad = new float[channels];
       float[] biasGrad = new float[channels];
-      BatchNormKernels.backwardTraining(ops, x, dy, dx, batch, channels, 1, weight, saveMean,
+      KernelCalls.backwardTraining(ops, x, dy, dx, batch, channels, 1, weight, saveMean,
           saveInvStd, weightGrad, biasGrad, 2);
       ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardTraining(xd,
           ReferenceBatchNorm.toDouble(dy), batch, channels, 1, w, 1e-5);
@@ -182,7 +182,7 @@ class KernelParityTest {
     float[] mean = {-1.1f, -0.9f, 0.3f};
     float[] var = {3.5f, 4.5f, 0.25f};
     float[] y = new float[numel];
-    BatchNormKernels.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean, var,
+    KernelCalls.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean, var,
         1e-3, 1);
     double[] xd = ReferenceBatchNorm.toDouble(x);
     double[] w = ReferenceBatchNorm.toDouble(weight);
@@ -193,7 +193,7 @@ class KernelParityTest {
     float[] dx = new float[numel];
     float[] weightGrad = new float[channels];
     float[] biasGrad = new float[channels];
-    BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean, var,
+    KernelCalls.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean, var,
         1e-3, weightGrad, biasGrad, 1);
     ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardInference(xd,
         ReferenceBatchNorm.toDouble(dy), batch, channels, spatial, w,
@@ -203,7 +203,7 @@ class KernelParityTest {
     assertClose(biasGrad, back.dBias(), 1e-6, "dbeta eval");
     // Without parameter gradients the sums are skipped; dx is the same.
     float[] dx2 = new float[numel];
-    BatchNormKernels.backwardInference(ops, x, dy, dx2, batch, channels, spatial, weight, mean,
+    KernelCalls.backwardInference(ops, x, dy, dx2, batch, channels, spatial, weight, mean,
         var, 1e-3, null, null, 1);
     assertBitwiseEqual(dx2, dx, "dx without parameter gradients");
   }
@@ -222,7 +222,7 @@ class KernelParityTest {
       float[] y = new float[numel];
       float[] saveMean = new float[channels];
       float[] saveInvStd = new float[channels];
-      BatchNormKernels.forwardTraining(ops, x, y, batch, channels, spatial, null, null, null, null,
+      KernelCalls.forwardTraining(ops, x, y, batch, channels, spatial, null, null, null, null,
           0, 1e-5, saveMean, saveInvStd, 1);
       ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(
           ReferenceBatchNorm.toDouble(x), batch, channels, spatial, null, null, 1e-5);
@@ -247,8 +247,8 @@ class KernelParityTest {
       weight[c] = 1 + 0.1f * c;
     }
     float[][] expected = null;
-    for (int mode : new int[] {BatchNormKernels.AUTO, BatchNormKernels.BLOCKED,
-        BatchNormKernels.STREAMED}) {
+    for (int mode : new int[] {KernelCalls.AUTO, KernelCalls.BLOCKED,
+        KernelCalls.STREAMED}) {
       for (int threads : new int[] {1, 2, 3, 8}) {
         float[][] got = runAll(ops, x, dy, weight, batch, channels, spatial, threads, mode);
         if (expected == null) {
@@ -263,7 +263,7 @@ class KernelParityTest {
     }
     // In place: y written over x gives the same y.
     float[] inPlace = x.clone();
-    BatchNormKernels.forwardTraining(ops, inPlace, inPlace, batch, channels, spatial, weight, null,
+    KernelCalls.forwardTraining(ops, inPlace, inPlace, batch, channels, spatial, weight, null,
         null, null, 0, 1e-5, new float[channels], new float[channels], 2);
     assertBitwiseEqual(inPlace, expected[0], "in place");
   }
@@ -301,7 +301,7 @@ class KernelParityTest {
       assertBitwiseEqual(y, byRow, what + " whole rows vs row by row");
       assertBitwiseEqual(dx, dxByRow, what + " eval dx, whole rows vs row by row");
       float[] inPlace = x.clone();
-      BatchNormKernels.forwardInference(ops, inPlace, inPlace, batch, channels, spatial,
+      KernelCalls.forwardInference(ops, inPlace, inPlace, batch, channels, spatial,
           p.weight(), p.bias(), p.mean(), p.var(), 1e-5, 2);
       assertBitwiseEqual(inPlace, byRow, what + " in place, two threads");
     }
@@ -368,7 +368,7 @@ class KernelParityTest {
     /** The eval forward's y. */
     float[] forward(KernelOps ops, float[] x, int batch, int channels, int spatial, int threads) {
       float[] y = new float[x.length];
-      BatchNormKernels.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean,
+      KernelCalls.forwardInference(ops, x, y, batch, channels, spatial, weight, bias, mean,
           var, 1e-5, threads);
       return y;
     }
@@ -379,7 +379,7 @@ class KernelParityTest {
       float[] dx = new float[x.length];
       float[] weightGrad = new float[channels];
       float[] biasGrad = new float[channels];
-      BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean,
+      KernelCalls.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean,
           var, 1e-5, weightGrad, biasGrad, threads);
       return new float[][] {dx, weightGrad, biasGrad};
     }
@@ -388,7 +388,7 @@ class KernelParityTest {
     float[] backward(KernelOps ops, float[] x, float[] dy, int batch, int channels, int spatial,
         int threads) {
       float[] dx = new float[x.length];
-      BatchNormKernels.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean,
+      KernelCalls.backwardInference(ops, x, dy, dx, batch, channels, spatial, weight, mean,
           var, 1e-5, null, null, threads);
       return dx;
     }
@@ -423,7 +423,7 @@ class KernelParityTest {
       x[at] = Float.POSITIVE_INFINITY;
       float[] saveMean = new float[1];
       float[] runningMean = new float[1];
-      BatchNormKernels.forwardTraining(ops, x, new float[x.length], 2, 1, spatial, null, null,
+      KernelCalls.forwardTraining(ops, x, new float[x.length], 2, 1, spatial, null, null,
           runningMean, new float[] {1f}, 0.1, 1e-5, saveMean, new float[1], 1);
       assertThat(saveMean[0]).as("mean with +Inf at " + at).isEqualTo(Float.POSITIVE_INFINITY);
       assertThat(runningMean[0]).as("running mean with +Inf at " + at)
@@ -453,20 +453,20 @@ class KernelParityTest {
     Arrays.fill(runningVar, 1f);
     float[] saveMean = new float[channels];
     float[] saveInvStd = new float[channels];
-    BatchNormKernels.forwardTraining(ops, x, y, batch, channels, spatial, weight, null,
+    KernelCalls.forwardTraining(ops, x, y, batch, channels, spatial, weight, null,
         runningMean, runningVar, 0.1, 1e-5, saveMean, saveInvStd, threads, mode);
     float[] dx = new float[numel];
     float[] weightGrad = new float[channels];
     float[] biasGrad = new float[channels];
-    BatchNormKernels.backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight, saveMean,
+    KernelCalls.backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight, saveMean,
         saveInvStd, weightGrad, biasGrad, threads, mode);
     float[] yEval = new float[numel];
-    BatchNormKernels.forwardInference(ops, x, yEval, batch, channels, spatial, weight, null,
+    KernelCalls.forwardInference(ops, x, yEval, batch, channels, spatial, weight, null,
         runningMean, runningVar, 1e-5, threads);
     float[] dxEval = new float[numel];
     float[] weightGradEval = new float[channels];
     float[] biasGradEval = new float[channels];
-    BatchNormKernels.backwardInference(ops, x, dy, dxEval, batch, channels, spatial, weight,
+    KernelCalls.backwardInference(ops, x, dy, dxEval, batch, channels, spatial, weight,
         runningMean, runningVar, 1e-5, weightGradEval, biasGradEval, threads);
     return new float[][] {y, saveMean, saveInvStd, runningMean, runningVar, dx, weightGrad,
         biasGrad, yEval, dxEval, weightGradEval, biasGradEval};

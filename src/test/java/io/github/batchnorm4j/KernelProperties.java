@@ -1,6 +1,6 @@
 package io.github.batchnorm4j;
 
-import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.testing.KernelCalls;
 import io.github.batchnorm4j.internal.KernelOps;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
 import java.util.SplittableRandom;
@@ -70,7 +70,7 @@ class KernelProperties {
     float[] runningMean = new float[c];
     float[] runningVar = new float[c];
     java.util.Arrays.fill(runningVar, 1f);
-    BatchNormKernels.forwardTraining(ops, x, y, n, c, s, weight, bias, runningMean, runningVar,
+    KernelCalls.forwardTraining(ops, x, y, n, c, s, weight, bias, runningMean, runningVar,
         0.5, 1e-5, saveMean, saveInvStd, k.threads());
     ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(xd, n, c, s, w,
         ReferenceBatchNorm.toDouble(bias), 1e-5);
@@ -79,7 +79,7 @@ class KernelProperties {
     float[] dx = new float[numel];
     float[] weightGrad = new float[c];
     float[] biasGrad = new float[c];
-    BatchNormKernels.backwardTraining(ops, x, dy, dx, n, c, s, weight, saveMean, saveInvStd,
+    KernelCalls.backwardTraining(ops, x, dy, dx, n, c, s, weight, saveMean, saveInvStd,
         weightGrad, biasGrad, k.threads());
     ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardTraining(xd, dyd, n, c, s, w,
         1e-5);
@@ -89,7 +89,7 @@ class KernelProperties {
 
     // Eval with the running statistics just updated (offset/2 and about (1 + var)/2).
     float[] yEval = new float[numel];
-    BatchNormKernels.forwardInference(ops, x, yEval, n, c, s, weight, bias, runningMean,
+    KernelCalls.forwardInference(ops, x, yEval, n, c, s, weight, bias, runningMean,
         runningVar, 1e-5, k.threads());
     double[] rm = ReferenceBatchNorm.toDouble(runningMean);
     double[] rv = ReferenceBatchNorm.toDouble(runningVar);
@@ -98,7 +98,7 @@ class KernelProperties {
     float[] dxEval = new float[numel];
     float[] weightGradEval = new float[c];
     float[] biasGradEval = new float[c];
-    BatchNormKernels.backwardInference(ops, x, dy, dxEval, n, c, s, weight, runningMean,
+    KernelCalls.backwardInference(ops, x, dy, dxEval, n, c, s, weight, runningMean,
         runningVar, 1e-5, weightGradEval, biasGradEval, k.threads());
     ReferenceBatchNorm.Backward backEval = ReferenceBatchNorm.backwardInference(xd, dyd, n, c, s,
         w, rm, rv, 1e-5);

@@ -127,8 +127,8 @@ class SemanticsTest {
     float[] y = new float[4];
     float[] mean = new float[1];
     float[] invStd = new float[1];
-    BatchNormFunctional.forwardTraining(x, y, 4, 1, 1, null, null, null, null, 0, 1e-5, mean,
-        invStd);
+    BatchNormFunctional.forwardTraining(BatchNormOptions.defaults(), Shape.of(4, 1), x, y, null,
+        null, 0, new BatchStatistics(mean, invStd));
     assertThat(mean[0]).isEqualTo(2.5f);
     assertThat(invStd[0]).isEqualTo((float) (1 / Math.sqrt(1.25 + 1e-5)));
   }

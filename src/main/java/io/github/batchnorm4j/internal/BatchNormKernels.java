@@ -84,110 +84,125 @@ public final class BatchNormKernels {
   /** The nominal number of values in a streamed work item handed to a thread. */
   static final int ITEM = 1 << 14;
 
+  /**
+   * A calling thread keeps its {@link Job}'s per-channel and per-segment scratch between calls
+   * while it holds at most this many doubles (4 MiB): enough for about 80,000 channels, or
+   * 2^30 values in one channel. A call that needs more allocates it and lets it go afterwards.
+   */
+  static final int RETAINED_DOUBLES = 1 << 19;
+
   private static final ThreadLocal<Job> JOBS = ThreadLocal.withInitial(Job::new);
 
-  /** Training passes: choose by shape ({@link #AUTO}), channel-blocked, or streamed. */
-  public static final int AUTO = 0;
-  /** Training passes channel by channel, the second pass from cache. */
-  public static final int BLOCKED = 1;
-  /** Training passes over all channels in memory order, one after the other. */
-  public static final int STREAMED = 2;
+  /** The order of the two training passes; every order gives bitwise the same results. */
+  public enum PassOrder {
+    /** Chosen by shape ({@code -Dbatchnorm4j.passes=blocked|streamed} overrides it). */
+    AUTO,
+    /** Channel group by channel group, the second pass from cache. */
+    BLOCKED,
+    /** Over all channels in memory order, one pass after the other. */
+    STREAMED
+  }
 
-  /** For experiments: {@code -Dbatchnorm4j.passes=blocked|streamed} overrides {@link #AUTO}. */
-  private static final int DEFAULT_MODE = parseMode(System.getProperty("batchnorm4j.passes", ""));
+  /** For experiments: {@code -Dbatchnorm4j.passes=blocked|streamed} overrides {@link PassOrder#AUTO}. */
+  private static final PassOrder DEFAULT_ORDER =
+      parseOrder(System.getProperty("batchnorm4j.passes", ""));
 
-  private static int parseMode(String value) {
+  private static PassOrder parseOrder(String value) {
     switch (value) {
       case "blocked":
-        return BLOCKED;
+        return PassOrder.BLOCKED;
       case "streamed":
-        return STREAMED;
+        return PassOrder.STREAMED;
       default:
-        return AUTO;
+        return PassOrder.AUTO;
     }
   }
 
   private BatchNormKernels() {}
 
-  /**
-   * Training forward over all channels; see {@code BatchNormFunctional.forwardTraining} for the
-   * arguments. Writes nothing when m = 0.
-   */
-  public static void forwardTraining(KernelOps ops, float[] x, float[] y, int batch, int channels,
-      int spatial, float[] weight, float[] bias, float[] runningMean, float[] runningVar,
-      double factor, double eps, float[] saveMean, float[] saveInvStd, int threads) {
-    forwardTraining(ops, x, y, batch, channels, spatial, weight, bias, runningMean, runningVar,
-        factor, eps, saveMean, saveInvStd, threads, AUTO);
-  }
+  // Channels-last data (N, *spatial, C) is (N * S) rows of C values: the planner takes it as
+  // channels-first data with N * S samples and planes of one value, which has exactly the same
+  // channels, values and element positions, so one set of passes serves both layouts.
 
-  /** As above, with the passes chosen by {@code mode} ({@link #AUTO}, {@link #BLOCKED} or
-   * {@link #STREAMED}); every mode gives bitwise the same results. */
-  public static void forwardTraining(KernelOps ops, float[] x, float[] y, int batch, int channels,
-      int spatial, float[] weight, float[] bias, float[] runningMean, float[] runningVar,
-      double factor, double eps, float[] saveMean, float[] saveInvStd, int threads, int mode) {
+  /**
+   * Training forward over all channels; see {@code BatchNormFunctional.forwardTraining}. Writes
+   * nothing when m = 0.
+   *
+   * @param runningMean null for no running update (then runningVar is null too)
+   * @param unbiasedRunningVar the running variance takes var * m / (m - 1) (PyTorch) or var
+   * @param relu the fused activation: y = max(0, BN(x))
+   */
+  public static void forwardTraining(KernelOps ops, int batch, int channels, int spatial,
+      boolean channelsLast, float[] x, float[] y,
+      float[] weight, float[] bias, float[] runningMean, float[] runningVar, double factor,
+      boolean unbiasedRunningVar, double eps, boolean relu, float[] saveMean, float[] saveInvStd,
+      int threads, PassOrder order) {
     if ((long) batch * spatial == 0) {
       return;
     }
     Job j = JOBS.get();
-    j.start(ops, batch, channels, spatial);
+    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
     j.x = x;
     j.y = y;
+    j.relu = relu;
     j.weight = weight;
     j.bias = bias;
     j.runningMean = runningMean;
     j.runningVar = runningVar;
+    j.unbiasedRunningVar = unbiasedRunningVar;
     j.factor = factor;
     j.eps = eps;
     j.saveMean = saveMean;
     j.saveInvStd = saveInvStd;
     try {
-      j.runTraining(Job.FORWARD_CHANNELS, Job.FORWARD_STATS, Job.NORMALIZE, threads, mode);
+      j.runTraining(true, threads, order);
     } finally {
-      j.clear();
+      j.finish();
     }
   }
 
   /** Eval forward with fixed statistics; see {@code BatchNormFunctional.forwardInference}. */
-  public static void forwardInference(KernelOps ops, float[] x, float[] y, int batch, int channels,
-      int spatial, float[] weight, float[] bias, float[] mean, float[] var, double eps,
+  public static void forwardInference(KernelOps ops, int batch, int channels, int spatial,
+      boolean channelsLast, float[] x, float[] y,
+      float[] weight, float[] bias, float[] mean, float[] var, double eps, boolean relu,
       int threads) {
     if ((long) batch * spatial == 0) {
       return;
     }
     Job j = JOBS.get();
-    j.start(ops, batch, channels, spatial);
+    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
     j.x = x;
     j.y = y;
-    for (int c = 0; c < channels; c++) {
-      j.mean[c] = mean[c];
-      j.alpha[c] = (weight == null ? 1.0 : weight[c]) / Math.sqrt(var[c] + eps);
-      j.beta[c] = bias == null ? 0.0 : bias[c];
+    j.relu = relu;
+    for (int c = 0; c < j.channels; c++) {
+      j.center[c] = mean[c];
+      j.scale[c] = (weight == null ? 1.0 : weight[c]) / Math.sqrt(var[c] + eps);
+      j.offset[c] = bias == null ? 0.0 : bias[c];
     }
     try {
-      j.runElementwise(Job.NORMALIZE, j.threadsFor(threads));
+      j.runElementwise(Pass.NORMALIZE, j.threadsFor(threads));
     } finally {
-      j.clear();
+      j.finish();
     }
   }
 
-  /** Training backward; see {@code BatchNormFunctional.backwardTraining}. Nothing when m = 0. */
-  public static void backwardTraining(KernelOps ops, float[] x, float[] dy, float[] dx, int batch,
-      int channels, int spatial, float[] weight, float[] saveMean, float[] saveInvStd,
-      float[] weightGrad, float[] biasGrad, int threads) {
-    backwardTraining(ops, x, dy, dx, batch, channels, spatial, weight, saveMean, saveInvStd,
-        weightGrad, biasGrad, threads, AUTO);
-  }
-
-  /** As above, with the passes chosen by {@code mode}; every mode gives bitwise the same results. */
-  public static void backwardTraining(KernelOps ops, float[] x, float[] dy, float[] dx, int batch,
-      int channels, int spatial, float[] weight, float[] saveMean, float[] saveInvStd,
-      float[] weightGrad, float[] biasGrad, int threads, int mode) {
+  /**
+   * Training backward; see {@code BatchNormFunctional.backwardTraining}. Nothing when m = 0.
+   *
+   * @param reluOutput the forward's output when it fused a ReLU (dy is masked where it is
+   *     {@code <= 0}), else null
+   */
+  public static void backwardTraining(KernelOps ops, int batch, int channels, int spatial,
+      boolean channelsLast, float[] x, float[] reluOutput,
+      float[] dy, float[] dx, float[] weight, float[] saveMean, float[] saveInvStd,
+      float[] weightGrad, float[] biasGrad, int threads, PassOrder order) {
     if ((long) batch * spatial == 0) {
       return;
     }
     Job j = JOBS.get();
-    j.start(ops, batch, channels, spatial);
+    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
     j.x = x;
+    j.reluOutput = reluOutput;
     j.dy = dy;
     j.dx = dx;
     j.weight = weight;
@@ -196,75 +211,89 @@ public final class BatchNormKernels {
     j.weightGrad = weightGrad;
     j.biasGrad = biasGrad;
     try {
-      j.runTraining(Job.BACKWARD_CHANNELS, Job.BACKWARD_STATS, Job.BACKWARD_DX, threads, mode);
+      j.runTraining(false, threads, order);
     } finally {
-      j.clear();
+      j.finish();
     }
   }
 
   /** Eval backward with fixed statistics; see {@code BatchNormFunctional.backwardInference}. */
-  public static void backwardInference(KernelOps ops, float[] x, float[] dy, float[] dx,
-      int batch, int channels, int spatial, float[] weight, float[] mean, float[] var, double eps,
+  public static void backwardInference(KernelOps ops, int batch, int channels, int spatial,
+      boolean channelsLast, float[] x, float[] reluOutput,
+      float[] dy, float[] dx, float[] weight, float[] mean, float[] var, double eps,
       float[] weightGrad, float[] biasGrad, int threads) {
     if ((long) batch * spatial == 0) {
       return;
     }
     Job j = JOBS.get();
-    j.start(ops, batch, channels, spatial);
+    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
     j.x = x;
+    j.reluOutput = reluOutput;
     j.dy = dy;
     j.dx = dx;
-    j.sums = weightGrad != null || biasGrad != null;
-    for (int c = 0; c < channels; c++) {
+    boolean sums = weightGrad != null || biasGrad != null;
+    for (int c = 0; c < j.channels; c++) {
       double invStd = 1.0 / Math.sqrt(var[c] + eps);
-      j.mean[c] = mean[c];
-      j.alpha[c] = (weight == null ? 1.0 : weight[c]) * invStd;
-      j.beta[c] = invStd;
+      j.center[c] = mean[c];
+      j.scale[c] = (weight == null ? 1.0 : weight[c]) * invStd;
+      j.invStd[c] = invStd;
     }
     try {
       int t = j.threadsFor(threads);
-      if (j.sums) {
-        j.runSums(Job.SCALE_GRAD_SUMS, t);
-      } else {
-        j.runElementwise(Job.SCALE_GRAD, t);
+      if (!sums) {
+        j.runElementwise(Pass.SCALE_GRAD, t);
+        return;
       }
-      if (j.sums) {
-        for (int c = 0; c < channels; c++) {
-          double sumDy = 0;
-          double sumDyCentered = 0;
-          for (int g = 0, u = c * j.segments; g < j.segments; g++, u++) {
-            sumDy += j.partials[3 * u];
-            sumDyCentered += j.partials[3 * u + 1];
-          }
-          if (biasGrad != null) {
-            biasGrad[c] = (float) (biasGrad[c] + sumDy);
-          }
-          if (weightGrad != null) {
-            weightGrad[c] = (float) (weightGrad[c] + sumDyCentered * j.beta[c]);
-          }
+      j.runSums(Pass.SCALE_GRAD_SUMS, t);
+      for (int c = 0; c < j.channels; c++) {
+        double sumGrad = 0;
+        double sumGradCentered = 0;
+        for (int s = 0, u = c * j.segments; s < j.segments; s++, u++) {
+          sumGrad += j.partials[3 * u];
+          sumGradCentered += j.partials[3 * u + 1];
+        }
+        if (biasGrad != null) {
+          biasGrad[c] = (float) (biasGrad[c] + sumGrad);
+        }
+        if (weightGrad != null) {
+          weightGrad[c] = (float) (weightGrad[c] + sumGradCentered * j.invStd[c]);
         }
       }
     } finally {
-      j.clear();
+      j.finish();
     }
+  }
+
+  /** The passes a {@link Job} runs over its work items. */
+  enum Pass {
+    /** Both forward passes over whole channel groups (blocked order). */
+    FORWARD_GROUPS,
+    /** The statistics' shifted sums per (segment, channel) unit. */
+    FORWARD_STATS,
+    /** y = (x - center) * scale + offset, and the fused ReLU. */
+    NORMALIZE,
+    /** Both backward passes over whole channel groups (blocked order). */
+    BACKWARD_GROUPS,
+    /** The training backward's three sums per unit. */
+    BACKWARD_STATS,
+    /** dx of the training backward. */
+    BACKWARD_DX,
+    /** dx = g * scale, the eval backward without parameter gradients. */
+    SCALE_GRAD,
+    /** The eval backward with its two sums per unit. */
+    SCALE_GRAD_SUMS,
+    /** {@link #FORWARD_STATS} for short planes, rows in memory order. */
+    ROWS_FORWARD_STATS,
+    /** {@link #BACKWARD_STATS} for short planes. */
+    ROWS_BACKWARD_STATS,
+    /** {@link #SCALE_GRAD_SUMS} for short planes. */
+    ROWS_SCALE_GRAD_SUMS
   }
 
   /** One call's arguments and scratch, reused by the calls of one thread. */
   static final class Job implements ChannelParallel.Work {
-    static final int FORWARD_CHANNELS = 1;
-    static final int FORWARD_STATS = 2;
-    static final int NORMALIZE = 3;
-    static final int BACKWARD_CHANNELS = 4;
-    static final int BACKWARD_STATS = 5;
-    static final int BACKWARD_DX = 6;
-    static final int SCALE_GRAD = 7;
-    static final int SCALE_GRAD_SUMS = 8;
-    static final int MATRIX_FORWARD_STATS = 9;
-    static final int MATRIX_BACKWARD_STATS = 10;
-    static final int MATRIX_SCALE_GRAD_SUMS = 11;
-
     KernelOps ops;
-    int op;
+    Pass pass;
     int batch;
     int channels;
     int spatial;
@@ -289,24 +318,32 @@ public final class BatchNormKernels {
     float[] y;
     float[] dy;
     float[] dx;
+    float[] reluOutput; // the forward's output when the backward goes through a fused ReLU
+    boolean relu;
     float[] weight;
     float[] bias;
     float[] runningMean;
     float[] runningVar;
+    boolean unbiasedRunningVar;
     double factor;
     double eps;
     float[] saveMean;
     float[] saveInvStd;
     float[] weightGrad;
     float[] biasGrad;
-    boolean sums;
 
-    // Per channel: the elementwise pass's constants (forward: mean, alpha, beta; backward: mean,
-    // meanDy, k, scale in mean, beta, k, alpha).
-    double[] mean = new double[0];
-    double[] alpha = new double[0];
-    double[] beta = new double[0];
-    double[] k = new double[0];
+    // Per channel, the constants of the elementwise passes:
+    //   normalize:    y  = (x - center) * scale + offset
+    //   training dx:  dx = scale * ((g - meanGrad) - (x - center) * slope)
+    //   eval dx:      dx = g * scale; dgamma = sum g * (x - center) * invStd
+    double[] center = new double[0];
+    double[] scale = new double[0];
+    double[] offset = new double[0];
+    double[] meanGrad = new double[0];
+    double[] slope = new double[0];
+    double[] invStd = new double[0];
+    /** The rows passes' per-channel pivots: the shift K forward, the saved mean backward. */
+    double[] pivot = new double[0];
     // Per (channel, segment) unit: up to three sums.
     double[] partials = new double[0];
 
@@ -334,11 +371,14 @@ public final class BatchNormKernels {
       }
       unitsPerItem = Math.max(1, ITEM / segmentValues);
       planTiles();
-      if (mean.length < c) {
-        mean = new double[c];
-        alpha = new double[c];
-        beta = new double[c];
-        k = new double[c];
+      if (center.length < c) {
+        center = new double[c];
+        scale = new double[c];
+        offset = new double[c];
+        meanGrad = new double[c];
+        slope = new double[c];
+        invStd = new double[c];
+        pivot = new double[c];
       }
       long units = (long) c * segments;
       if (partials.length < 3 * units) {
@@ -350,11 +390,18 @@ public final class BatchNormKernels {
       return ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
     }
 
-    void clear() {
+    /**
+     * Drops the call's references, and any scratch beyond {@link #RETAINED_DOUBLES}, so that a
+     * thread keeps a bounded amount of memory whatever shapes it has seen.
+     */
+    void finish() {
       ops = null;
-      x = y = dy = dx = null;
+      x = y = dy = dx = reluOutput = null;
       weight = bias = runningMean = runningVar = null;
       saveMean = saveInvStd = weightGrad = biasGrad = null;
+      if (7L * center.length + partials.length > RETAINED_DOUBLES) {
+        center = scale = offset = meanGrad = slope = invStd = pivot = partials = new double[0];
+      }
     }
 
     /**
@@ -362,31 +409,32 @@ public final class BatchNormKernels {
      * the sums over all (segment, channel) units in memory order, the per-channel arithmetic, then
      * the elementwise pass in memory order.
      */
-    void runTraining(int channelOp, int statsOp, int elementOp, int threads, int mode) {
+    void runTraining(boolean forward, int threads, PassOrder order) {
       int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
-      long channelBytes = 4L * count * (channelOp == FORWARD_CHANNELS ? 1 : 2);
+      // First-pass bytes per channel: x, and dy (and the ReLU output) for the backward.
+      long channelBytes = 4L * count * (forward ? 1 : reluOutput == null ? 2 : 3);
       // Groups that fit the cache budget, and at least two per thread when the channels allow.
       long perItem = Math.min(GROUP_BYTES / channelBytes, (channels + 2L * t - 1) / (2L * t));
       channelsPerItem = (int) Math.max(1, Math.min(channels, perItem));
       int channelItems = (channels + channelsPerItem - 1) / channelsPerItem;
-      if (blocked(mode == AUTO ? DEFAULT_MODE : mode, channelBytes, channelItems, t)) {
-        op = channelOp;
+      if (blocked(order == PassOrder.AUTO ? DEFAULT_ORDER : order, channelBytes, channelItems, t)) {
+        pass = forward ? Pass.FORWARD_GROUPS : Pass.BACKWARD_GROUPS;
         runItems(channelItems, t);
         return;
       }
-      runSums(statsOp, t);
+      runSums(forward ? Pass.FORWARD_STATS : Pass.BACKWARD_STATS, t);
       for (int c = 0; c < channels; c++) {
-        if (statsOp == FORWARD_STATS) {
+        if (forward) {
           finishForward(c);
         } else {
           finishBackward(c);
         }
       }
-      runElementwise(elementOp, t);
+      runElementwise(forward ? Pass.NORMALIZE : Pass.BACKWARD_DX, t);
     }
 
     /**
-     * Runs items [0, items) of the current op: on the caller's thread in order when t = 1 (a
+     * Runs items [0, items) of the current pass: on the caller's thread in order when t = 1 (a
      * direct call per item, which matters for small tensors), else shared with the workers.
      */
     private void runItems(int items, int t) {
@@ -400,14 +448,15 @@ public final class BatchNormKernels {
     }
 
     /** Whether the training passes run channel-blocked rather than streamed. */
-    private boolean blocked(int mode, long channelBytes, int channelItems, int t) {
-      if (mode != AUTO) {
-        return mode == BLOCKED;
+    private boolean blocked(PassOrder order, long channelBytes, int channelItems, int t) {
+      if (order != PassOrder.AUTO) {
+        return order == PassOrder.BLOCKED;
       }
       if (channelItems < 2 * t || spatial < SHORT_PLANE) {
         // Too few groups to share between the threads, or one holds every channel; or short
-        // planes (one value for BatchNorm1d's (N, C)), where a channel's values are a few floats
-        // per row and only the streamed passes read memory in order.
+        // planes (one value for BatchNorm1d's (N, C) and for channels-last data), where a
+        // channel's values are a few floats per row and only the streamed passes read memory in
+        // order.
         return false;
       }
       // Measured on a 2-core AMD Zen 5 (docs/kernels.md). Up to a few MB the streamed passes'
@@ -422,68 +471,69 @@ public final class BatchNormKernels {
     }
 
     /** A sums pass over every (segment, channel) unit, segment-major (memory order). */
-    void runSums(int sumOp, int t) {
+    void runSums(Pass sums, int t) {
       if (spatial < SHORT_PLANE) {
-        runMatrixSums(sumOp, t);
+        runRowSums(sums, t);
         return;
       }
-      op = sumOp;
+      pass = sums;
       long units = (long) channels * segments;
       int items = (int) ((units + unitsPerItem - 1) / unitsPerItem);
       runItems(items, t);
     }
 
     /**
-     * A sums pass for short planes (one value for BatchNorm1d's (N, C)): items of (segment, block of
-     * {@link #MATRIX_BLOCK} channels), each walking its segment's rows in memory order with the
-     * block's channels side by side. The same (channel, segment) sums as {@link #unit}, bit for bit.
+     * A sums pass for short planes (one value for BatchNorm1d's (N, C) and for channels-last
+     * data): items of (segment, block of {@link #MATRIX_BLOCK} channels), each walking its
+     * segment's rows in memory order with the block's channels side by side. The same (channel,
+     * segment) sums as {@link #unit}, bit for bit.
      */
-    private void runMatrixSums(int sumOp, int t) {
-      switch (sumOp) {
+    private void runRowSums(Pass sums, int t) {
+      switch (sums) {
         case FORWARD_STATS:
-          op = MATRIX_FORWARD_STATS;
+          pass = Pass.ROWS_FORWARD_STATS;
           for (int c = 0; c < channels; c++) {
-            k[c] = shift(c);
+            pivot[c] = shift(c);
           }
           break;
         case BACKWARD_STATS:
-          op = MATRIX_BACKWARD_STATS;
+          pass = Pass.ROWS_BACKWARD_STATS;
           for (int c = 0; c < channels; c++) {
-            k[c] = saveMean[c]; // the pivots, until finishBackward sets k
+            pivot[c] = saveMean[c];
           }
           break;
         default:
-          op = MATRIX_SCALE_GRAD_SUMS;
+          pass = Pass.ROWS_SCALE_GRAD_SUMS;
       }
       int blocks = (channels + MATRIX_BLOCK - 1) / MATRIX_BLOCK;
       runItems(segments * blocks, t);
     }
 
-    private void matrixSums(int item) {
+    private void rowSums(int item) {
       int blocks = (channels + MATRIX_BLOCK - 1) / MATRIX_BLOCK;
       int g = item / blocks;
       int c0 = (item % blocks) * MATRIX_BLOCK;
       int c1 = Math.min(channels, c0 + MATRIX_BLOCK);
       int r0 = g * planesPerSegment;
       int r1 = Math.min(batch, r0 + planesPerSegment);
-      switch (op) {
-        case MATRIX_FORWARD_STATS:
-          ops.shiftedSumsAcross(x, r0, r1, channels, spatial, c0, c1, k, partials, 3 * g,
+      switch (pass) {
+        case ROWS_FORWARD_STATS:
+          ops.shiftedSumsAcross(x, r0, r1, channels, spatial, c0, c1, pivot, partials, 3 * g,
               3 * segments);
           break;
-        case MATRIX_BACKWARD_STATS:
-          ops.backwardSumsAcross(x, dy, r0, r1, channels, spatial, c0, c1, k, partials, 3 * g,
-              3 * segments);
+        case ROWS_BACKWARD_STATS:
+          ops.backwardSumsAcross(x, dy, reluOutput, r0, r1, channels, spatial, c0, c1, pivot,
+              partials, 3 * g, 3 * segments);
           break;
         default:
-          ops.scaleGradAcross(x, dy, dx, r0, r1, channels, spatial, c0, c1, mean, alpha, partials,
-              3 * g, 3 * segments);
+          ops.scaleGradAcross(x, dy, reluOutput, dx, r0, r1, channels, spatial, c0, c1, center,
+              scale, partials, 3 * g, 3 * segments);
       }
     }
 
     /** An elementwise pass in memory order: row blocks, or (row, channel block) tiles. */
-    void runElementwise(int elementOp, int t) {
-      op = elementOp;
+    void runElementwise(Pass elementwise, int t) {
+      pass = elementwise;
       runItems(tiles, t);
     }
 
@@ -513,68 +563,72 @@ public final class BatchNormKernels {
     }
 
     /** One tile of the elementwise pass: rows [n0, n1) x channels [c0, c1), channel by channel. */
-    private void tile(int elementOp, int item) {
+    private void tile(int item) {
       int channelBlocks = (channels + tileChannels - 1) / tileChannels;
       int n0 = (item / channelBlocks) * tileRows;
       int n1 = Math.min(batch, n0 + tileRows);
       int c0 = (item % channelBlocks) * tileChannels;
       int c1 = Math.min(channels, c0 + tileChannels);
       if (c0 == 0 && c1 == channels) {
-        rows(elementOp, n0, n1);
+        rows(n0, n1);
         return;
       }
       for (int c = c0; c < c1; c++) {
-        elementwise(elementOp, c, n0 * stride + c * spatial, n1 - n0, spatial);
+        elementwise(pass, c, n0 * stride + c * spatial, n1 - n0, spatial);
       }
     }
 
     /** Whole rows [n0, n1) of the elementwise pass, in memory order, in one kernel call. */
-    private void rows(int elementOp, int n0, int n1) {
+    private void rows(int n0, int n1) {
       int base = n0 * stride;
-      switch (elementOp) {
+      switch (pass) {
         case NORMALIZE:
-          ops.normalizeRows(x, y, base, n1 - n0, channels, spatial, mean, alpha, beta);
+          ops.normalizeRows(x, y, base, n1 - n0, channels, spatial, center, scale, offset, relu);
           break;
         case BACKWARD_DX:
-          ops.backwardDxRows(x, dy, dx, base, n1 - n0, channels, spatial, mean, beta, k, alpha);
+          ops.backwardDxRows(x, dy, reluOutput, dx, base, n1 - n0, channels, spatial, center,
+              meanGrad, slope, scale);
           break;
         case SCALE_GRAD:
-          ops.scaleGradRows(dy, dx, base, n1 - n0, channels, spatial, alpha);
+          ops.scaleGradRows(dy, reluOutput, dx, base, n1 - n0, channels, spatial, scale);
           break;
         default:
-          throw new AssertionError(elementOp);
+          throw new AssertionError(pass);
       }
     }
 
-    private void elementwise(int elementOp, int c, int base, int planes, int len) {
-      switch (elementOp) {
+    /** The elementwise pass over {@code planes} runs of {@code len} values of channel c. */
+    private void elementwise(Pass elementwise, int c, int base, int planes, int len) {
+      switch (elementwise) {
         case NORMALIZE:
-          ops.normalize(x, y, base, stride, planes, len, mean[c], alpha[c], beta[c]);
+          ops.normalize(x, y, base, stride, planes, len, center[c], scale[c], offset[c], relu);
           break;
         case BACKWARD_DX:
-          ops.backwardDx(x, dy, dx, base, stride, planes, len, mean[c], beta[c], k[c], alpha[c]);
+          ops.backwardDx(x, dy, reluOutput, dx, base, stride, planes, len, center[c], meanGrad[c],
+              slope[c], scale[c]);
           break;
         case SCALE_GRAD:
-          ops.scaleGrad(x, dy, dx, base, stride, planes, len, mean[c], alpha[c], false, null, 0);
+          ops.scaleGrad(x, dy, reluOutput, dx, base, stride, planes, len, center[c], scale[c],
+              false, null, 0);
           break;
         default:
-          throw new AssertionError(elementOp);
+          throw new AssertionError(elementwise);
       }
     }
 
     @Override
     public void run(int item) {
-      switch (op) {
-        case FORWARD_CHANNELS:
-        case BACKWARD_CHANNELS: {
+      switch (pass) {
+        case FORWARD_GROUPS:
+        case BACKWARD_GROUPS: {
           int c0 = item * channelsPerItem;
-          channelGroup(op, c0, Math.min(channels, c0 + channelsPerItem));
+          channelGroup(pass == Pass.FORWARD_GROUPS, c0, Math.min(channels, c0 + channelsPerItem));
           return;
         }
-        case MATRIX_FORWARD_STATS:
-        case MATRIX_BACKWARD_STATS:
-        case MATRIX_SCALE_GRAD_SUMS:
-          matrixSums(item);
+        case ROWS_FORWARD_STATS:
+        case ROWS_BACKWARD_STATS:
+        case ROWS_SCALE_GRAD_SUMS:
+          rowSums(item);
           return;
         case FORWARD_STATS:
         case BACKWARD_STATS:
@@ -582,12 +636,12 @@ public final class BatchNormKernels {
           long u0 = (long) item * unitsPerItem;
           long u1 = Math.min((long) channels * segments, u0 + unitsPerItem);
           for (long u = u0; u < u1; u++) {
-            unit(op, (int) (u % channels), (int) (u / channels));
+            unit(pass, (int) (u % channels), (int) (u / channels));
           }
           return;
         }
         default:
-          tile(op, item);
+          tile(item);
       }
     }
 
@@ -596,11 +650,10 @@ public final class BatchNormKernels {
      * channel) unit of the group in memory order, the per-channel arithmetic, then the second pass
      * in memory order, which finds the group's values in cache.
      */
-    private void channelGroup(int channelOp, int c0, int c1) {
-      boolean forward = channelOp == FORWARD_CHANNELS;
+    private void channelGroup(boolean forward, int c0, int c1) {
       for (int g = 0; g < segments; g++) {
         for (int c = c0; c < c1; c++) {
-          unit(forward ? FORWARD_STATS : BACKWARD_STATS, c, g);
+          unit(forward ? Pass.FORWARD_STATS : Pass.BACKWARD_STATS, c, g);
         }
       }
       for (int c = c0; c < c1; c++) {
@@ -612,7 +665,7 @@ public final class BatchNormKernels {
       }
       for (int g = 0; g < segments; g++) {
         for (int c = c0; c < c1; c++) {
-          unit(forward ? NORMALIZE : BACKWARD_DX, c, g);
+          unit(forward ? Pass.NORMALIZE : Pass.BACKWARD_DX, c, g);
         }
       }
     }
@@ -643,30 +696,32 @@ public final class BatchNormKernels {
     }
 
     /** One (channel, segment) unit of a segment pass. */
-    private void unit(int unitOp, int c, int g) {
+    private void unit(Pass unitPass, int c, int g) {
       int base = segmentBase(c, g);
       int planes = segmentPlanes(g);
       int len = segmentLength(g);
       int u = c * segments + g;
-      switch (unitOp) {
+      switch (unitPass) {
         case FORWARD_STATS:
           ops.shiftedSums(x, base, stride, planes, len, shift(c), partials, 3 * u);
           break;
         case NORMALIZE:
-          ops.normalize(x, y, base, stride, planes, len, mean[c], alpha[c], beta[c]);
+          ops.normalize(x, y, base, stride, planes, len, center[c], scale[c], offset[c], relu);
           break;
         case BACKWARD_STATS:
-          ops.backwardSums(x, dy, base, stride, planes, len, saveMean[c], partials, 3 * u);
-          break;
-        case BACKWARD_DX:
-          ops.backwardDx(x, dy, dx, base, stride, planes, len, mean[c], beta[c], k[c], alpha[c]);
-          break;
-        case SCALE_GRAD_SUMS:
-          ops.scaleGrad(x, dy, dx, base, stride, planes, len, mean[c], alpha[c], true, partials,
+          ops.backwardSums(x, dy, reluOutput, base, stride, planes, len, saveMean[c], partials,
               3 * u);
           break;
+        case BACKWARD_DX:
+          ops.backwardDx(x, dy, reluOutput, dx, base, stride, planes, len, center[c], meanGrad[c],
+              slope[c], scale[c]);
+          break;
+        case SCALE_GRAD_SUMS:
+          ops.scaleGrad(x, dy, reluOutput, dx, base, stride, planes, len, center[c], scale[c],
+              true, partials, 3 * u);
+          break;
         default:
-          throw new AssertionError(unitOp);
+          throw new AssertionError(unitPass);
       }
     }
 
@@ -688,18 +743,19 @@ public final class BatchNormKernels {
         centered = 0;
       }
       final double var = centered / m;
-      final double invStd = 1.0 / Math.sqrt(var + eps);
+      final double channelInvStd = 1.0 / Math.sqrt(var + eps);
       saveMean[c] = (float) mean;
-      saveInvStd[c] = (float) invStd;
-      this.mean[c] = mean;
-      this.alpha[c] = (weight == null ? 1.0 : weight[c]) * invStd;
-      this.beta[c] = bias == null ? 0.0 : bias[c];
+      saveInvStd[c] = (float) channelInvStd;
+      center[c] = mean;
+      scale[c] = (weight == null ? 1.0 : weight[c]) * channelInvStd;
+      offset[c] = bias == null ? 0.0 : bias[c];
       if (runningMean != null) {
-        // Normalization uses the biased variance; the running estimate the unbiased one, as
-        // PyTorch does. m > 1 here: the callers reject a single value per channel.
-        double unbiasedVar = centered / (m - 1);
+        // Normalization uses the biased variance; the running estimate PyTorch's unbiased one
+        // (m > 1 here: the public entry points reject a single value per channel), or the biased
+        // one of the Keras and DL4J convention.
+        double runningEstimate = unbiasedRunningVar ? centered / (m - 1) : var;
         runningMean[c] = (float) ((1 - factor) * runningMean[c] + factor * mean);
-        runningVar[c] = (float) ((1 - factor) * runningVar[c] + factor * unbiasedVar);
+        runningVar[c] = (float) ((1 - factor) * runningVar[c] + factor * runningEstimate);
       }
     }
 
@@ -707,31 +763,31 @@ public final class BatchNormKernels {
 
     /** Parameter gradients and dx constants of channel c from its segment sums. */
     private void finishBackward(int c) {
-      double sumDy = 0;
-      double sumDyCentered = 0;
+      double sumGrad = 0;
+      double sumGradCentered = 0;
       double sumCentered = 0;
       for (int g = 0, u = c * segments; g < segments; g++, u++) {
-        sumDy += partials[3 * u];
-        sumDyCentered += partials[3 * u + 1];
+        sumGrad += partials[3 * u];
+        sumGradCentered += partials[3 * u + 1];
         sumCentered += partials[3 * u + 2];
       }
       final double m = count;
-      final float pivot = saveMean[c];
-      // pivot is the float-rounded mean; the exact batch mean is pivot + correction.
+      final float savedMean = saveMean[c];
+      // The saved mean is float-rounded; the exact batch mean is savedMean + correction.
       final double correction = sumCentered / m;
-      final double dotXhatUnscaled = sumDyCentered - correction * sumDy; // sum dy * (x - mean)
-      final double invStd = saveInvStd[c];
+      final double dotXhatUnscaled = sumGradCentered - correction * sumGrad; // sum g * (x - mean)
+      final double channelInvStd = saveInvStd[c];
       final double gamma = weight == null ? 1.0 : weight[c];
       if (biasGrad != null) {
-        biasGrad[c] = (float) (biasGrad[c] + sumDy);
+        biasGrad[c] = (float) (biasGrad[c] + sumGrad);
       }
       if (weightGrad != null) {
-        weightGrad[c] = (float) (weightGrad[c] + dotXhatUnscaled * invStd);
+        weightGrad[c] = (float) (weightGrad[c] + dotXhatUnscaled * channelInvStd);
       }
-      mean[c] = pivot + correction;
-      beta[c] = sumDy / m; // meanDy
-      k[c] = dotXhatUnscaled * invStd * invStd / m;
-      alpha[c] = gamma * invStd; // scale
+      center[c] = savedMean + correction;
+      meanGrad[c] = sumGrad / m;
+      slope[c] = dotXhatUnscaled * channelInvStd * channelInvStd / m;
+      scale[c] = gamma * channelInvStd;
     }
   }
 }

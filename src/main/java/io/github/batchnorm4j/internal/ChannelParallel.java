@@ -60,14 +60,6 @@ public final class ChannelParallel {
   }
 
   /**
-   * Returns true if a call with these arguments could use more than the caller's thread.
-   * Kept for callers that test first and call a kernel directly otherwise.
-   */
-  public static boolean worthSplitting(int threads, int channels, long elements) {
-    return Math.min(threads, channels) > 1 && elements >= MIN_PARALLEL_ELEMENTS && PROCESSORS > 1;
-  }
-
-  /**
    * Runs {@code work.run(i)} for every {@code 0 <= i < items}, on at most {@code threads} threads
    * including the caller's. Returns when all items are done; an exception or error thrown by an
    * item is rethrown here (after the other items have finished).

@@ -51,9 +51,12 @@ public abstract class KernelOps {
   abstract void shiftedSums(float[] x, int base, int stride, int planes, int len, double shift,
       double[] out, int o);
 
-  /** {@code y = (float) ((x - mean) * alpha + beta)} over the block, in double. */
+  /**
+   * {@code y = (float) ((x - mean) * alpha + beta)} over the block, in double; with {@code relu}
+   * the fused activation's {@code max(0, .)} before the rounding (a NaN stays NaN).
+   */
   abstract void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
-      double mean, double alpha, double beta);
+      double mean, double alpha, double beta, boolean relu);
 
   /**
    * {@link #normalize} over whole rows: {@code rows} consecutive rows of {@code channels} planes of
@@ -63,10 +66,10 @@ public abstract class KernelOps {
    * block in memory order with no call per plane.
    */
   void normalizeRows(float[] x, float[] y, int base, int rows, int channels, int len,
-      double[] mean, double[] alpha, double[] beta) {
+      double[] mean, double[] alpha, double[] beta, boolean relu) {
     for (int r = 0, start = base; r < rows; r++) {
       for (int c = 0; c < channels; c++, start += len) {
-        normalize(x, y, start, len, 1, len, mean[c], alpha[c], beta[c]);
+        normalize(x, y, start, len, 1, len, mean[c], alpha[c], beta[c], relu);
       }
     }
   }
@@ -89,11 +92,11 @@ public abstract class KernelOps {
   }
 
   /** {@link #backwardSums} for short planes, as {@link #shiftedSumsAcross}; pivot {@code pivot[c]}. */
-  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int len, int c0,
-      int c1, double[] pivot, double[] out, int o, int outStride) {
+  void backwardSumsAcross(float[] x, float[] dy, float[] reluOutput, int r0, int r1,
+      int channels, int len, int c0, int c1, double[] pivot, double[] out, int o, int outStride) {
     final int stride = channels * len;
     for (int c = c0; c < c1; c++) {
-      backwardSums(x, dy, r0 * stride + c * len, stride, r1 - r0, len, pivot[c], out,
+      backwardSums(x, dy, reluOutput, r0 * stride + c * len, stride, r1 - r0, len, pivot[c], out,
           o + c * outStride);
     }
   }
@@ -103,35 +106,38 @@ public abstract class KernelOps {
    * with {@code center[c], scale[c]}, its two sums into {@code out[o + c * outStride]} and the
    * next slot, dx written for every value.
    */
-  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int len,
-      int c0, int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+  void scaleGradAcross(float[] x, float[] dy, float[] reluOutput, float[] dx, int r0, int r1,
+      int channels, int len, int c0, int c1, double[] center, double[] scale, double[] out, int o,
+      int outStride) {
     final int stride = channels * len;
     for (int c = c0; c < c1; c++) {
-      scaleGrad(x, dy, dx, r0 * stride + c * len, stride, r1 - r0, len, center[c], scale[c], true,
-          out, o + c * outStride);
+      scaleGrad(x, dy, reluOutput, dx, r0 * stride + c * len, stride, r1 - r0, len, center[c],
+          scale[c], true, out, o + c * outStride);
     }
   }
 
   /**
-   * The training backward's sums, with c = x - pivot (exact in double): {@code out[o] = sum dy},
-   * {@code out[o + 1] = sum dy * c}, {@code out[o + 2] = sum c}.
+   * The training backward's sums, with c = x - pivot (exact in double) and g the gradient reaching
+   * the normalization: {@code out[o] = sum g}, {@code out[o + 1] = sum g * c}, {@code out[o + 2] =
+   * sum c}. g is dy, or, when {@code reluOutput} (the fused ReLU's output) is given, 0 where
+   * {@code reluOutput <= 0}; the same masking in every method that takes it.
    */
-  abstract void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
-      double pivot, double[] out, int o);
+  abstract void backwardSums(float[] x, float[] dy, float[] reluOutput, int base, int stride,
+      int planes, int len, double pivot, double[] out, int o);
 
-  /** {@code dx = (float) (scale * ((dy - meanDy) - (x - mean) * k))} over the block, in double. */
-  abstract void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes,
-      int len, double mean, double meanDy, double k, double scale);
+  /** {@code dx = (float) (scale * ((g - meanDy) - (x - mean) * k))} over the block, in double. */
+  abstract void backwardDx(float[] x, float[] dy, float[] reluOutput, float[] dx, int base,
+      int stride, int planes, int len, double mean, double meanDy, double k, double scale);
 
   /**
    * {@link #backwardDx} over whole rows, as {@link #normalizeRows}: plane c of a row with {@code
    * mean[c], meanDy[c], k[c], scale[c]}; the same bits as {@code backwardDx} plane by plane.
    */
-  void backwardDxRows(float[] x, float[] dy, float[] dx, int base, int rows, int channels,
-      int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
+  void backwardDxRows(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int rows,
+      int channels, int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
     for (int r = 0, start = base; r < rows; r++) {
       for (int c = 0; c < channels; c++, start += len) {
-        backwardDx(x, dy, dx, start, len, 1, len, mean[c], meanDy[c], k[c], scale[c]);
+        backwardDx(x, dy, reluOutput, dx, start, len, 1, len, mean[c], meanDy[c], k[c], scale[c]);
       }
     }
   }
@@ -140,21 +146,22 @@ public abstract class KernelOps {
    * The eval backward without sums over whole rows, as {@link #normalizeRows}: {@code dx = (float)
    * (dy * scale[c])}; the same bits as {@code scaleGrad} plane by plane.
    */
-  void scaleGradRows(float[] dy, float[] dx, int base, int rows, int channels, int len,
-      double[] scale) {
+  void scaleGradRows(float[] dy, float[] reluOutput, float[] dx, int base, int rows, int channels,
+      int len, double[] scale) {
     for (int r = 0, start = base; r < rows; r++) {
       for (int c = 0; c < channels; c++, start += len) {
-        scaleGrad(null, dy, dx, start, len, 1, len, 0.0, scale[c], false, null, 0);
+        scaleGrad(null, dy, reluOutput, dx, start, len, 1, len, 0.0, scale[c], false, null, 0);
       }
     }
   }
 
   /**
-   * The eval backward: {@code dx = (float) (dy * scale)} and, when {@code sums}, {@code out[o] = sum
-   * dy} and {@code out[o + 1] = sum dy * (x - center)}.
+   * The eval backward: {@code dx = (float) (g * scale)} and, when {@code sums}, {@code out[o] = sum
+   * g} and {@code out[o + 1] = sum g * (x - center)}; g as for {@link #backwardSums}.
    */
-  abstract void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes,
-      int len, double center, double scale, boolean sums, double[] out, int o);
+  abstract void scaleGrad(float[] x, float[] dy, float[] reluOutput, float[] dx, int base,
+      int stride, int planes, int len, double center, double scale, boolean sums, double[] out,
+      int o);
 
   // ---------------------------------------------------------------------------------------------
   // Selection, once per JVM (the Lucene VectorizationProvider pattern).

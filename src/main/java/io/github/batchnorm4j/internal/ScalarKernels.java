@@ -62,17 +62,23 @@ public final class ScalarKernels extends KernelOps {
 
   @Override
   void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
-      double mean, double alpha, double beta) {
+      double mean, double alpha, double beta, boolean relu) {
     for (int p = 0, start = base; p < planes; p++, start += stride) {
-      for (int i = start, end = start + len; i < end; i++) {
-        y[i] = (float) ((x[i] - mean) * alpha + beta);
+      if (relu) {
+        for (int i = start, end = start + len; i < end; i++) {
+          y[i] = (float) Math.max((x[i] - mean) * alpha + beta, 0.0); // NaN stays NaN
+        }
+      } else {
+        for (int i = start, end = start + len; i < end; i++) {
+          y[i] = (float) ((x[i] - mean) * alpha + beta);
+        }
       }
     }
   }
 
   @Override
-  void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
-      double pivot, double[] out, int o) {
+  void backwardSums(float[] x, float[] dy, float[] reluOutput, int base, int stride, int planes,
+      int len, double pivot, double[] out, int o) {
     double g0 = 0;
     double g1 = 0;
     double d0 = 0;
@@ -84,8 +90,8 @@ public final class ScalarKernels extends KernelOps {
       for (int end = start + len - 1; i < end; i += 2) {
         double ca = x[i] - pivot; // exact in double
         double cb = x[i + 1] - pivot;
-        double ga = dy[i];
-        double gb = dy[i + 1];
+        double ga = gradient(dy, reluOutput, i);
+        double gb = gradient(dy, reluOutput, i + 1);
         g0 += ga;
         d0 += ga * ca;
         c0 += ca;
@@ -95,7 +101,7 @@ public final class ScalarKernels extends KernelOps {
       }
       if (i < start + len) {
         double ca = x[i] - pivot;
-        double ga = dy[i];
+        double ga = gradient(dy, reluOutput, i);
         g0 += ga;
         d0 += ga * ca;
         c0 += ca;
@@ -107,22 +113,22 @@ public final class ScalarKernels extends KernelOps {
   }
 
   @Override
-  void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
-      double mean, double meanDy, double k, double scale) {
+  void backwardDx(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int stride,
+      int planes, int len, double mean, double meanDy, double k, double scale) {
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       for (int i = start, end = start + len; i < end; i++) {
-        dx[i] = (float) (scale * ((dy[i] - meanDy) - (x[i] - mean) * k));
+        dx[i] = (float) (scale * ((gradient(dy, reluOutput, i) - meanDy) - (x[i] - mean) * k));
       }
     }
   }
 
   @Override
-  void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
-      double center, double scale, boolean sums, double[] out, int o) {
+  void scaleGrad(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int stride,
+      int planes, int len, double center, double scale, boolean sums, double[] out, int o) {
     if (!sums) {
       for (int p = 0, start = base; p < planes; p++, start += stride) {
         for (int i = start, end = start + len; i < end; i++) {
-          dx[i] = (float) (dy[i] * scale);
+          dx[i] = (float) (gradient(dy, reluOutput, i) * scale);
         }
       }
       return;
@@ -134,8 +140,8 @@ public final class ScalarKernels extends KernelOps {
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       int i = start;
       for (int end = start + len - 1; i < end; i += 2) {
-        double ga = dy[i];
-        double gb = dy[i + 1];
+        double ga = gradient(dy, reluOutput, i);
+        double gb = gradient(dy, reluOutput, i + 1);
         g0 += ga;
         d0 += ga * (x[i] - center);
         g1 += gb;
@@ -144,7 +150,7 @@ public final class ScalarKernels extends KernelOps {
         dx[i + 1] = (float) (gb * scale);
       }
       if (i < start + len) {
-        double ga = dy[i];
+        double ga = gradient(dy, reluOutput, i);
         g0 += ga;
         d0 += ga * (x[i] - center);
         dx[i] = (float) (ga * scale);
@@ -152,5 +158,14 @@ public final class ScalarKernels extends KernelOps {
     }
     out[o] = g0 + g1;
     out[o + 1] = d0 + d1;
+  }
+
+  /**
+   * The gradient reaching the normalization at i: dy, or with a fused ReLU 0 where the forward's
+   * output is {@code <= 0}, as PyTorch's {@code threshold_backward} masks it (a NaN output passes
+   * dy).
+   */
+  private static double gradient(float[] dy, float[] reluOutput, int i) {
+    return reluOutput != null && reluOutput[i] <= 0f ? 0.0 : dy[i];
   }
 }

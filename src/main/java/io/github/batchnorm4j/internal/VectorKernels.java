@@ -2,6 +2,7 @@ package io.github.batchnorm4j.internal;
 
 import static jdk.incubator.vector.VectorOperators.D2F;
 import static jdk.incubator.vector.VectorOperators.F2D;
+import static jdk.incubator.vector.VectorOperators.LE;
 
 import java.util.Arrays;
 import jdk.incubator.vector.DoubleVector;
@@ -234,7 +235,8 @@ final class VectorKernels extends KernelOps {
       double[] shift, double[] out, int o, int outStride) {
     if (len != 1) {
       if (len < L) {
-        shortSums(x, null, null, r0, r1, channels, len, c0, c1, shift, null, out, o, outStride,
+        shortSums(x, null, null, null, r0, r1, channels, len, c0, c1, shift, null, out, o,
+            outStride,
             FORWARD);
       } else {
         super.shiftedSumsAcross(x, r0, r1, channels, len, c0, c1, shift, out, o, outStride);
@@ -308,15 +310,21 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void backwardSumsAcross(float[] x, float[] dy, int r0, int r1, int channels, int len, int c0,
-      int c1, double[] pivot, double[] out, int o, int outStride) {
+  void backwardSumsAcross(float[] x, float[] dy, float[] reluOutput, int r0, int r1,
+      int channels, int len, int c0, int c1, double[] pivot, double[] out, int o, int outStride) {
     if (len != 1) {
       if (len < L) {
-        shortSums(x, dy, null, r0, r1, channels, len, c0, c1, pivot, null, out, o, outStride,
-            BACKWARD);
+        shortSums(x, dy, reluOutput, null, r0, r1, channels, len, c0, c1, pivot, null, out, o,
+            outStride, BACKWARD);
       } else {
-        super.backwardSumsAcross(x, dy, r0, r1, channels, len, c0, c1, pivot, out, o, outStride);
+        super.backwardSumsAcross(x, dy, reluOutput, r0, r1, channels, len, c0, c1, pivot, out, o,
+            outStride);
       }
+      return;
+    }
+    if (reluOutput != null) {
+      backwardSumsMatrixMasked(x, dy, reluOutput, r0, r1, channels, c0, c1, pivot, out, o,
+          outStride);
       return;
     }
     final int width = c1 - c0;
@@ -385,16 +393,22 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void scaleGradAcross(float[] x, float[] dy, float[] dx, int r0, int r1, int channels, int len,
-      int c0, int c1, double[] center, double[] scale, double[] out, int o, int outStride) {
+  void scaleGradAcross(float[] x, float[] dy, float[] reluOutput, float[] dx, int r0, int r1,
+      int channels, int len, int c0, int c1, double[] center, double[] scale, double[] out, int o,
+      int outStride) {
     if (len != 1) {
       if (len < L) {
-        shortSums(x, dy, dx, r0, r1, channels, len, c0, c1, center, scale, out, o, outStride,
-            SCALE_GRAD);
+        shortSums(x, dy, reluOutput, dx, r0, r1, channels, len, c0, c1, center, scale, out, o,
+            outStride, SCALE_GRAD);
       } else {
-        super.scaleGradAcross(x, dy, dx, r0, r1, channels, len, c0, c1, center, scale, out, o,
-            outStride);
+        super.scaleGradAcross(x, dy, reluOutput, dx, r0, r1, channels, len, c0, c1, center, scale,
+            out, o, outStride);
       }
+      return;
+    }
+    if (reluOutput != null) {
+      scaleGradMatrixMasked(x, dy, reluOutput, dx, r0, r1, channels, c0, c1, center, scale, out,
+          o, outStride);
       return;
     }
     final int width = c1 - c0;
@@ -457,9 +471,9 @@ final class VectorKernels extends KernelOps {
    * {@code kind} picks the sums: the statistics (x - shift[c]), the training backward's (dy,
    * dy * (x - pivot[c]), x - pivot[c]), or the eval backward's (dy, dy * (x - center[c])) with dx.
    */
-  private static void shortSums(float[] x, float[] dy, float[] dx, int r0, int r1, int channels,
-      int len, int c0, int c1, double[] center, double[] scale, double[] out, int o,
-      int outStride, int kind) {
+  private static void shortSums(float[] x, float[] dy, float[] reluOutput, float[] dx, int r0,
+      int r1, int channels, int len, int c0, int c1, double[] center, double[] scale,
+      double[] out, int o, int outStride, int kind) {
     final int width = c1 - c0;
     final double[] acc = matrixScratch(3 * width);
     final int stride = channels * len;
@@ -476,12 +490,12 @@ final class VectorKernels extends KernelOps {
             a1 = Math.fma(d, d, a1);
           } else if (kind == BACKWARD) {
             double c = x[e] - k;
-            double g = dy[e];
+            double g = reluOutput != null && reluOutput[e] <= 0f ? 0.0 : dy[e];
             a0 += g;
             a1 = Math.fma(g, c, a1);
             a2 += c;
           } else {
-            double g = dy[e];
+            double g = reluOutput != null && reluOutput[e] <= 0f ? 0.0 : dy[e];
             a0 += g;
             a1 = Math.fma(g, x[e] - k, a1);
             dx[e] = (float) (g * scale[c0 + j]);
@@ -505,7 +519,7 @@ final class VectorKernels extends KernelOps {
    * alpha[c], shift[c]) with c the channel of each value.
    */
   private static void normalizeFlat(float[] x, float[] y, int base, int rows, int channels,
-      int len, double[] mean, double[] alpha, double[] beta) {
+      int len, double[] mean, double[] alpha, double[] beta, boolean relu) {
     final int row = channels * len;
     final int width = row + L;
     final double[] constants = matrixScratch(2 * width); // alphas, then shifts, repeated
@@ -517,6 +531,20 @@ final class VectorKernels extends KernelOps {
     final int end = base + rows * row;
     int at = 0; // (i - base) % row
     int i = base;
+    if (relu) {
+      final DoubleVector zero = DoubleVector.zero(DS);
+      for (; i <= end - L; i += L) {
+        DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
+        DoubleVector result = v.fma(DoubleVector.fromArray(DS, constants, at),
+            DoubleVector.fromArray(DS, constants, width + at)).max(zero);
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(y, i);
+        at = afterVector(at, row);
+      }
+      for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
+        y[i] = (float) Math.max(Math.fma(x[i], constants[at], constants[width + at]), 0.0);
+      }
+      return;
+    }
     for (; i <= end - L; i += L) {
       DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
       DoubleVector result = v.fma(DoubleVector.fromArray(DS, constants, at),
@@ -560,10 +588,14 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void scaleGradRows(float[] dy, float[] dx, int base, int rows, int channels, int len,
-      double[] scale) {
+  void scaleGradRows(float[] dy, float[] reluOutput, float[] dx, int base, int rows, int channels,
+      int len, double[] scale) {
     if (len >= L) {
-      super.scaleGradRows(dy, dx, base, rows, channels, len, scale);
+      super.scaleGradRows(dy, reluOutput, dx, base, rows, channels, len, scale);
+      return;
+    }
+    if (reluOutput != null) {
+      scaleGradFlatMasked(dy, reluOutput, dx, base, rows, channels, len, scale);
       return;
     }
     if (len == 1 && channels >= L) {
@@ -596,12 +628,28 @@ final class VectorKernels extends KernelOps {
 
   /** {@link #normalizeRows} for one value per plane and at least L channels. */
   private static void normalizeMatrixRows(float[] x, float[] y, int base, int rows, int channels,
-      double[] mean, double[] alpha, double[] beta) {
+      double[] mean, double[] alpha, double[] beta, boolean relu) {
     final double[] shift = matrixScratch(channels);
     for (int c = 0; c < channels; c++) {
       shift[c] = shift(mean[c], alpha[c], beta[c]);
     }
     final int vectors = channels - channels % L;
+    if (relu) {
+      final DoubleVector zero = DoubleVector.zero(DS);
+      for (int r = 0, row = base; r < rows; r++, row += channels) {
+        for (int c = 0; c < vectors; c += L) {
+          DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, row + c)
+              .convertShape(F2D, DS, 0);
+          DoubleVector result = v.fma(DoubleVector.fromArray(DS, alpha, c),
+              DoubleVector.fromArray(DS, shift, c)).max(zero);
+          ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(y, row + c);
+        }
+        for (int c = vectors; c < channels; c++) {
+          y[row + c] = (float) Math.max(Math.fma(x[row + c], alpha[c], shift[c]), 0.0);
+        }
+      }
+      return;
+    }
     for (int r = 0, row = base; r < rows; r++, row += channels) {
       for (int c = 0; c < vectors; c += L) {
         DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, row + c)
@@ -661,28 +709,58 @@ final class VectorKernels extends KernelOps {
 
   @Override
   void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
-      double mean, double alpha, double beta) {
+      double mean, double alpha, double beta, boolean relu) {
     final double shift = shift(mean, alpha, beta);
     for (int p = 0, start = base; p < planes; p++, start += stride) {
-      normalizeRun(x, y, start, len, alpha, shift);
+      if (relu) {
+        normalizeRunRelu(x, y, start, len, alpha, shift);
+      } else {
+        normalizeRun(x, y, start, len, alpha, shift);
+      }
     }
   }
 
   @Override
   void normalizeRows(float[] x, float[] y, int base, int rows, int channels, int len,
-      double[] mean, double[] alpha, double[] beta) {
+      double[] mean, double[] alpha, double[] beta, boolean relu) {
     if (len == 1 && channels >= L) {
-      normalizeMatrixRows(x, y, base, rows, channels, mean, alpha, beta);
+      normalizeMatrixRows(x, y, base, rows, channels, mean, alpha, beta, relu);
       return;
     }
     if (len < L) {
-      normalizeFlat(x, y, base, rows, channels, len, mean, alpha, beta);
+      normalizeFlat(x, y, base, rows, channels, len, mean, alpha, beta, relu);
       return;
     }
     for (int r = 0, start = base; r < rows; r++) {
       for (int c = 0; c < channels; c++, start += len) {
-        normalizeRun(x, y, start, len, alpha[c], shift(mean[c], alpha[c], beta[c]));
+        if (relu) {
+          normalizeRunRelu(x, y, start, len, alpha[c], shift(mean[c], alpha[c], beta[c]));
+        } else {
+          normalizeRun(x, y, start, len, alpha[c], shift(mean[c], alpha[c], beta[c]));
+        }
       }
+    }
+  }
+
+  /**
+   * {@link #normalizeRun} with the fused ReLU: {@code y = (float) max(fma(x, alpha, shift), 0)}
+   * (a NaN stays NaN, as with {@link Math#max}); its own loop, so that the plain pass keeps no
+   * extra instruction.
+   */
+  private static void normalizeRunRelu(float[] x, float[] y, int start, int len, double alpha,
+      double shift) {
+    final int vectors = len - len % L;
+    if (vectors > 0) {
+      final DoubleVector a = DoubleVector.broadcast(DS, alpha);
+      final DoubleVector b = DoubleVector.broadcast(DS, shift);
+      final DoubleVector zero = DoubleVector.zero(DS);
+      for (int i = start, end = start + vectors; i < end; i += L) {
+        ((FloatVector) ((DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0))
+            .fma(a, b).max(zero).convertShape(D2F, FS, 0)).intoArray(y, i);
+      }
+    }
+    for (int i = start + vectors, end = start + len; i < end; i++) {
+      y[i] = (float) Math.max(Math.fma(x[i], alpha, shift), 0.0);
     }
   }
 
@@ -727,8 +805,12 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void backwardSums(float[] x, float[] dy, int base, int stride, int planes, int len,
-      double pivot, double[] out, int o) {
+  void backwardSums(float[] x, float[] dy, float[] reluOutput, int base, int stride, int planes,
+      int len, double pivot, double[] out, int o) {
+    if (reluOutput != null) {
+      backwardSumsMasked(x, dy, reluOutput, base, stride, planes, len, pivot, out, o);
+      return;
+    }
     if (len < RUN_BY_RUN) {
       backwardSumsFlat(x, dy, base, stride, planes, len, pivot, out, o);
       return;
@@ -793,18 +875,36 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void backwardDx(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
-      double mean, double meanDy, double k, double scale) {
+  void backwardDx(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int stride,
+      int planes, int len, double mean, double meanDy, double k, double scale) {
     final double xs = dxSlope(k, scale);
     final double c = dxOffset(mean, meanDy, k, scale);
     for (int p = 0, start = base; p < planes; p++, start += stride) {
-      backwardDxRun(x, dy, dx, start, len, xs, c, scale);
+      if (reluOutput != null) {
+        backwardDxRunMasked(x, dy, reluOutput, dx, start, len, xs, c, scale);
+      } else {
+        backwardDxRun(x, dy, dx, start, len, xs, c, scale);
+      }
     }
   }
 
   @Override
-  void backwardDxRows(float[] x, float[] dy, float[] dx, int base, int rows, int channels,
-      int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
+  void backwardDxRows(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int rows,
+      int channels, int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
+    if (reluOutput != null) {
+      if (len < L) {
+        backwardDxFlatMasked(x, dy, reluOutput, dx, base, rows, channels, len, mean, meanDy, k,
+            scale);
+        return;
+      }
+      for (int r = 0, start = base; r < rows; r++) {
+        for (int ch = 0; ch < channels; ch++, start += len) {
+          backwardDxRunMasked(x, dy, reluOutput, dx, start, len, dxSlope(k[ch], scale[ch]),
+              dxOffset(mean[ch], meanDy[ch], k[ch], scale[ch]), scale[ch]);
+        }
+      }
+      return;
+    }
     if (len == 1 && channels >= L) {
       backwardDxMatrixRows(x, dy, dx, base, rows, channels, mean, meanDy, k, scale);
       return;
@@ -866,8 +966,13 @@ final class VectorKernels extends KernelOps {
   }
 
   @Override
-  void scaleGrad(float[] x, float[] dy, float[] dx, int base, int stride, int planes, int len,
-      double center, double scale, boolean sums, double[] out, int o) {
+  void scaleGrad(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int stride,
+      int planes, int len, double center, double scale, boolean sums, double[] out, int o) {
+    if (reluOutput != null) {
+      scaleGradMasked(x, dy, reluOutput, dx, base, stride, planes, len, center, scale, sums, out,
+          o);
+      return;
+    }
     final int vectors = len - len % L;
     if (!sums) {
       for (int p = 0, start = base; p < planes; p++, start += stride) {
@@ -1079,5 +1184,244 @@ final class VectorKernels extends KernelOps {
     DoubleVector v2 = c0.add(c1);
     out[o + 2] = v2.lane(0) + v2.lane(1) + v2.lane(2) + v2.lane(3)
         + (L == 8 ? v2.lane(4) + v2.lane(5) + v2.lane(6) + v2.lane(7) : 0.0) + tc;
+  }
+
+  // ---- The backward through a fused ReLU: g = y <= 0 ? 0 : dy, y the forward's output. Each
+  // kernel loads y next to dy and clears the lanes of dy where y <= 0 (a blend, in float, before
+  // widening: exactly the scalar rule, a NaN y passing dy). Their own loops, one accumulator set
+  // per run and scalar tails, so that the plain kernels keep no extra instruction.
+
+  /** {@link #backwardSums} with the ReLU mask. */
+  private static void backwardSumsMasked(float[] x, float[] dy, float[] y, int base, int stride,
+      int planes, int len, double pivot, double[] out, int o) {
+    final double[] acc = acc();
+    final int vectors = len - len % L;
+    double tg = 0;
+    double td = 0;
+    double tc = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      if (vectors > 0) {
+        final DoubleVector pv = DoubleVector.broadcast(DS, pivot);
+        DoubleVector g0 = DoubleVector.zero(DS);
+        DoubleVector d0 = DoubleVector.zero(DS);
+        DoubleVector c0 = DoubleVector.zero(DS);
+        for (int i = start, end = start + vectors; i < end; i += L) {
+          DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(pv);
+          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          g0 = g0.add(g);
+          d0 = g.fma(c, d0);
+          c0 = c0.add(c);
+        }
+        DoubleVector.fromArray(DS, acc, 0).add(g0).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(d0).intoArray(acc, L);
+        DoubleVector.fromArray(DS, acc, 2 * L).add(c0).intoArray(acc, 2 * L);
+      }
+      for (int e = start + vectors, end = start + len; e < end; e++) {
+        double c = x[e] - pivot;
+        double g = y[e] <= 0f ? 0.0 : dy[e];
+        tg += g;
+        td = Math.fma(g, c, td);
+        tc += c;
+      }
+    }
+    out[o] = laneSum(acc, 0) + tg;
+    out[o + 1] = laneSum(acc, L) + td;
+    out[o + 2] = laneSum(acc, 2 * L) + tc;
+  }
+
+  /** {@link #backwardSumsAcross} for one value per plane with the ReLU mask: sums in scratch. */
+  private static void backwardSumsMatrixMasked(float[] x, float[] dy, float[] y, int r0, int r1,
+      int channels, int c0, int c1, double[] pivot, double[] out, int o, int outStride) {
+    final int width = c1 - c0;
+    final double[] acc = matrixScratch(3 * width); // sum g, sum g * c, sum c
+    final int vectors = width - width % L;
+    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
+      for (int j = 0; j < vectors; j += L) {
+        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
+            .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + j)
+            .blend(0f, FloatVector.fromArray(FS, y, row + j).compare(LE, 0f))
+            .convertShape(F2D, DS, 0);
+        DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
+        g.fma(c, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
+        DoubleVector.fromArray(DS, acc, 2 * width + j).add(c).intoArray(acc, 2 * width + j);
+      }
+      for (int j = vectors; j < width; j++) {
+        double c = x[row + j] - pivot[c0 + j];
+        double g = y[row + j] <= 0f ? 0.0 : dy[row + j];
+        acc[j] += g;
+        acc[width + j] = Math.fma(g, c, acc[width + j]);
+        acc[2 * width + j] += c;
+      }
+    }
+    writeSums(acc, width, 3, out, o, c0, outStride);
+  }
+
+  /** {@link #backwardDxRun} with the ReLU mask; the tail in scalar. */
+  private static void backwardDxRunMasked(float[] x, float[] dy, float[] y, float[] dx, int start,
+      int len, double xs, double c, double scale) {
+    final int vectors = len - len % L;
+    if (vectors > 0) {
+      final DoubleVector xv = DoubleVector.broadcast(DS, xs);
+      final DoubleVector cv = DoubleVector.broadcast(DS, c);
+      final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+      for (int i = start, end = start + vectors; i < end; i += L) {
+        DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+            .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+            .convertShape(F2D, DS, 0);
+        DoubleVector result = g.fma(sv, v.fma(xv, cv));
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, i);
+      }
+    }
+    for (int i = start + vectors, end = start + len; i < end; i++) {
+      double g = y[i] <= 0f ? 0.0 : dy[i];
+      dx[i] = (float) Math.fma(g, scale, Math.fma(x[i], xs, c));
+    }
+  }
+
+  /**
+   * {@link #backwardDxRows} with the ReLU mask for planes shorter than a vector (one value for
+   * channels-last data), as one flat block with repeated constants, as {@link #backwardDxFlat}.
+   */
+  private static void backwardDxFlatMasked(float[] x, float[] dy, float[] y, float[] dx, int base,
+      int rows, int channels, int len, double[] mean, double[] meanDy, double[] k,
+      double[] scale) {
+    final int row = channels * len;
+    final int width = row + L;
+    final double[] constants = matrixScratch(3 * width); // slopes, offsets, scales, repeated
+    for (int i = 0; i < width; i++) {
+      int c = i % row / len;
+      constants[i] = dxSlope(k[c], scale[c]);
+      constants[width + i] = dxOffset(mean[c], meanDy[c], k[c], scale[c]);
+      constants[2 * width + i] = scale[c];
+    }
+    final int end = base + rows * row;
+    int at = 0;
+    int i = base;
+    for (; i <= end - L; i += L) {
+      DoubleVector inner = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+          .convertShape(F2D, DS, 0)).fma(DoubleVector.fromArray(DS, constants, at),
+          DoubleVector.fromArray(DS, constants, width + at));
+      DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+          .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+          .convertShape(F2D, DS, 0);
+      DoubleVector result = g.fma(DoubleVector.fromArray(DS, constants, 2 * width + at), inner);
+      ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, i);
+      at = afterVector(at, row);
+    }
+    for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
+      double g = y[i] <= 0f ? 0.0 : dy[i];
+      dx[i] = (float) Math.fma(g, constants[2 * width + at],
+          Math.fma(x[i], constants[at], constants[width + at]));
+    }
+  }
+
+  /** {@link #scaleGrad} with the ReLU mask. */
+  private static void scaleGradMasked(float[] x, float[] dy, float[] y, float[] dx, int base,
+      int stride, int planes, int len, double center, double scale, boolean sums, double[] out,
+      int o) {
+    final double[] acc = acc();
+    final int vectors = len - len % L;
+    double tg = 0;
+    double td = 0;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      if (vectors > 0 && sums) {
+        final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+        final DoubleVector cv = DoubleVector.broadcast(DS, center);
+        DoubleVector g0 = DoubleVector.zero(DS);
+        DoubleVector d0 = DoubleVector.zero(DS);
+        for (int i = start, end = start + vectors; i < end; i += L) {
+          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          g0 = g0.add(g);
+          DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0);
+          d0 = g.fma(v.sub(cv), d0);
+          ((FloatVector) g.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i);
+        }
+        DoubleVector.fromArray(DS, acc, 0).add(g0).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(d0).intoArray(acc, L);
+      } else if (vectors > 0) {
+        final DoubleVector sv = DoubleVector.broadcast(DS, scale);
+        for (int i = start, end = start + vectors; i < end; i += L) {
+          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          ((FloatVector) g.mul(sv).convertShape(D2F, FS, 0)).intoArray(dx, i);
+        }
+      }
+      for (int e = start + vectors, end = start + len; e < end; e++) {
+        double g = y[e] <= 0f ? 0.0 : dy[e];
+        if (sums) {
+          tg += g;
+          td = Math.fma(g, x[e] - center, td);
+        }
+        dx[e] = (float) (g * scale);
+      }
+    }
+    if (sums) {
+      out[o] = laneSum(acc, 0) + tg;
+      out[o + 1] = laneSum(acc, L) + td;
+    }
+  }
+
+  /** {@link #scaleGradAcross} for one value per plane with the ReLU mask. */
+  private static void scaleGradMatrixMasked(float[] x, float[] dy, float[] y, float[] dx, int r0,
+      int r1, int channels, int c0, int c1, double[] center, double[] scale, double[] out, int o,
+      int outStride) {
+    final int width = c1 - c0;
+    final double[] acc = matrixScratch(2 * width); // sum g, sum g * (x - center)
+    final int vectors = width - width % L;
+    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
+      for (int j = 0; j < vectors; j += L) {
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + j)
+            .blend(0f, FloatVector.fromArray(FS, y, row + j).compare(LE, 0f))
+            .convertShape(F2D, DS, 0);
+        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
+            .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, center, c0 + j));
+        DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
+        g.fma(c, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
+        DoubleVector result = g.mul(DoubleVector.fromArray(DS, scale, c0 + j));
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, row + j);
+      }
+      for (int j = vectors; j < width; j++) {
+        double g = y[row + j] <= 0f ? 0.0 : dy[row + j];
+        acc[j] += g;
+        acc[width + j] = Math.fma(g, x[row + j] - center[c0 + j], acc[width + j]);
+        dx[row + j] = (float) (g * scale[c0 + j]);
+      }
+    }
+    writeSums(acc, width, 2, out, o, c0, outStride);
+  }
+
+  /** {@link #scaleGradRows} with the ReLU mask for planes shorter than a vector, flat. */
+  private static void scaleGradFlatMasked(float[] dy, float[] y, float[] dx, int base, int rows,
+      int channels, int len, double[] scale) {
+    final int row = channels * len;
+    final int width = row + L;
+    final double[] constants = matrixScratch(width); // scales, repeated
+    for (int i = 0; i < width; i++) {
+      constants[i] = scale[i % row / len];
+    }
+    final int end = base + rows * row;
+    int at = 0;
+    int i = base;
+    for (; i <= end - L; i += L) {
+      DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+          .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+          .convertShape(F2D, DS, 0);
+      DoubleVector result = g.mul(DoubleVector.fromArray(DS, constants, at));
+      ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, i);
+      at = afterVector(at, row);
+    }
+    for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
+      double g = y[i] <= 0f ? 0.0 : dy[i];
+      dx[i] = (float) (g * constants[at]);
+    }
   }
 }
