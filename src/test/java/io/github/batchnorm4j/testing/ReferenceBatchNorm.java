@@ -87,10 +87,41 @@ public final class ReferenceBatchNorm {
 
   /** The running-statistics update with factor f, in place on double arrays. */
   public static void updateRunning(Stats st, double[] runningMean, double[] runningVar, double f) {
+    updateRunning(st, runningMean, runningVar, f, true);
+  }
+
+  /**
+   * The running-statistics update with factor f and PyTorch's unbiased variance ({@code
+   * unbiased}) or the biased one of the Keras and DL4J convention.
+   */
+  public static void updateRunning(Stats st, double[] runningMean, double[] runningVar, double f,
+      boolean unbiased) {
     for (int ch = 0; ch < runningMean.length; ch++) {
       runningMean[ch] = (1 - f) * runningMean[ch] + f * st.mean()[ch];
-      runningVar[ch] = (1 - f) * runningVar[ch] + f * st.unbiasedVar()[ch];
+      runningVar[ch] = (1 - f) * runningVar[ch]
+          + f * (unbiased ? st.unbiasedVar()[ch] : st.biasedVar()[ch]);
     }
+  }
+
+  /** ReLU's forward: max(0, v) elementwise, a new array. */
+  public static double[] relu(double[] v) {
+    double[] out = new double[v.length];
+    for (int i = 0; i < v.length; i++) {
+      out[i] = Math.max(0, v[i]);
+    }
+    return out;
+  }
+
+  /**
+   * ReLU's backward: dy where the forward's output is &gt; 0, else 0 (PyTorch's {@code
+   * threshold_backward} on the output), a new array.
+   */
+  public static double[] reluBackward(double[] dy, float[] output) {
+    double[] out = new double[dy.length];
+    for (int i = 0; i < dy.length; i++) {
+      out[i] = output[i] <= 0 ? 0 : dy[i];
+    }
+    return out;
   }
 
   /** Backward when the statistics came from x (item 13). */
