@@ -115,7 +115,7 @@ class AllocationTest {
         .isLessThan(2_000);
   }
 
-  private static long[] threadIds() {
+  static long[] threadIds() {
     java.util.List<Long> ids = new java.util.ArrayList<>();
     ids.add(Thread.currentThread().getId());
     for (Thread t : Thread.getAllStackTraces().keySet()) {
@@ -128,7 +128,7 @@ class AllocationTest {
     return ids.stream().mapToLong(Long::longValue).toArray();
   }
 
-  private static long sum(long[] values) {
+  static long sum(long[] values) {
     long s = 0;
     for (long v : values) {
       s += Math.max(0, v);

@@ -125,10 +125,20 @@ final class VectorKernels extends KernelOps {
   }
 
   /**
+   * The most doubles of {@link #matrixScratch} a thread keeps between calls (512 KiB): the short
+   * planes' kernels need a few per channel of one row, so this covers rows of about 20,000
+   * channels; a larger request gets an array of its own that is not kept.
+   */
+  private static final int RETAINED_SCRATCH = 1 << 16;
+
+  /**
    * The calling thread's scratch of at least {@code size} doubles, zeroed; it grows when a larger
-   * one is needed, so steady-state calls allocate nothing.
+   * one is needed, up to {@link #RETAINED_SCRATCH}, so steady-state calls allocate nothing.
    */
   private static double[] matrixScratch(int size) {
+    if (size > RETAINED_SCRATCH) {
+      return new double[size];
+    }
     double[][] holder = MATRIX_SCRATCH.get();
     if (holder[0].length < size) {
       holder[0] = new double[size];
