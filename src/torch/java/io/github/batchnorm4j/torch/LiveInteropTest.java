@@ -162,19 +162,27 @@ class LiveInteropTest {
   }
 
   /**
-   * Channels-last against PyTorch's channels_last: training forward and backward with parameter
-   * gradients and running statistics, then eval forward and backward, for a plain and a fused-ReLU
-   * module (PyTorch: batch norm then ReLU).
+   * Channels-last against PyTorch's channels_last, and the fused ReLU in both layouts against
+   * PyTorch's batch norm then ReLU: training forward and backward with parameter gradients and
+   * running statistics, then eval forward and backward. Two shapes: one small enough for the
+   * scalar kernels, one large enough for the Vector API kernels and two threads.
    */
   @Test
-  void channelsLastMatchesPyTorchsChannelsLast() {
+  void layoutsAndFusedReluMatchPyTorch() {
+    int[][] shapes = {{4, 5, 7, 6}, {8, 12, 13, 24}};
+    for (int[] shape : shapes)
+    for (Layout layout : Layout.values())
     for (boolean relu : new boolean[] {false, true}) {
-      SplittableRandom rnd = new SplittableRandom(relu ? 1 : 2);
-      int n = 4;
-      int h = 5;
-      int w = 7;
-      int c = 6;
-      BatchNorm2d ours = BatchNorm2d.builder(c).layout(Layout.CHANNELS_LAST).momentum(0.2)
+      if (layout == Layout.CHANNELS_FIRST && !relu) {
+        continue; // the default variant: LiveTorchBatchNormTest and the differential test
+      }
+      boolean last = layout == Layout.CHANNELS_LAST;
+      SplittableRandom rnd = new SplittableRandom((relu ? 1 : 2) + (last ? 10 : 20) + shape[3]);
+      int n = shape[0];
+      int h = shape[1];
+      int w = shape[2];
+      int c = shape[3];
+      BatchNorm2d ours = BatchNorm2d.builder(c).layout(layout).momentum(0.2).threads(2)
           .activation(relu ? Activation.RELU : Activation.NONE).build();
       float[] weight = random(rnd, c, 1, 0.3);
       float[] bias = random(rnd, c, 0, 0.5);
@@ -190,35 +198,39 @@ class LiveInteropTest {
         float[] x = random(rnd, n * h * w * c, 2, 1.5);
         float[] dy = random(rnd, n * h * w * c, 0, 1);
         Shape nhwc = Shape.of(n, h, w, c);
+        Shape ourShape = last ? nhwc : Shape.of(n, c, h, w);
         ours.zeroGrad();
-        float[] y = ours.forward(Tensor.of(nhwc, x)).data();
-        float[] dx = ours.backward(Tensor.of(nhwc, dy)).data();
-        String at = (relu ? "relu " : "") + (training ? "training" : "eval") + " ";
+        float[] y = ours.forward(Tensor.of(ourShape, x)).data();
+        float[] dx = ours.backward(Tensor.of(ourShape, dy)).data();
+        String at = layout + " " + ourShape + (relu ? " relu " : " ")
+            + (training ? "training" : "eval") + " ";
 
         try (NDManager m = manager.newSubManager()) {
           ai.djl.ndarray.types.Shape cs = new ai.djl.ndarray.types.Shape(c);
-          PtNDArray xa = (PtNDArray) m.create(x, new ai.djl.ndarray.types.Shape(n, h, w, c));
+          ai.djl.ndarray.types.Shape dataShape = last ? new ai.djl.ndarray.types.Shape(n, h, w, c)
+              : new ai.djl.ndarray.types.Shape(n, c, h, w);
+          PtNDArray xa = (PtNDArray) m.create(x, dataShape);
           PtNDArray wa = (PtNDArray) m.create(weight, cs);
           PtNDArray ba = (PtNDArray) m.create(bias, cs);
           PtNDArray rm = (PtNDArray) m.create(runningMean, cs);
           PtNDArray rv = (PtNDArray) m.create(runningVar, cs);
-          PtNDArray dya = (PtNDArray) m.create(dy, new ai.djl.ndarray.types.Shape(n, h, w, c));
+          PtNDArray dya = (PtNDArray) m.create(dy, dataShape);
           xa.setRequiresGradient(true);
           wa.setRequiresGradient(true);
           ba.setRequiresGradient(true);
           float[] ty;
           try (GradientCollector gc = engine.newGradientCollector()) {
             // NHWC memory viewed as (N, C, H, W): PyTorch's channels_last strides
-            PtNDArray nchwView = JniUtils.permute(xa, new long[] {0, 3, 1, 2});
+            PtNDArray nchwView = last ? JniUtils.permute(xa, new long[] {0, 3, 1, 2}) : xa;
             PtNDArray out = JniUtils.batchNorm(nchwView, rm, rv, wa, ba, training, 0.2, 1e-5);
             if (relu) {
               out = (PtNDArray) out.getNDArrayInternal().relu();
             }
-            PtNDArray outNhwc = JniUtils.permute(out, new long[] {0, 2, 3, 1});
-            gc.backward(outNhwc.mul(dya).sum());
-            ty = outNhwc.stopGradient().toFloatArray();
+            PtNDArray outOurs = last ? JniUtils.permute(out, new long[] {0, 2, 3, 1}) : out;
+            gc.backward(outOurs.mul(dya).sum());
+            ty = outOurs.stopGradient().toFloatArray();
           }
-          int[] s = nhwc.toArray();
+          int[] s = ourShape.toArray();
           assertOutput(at + "y", s, ty, y);
           assertOutput(at + "dx", s, xa.getGradient().toFloatArray(), dx);
           assertParameterGradient(at + "dweight", wa.getGradient().toFloatArray(), ours.weightGrad());
