@@ -97,8 +97,7 @@ public final class BatchNormFunctional {
       Checks.perChannel("running.mean", running.mean(), channels);
       Checks.momentum(momentum);
     }
-    Checks.notNull("saved", saved, shape);
-    Checks.perChannel("saved.mean", saved.mean(), channels);
+    checkHolder("saved", saved, saved == null ? null : saved.mean(), channels, shape);
     Checks.moreThanOneValue(shape, options.layout(), "when training");
     runForwardTraining(options, shape, x, y, affine, running, momentum, saved);
   }
@@ -119,8 +118,8 @@ public final class BatchNormFunctional {
       AffineParameters affine, ChannelStatistics statistics) {
     int channels = checkData(options, shape, "x", x, "y", y);
     checkAffine(affine, channels);
-    Checks.notNull("statistics", statistics, shape);
-    Checks.perChannel("statistics.mean", statistics.mean(), channels);
+    checkHolder("statistics", statistics, statistics == null ? null : statistics.mean(), channels,
+        shape);
     runForwardInference(options, shape, x, y, affine, statistics);
   }
 
@@ -152,11 +151,8 @@ public final class BatchNormFunctional {
   public static void backwardTraining(BatchNormOptions options, Shape shape, float[] x, float[] y,
       float[] dy, float[] dx, AffineParameters affine, BatchStatistics saved,
       ParameterGradients grads) {
-    int channels = checkBackwardData(options, shape, x, y, dy, dx);
-    checkAffine(affine, channels);
-    Checks.notNull("saved", saved, shape);
-    Checks.perChannel("saved.mean", saved.mean(), channels);
-    checkGrads(grads, channels);
+    int channels = checkBackward(options, shape, x, y, dy, dx, affine, grads);
+    checkHolder("saved", saved, saved == null ? null : saved.mean(), channels, shape);
     runBackwardTraining(options, shape, x, y, dy, dx, affine, saved, grads);
   }
 
@@ -184,11 +180,9 @@ public final class BatchNormFunctional {
   public static void backwardInference(BatchNormOptions options, Shape shape, float[] x,
       float[] y, float[] dy, float[] dx, AffineParameters affine, ChannelStatistics statistics,
       ParameterGradients grads) {
-    int channels = checkBackwardData(options, shape, x, y, dy, dx);
-    checkAffine(affine, channels);
-    Checks.notNull("statistics", statistics, shape);
-    Checks.perChannel("statistics.mean", statistics.mean(), channels);
-    checkGrads(grads, channels);
+    int channels = checkBackward(options, shape, x, y, dy, dx, affine, grads);
+    checkHolder("statistics", statistics, statistics == null ? null : statistics.mean(), channels,
+        shape);
     runBackwardInference(options, shape, x, y, dy, dx, affine, statistics, grads);
   }
 
@@ -200,7 +194,7 @@ public final class BatchNormFunctional {
       BatchStatistics saved) {
     Layout layout = o.layout();
     BatchNormKernels.forwardTraining(KernelOps.forSize(x.length), shape.dim(0),
-        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        channels(shape, layout), Checks.spatial(shape, layout),
         layout == Layout.CHANNELS_LAST, x, y, weight(affine), bias(affine),
         running == null ? null : running.mean(), running == null ? null : running.var(), momentum,
         o.unbiasedRunningVar(), o.eps(), o.activation() == Activation.RELU, saved.mean(),
@@ -211,7 +205,7 @@ public final class BatchNormFunctional {
       AffineParameters affine, ChannelStatistics statistics) {
     Layout layout = o.layout();
     BatchNormKernels.forwardInference(KernelOps.forSize(x.length), shape.dim(0),
-        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        channels(shape, layout), Checks.spatial(shape, layout),
         layout == Layout.CHANNELS_LAST, x, y, weight(affine), bias(affine), statistics.mean(),
         statistics.var(), o.eps(), o.activation() == Activation.RELU, o.threads());
   }
@@ -221,7 +215,7 @@ public final class BatchNormFunctional {
       ParameterGradients grads) {
     Layout layout = o.layout();
     BatchNormKernels.backwardTraining(KernelOps.forSize(x.length), shape.dim(0),
-        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        channels(shape, layout), Checks.spatial(shape, layout),
         layout == Layout.CHANNELS_LAST, x, o.activation() == Activation.RELU ? y : null, dy, dx,
         weight(affine), saved.mean(), saved.invStd(), weightGrad(grads), biasGrad(grads),
         o.threads(), PassOrder.AUTO);
@@ -232,10 +226,16 @@ public final class BatchNormFunctional {
       ParameterGradients grads) {
     Layout layout = o.layout();
     BatchNormKernels.backwardInference(KernelOps.forSize(x.length), shape.dim(0),
-        Checks.channels(shape, layout), Checks.spatial(shape, layout),
+        channels(shape, layout), Checks.spatial(shape, layout),
         layout == Layout.CHANNELS_LAST, x, o.activation() == Activation.RELU ? y : null, dy, dx,
         weight(affine), statistics.mean(), statistics.var(), o.eps(), weightGrad(grads),
         biasGrad(grads), o.threads());
+  }
+
+  /** The channel count of checked data: the layout's channel dimension. */
+  private static int channels(Shape shape, Layout layout) {
+    assert shape.rank() >= 2 : shape;
+    return shape.dim(layout.channelAxis(shape.rank()));
   }
 
   private static float[] weight(AffineParameters affine) {
@@ -268,28 +268,37 @@ public final class BatchNormFunctional {
     return channels;
   }
 
-  private static int checkBackwardData(BatchNormOptions options, Shape shape, float[] x,
-      float[] y, float[] dy, float[] dx) {
+  /** Checks the arguments both backward passes take; returns the channel count. */
+  private static int checkBackward(BatchNormOptions options, Shape shape, float[] x, float[] y,
+      float[] dy, float[] dx, AffineParameters affine, ParameterGradients grads) {
     int channels = checkData(options, shape, "x", x, "dy", dy);
     Checks.data("dx", dx, shape);
     if (options.activation() == Activation.RELU) {
       // The mask of ReLU's backward: dy passes where y > 0.
       Checks.data("y (the forward's output, the ReLU's mask)", y, shape);
     }
+    checkAffine(affine, channels);
+    if (grads != null) {
+      Checks.perChannel("grads.weightGrad", grads.weightGrad(), channels);
+      Checks.perChannel("grads.biasGrad", grads.biasGrad(), channels);
+    }
     return channels;
+  }
+
+  /**
+   * A required holder of per-channel statistics; its first array's length stands for both (the
+   * holder checked that they match).
+   */
+  private static void checkHolder(String name, Object holder, float[] first, int channels,
+      Shape shape) {
+    Checks.notNull(name, holder, shape);
+    Checks.perChannel(name + ".mean", first, channels);
   }
 
   private static void checkAffine(AffineParameters affine, int channels) {
     if (affine != null) {
       Checks.perChannel("affine.weight", affine.weight(), channels);
       Checks.perChannel("affine.bias", affine.bias(), channels);
-    }
-  }
-
-  private static void checkGrads(ParameterGradients grads, int channels) {
-    if (grads != null) {
-      Checks.perChannel("grads.weightGrad", grads.weightGrad(), channels);
-      Checks.perChannel("grads.biasGrad", grads.biasGrad(), channels);
     }
   }
 }

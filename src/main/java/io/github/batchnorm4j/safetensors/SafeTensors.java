@@ -3,8 +3,6 @@ package io.github.batchnorm4j.safetensors;
 import io.github.batchnorm4j.DType;
 import io.github.batchnorm4j.Shape;
 import io.github.batchnorm4j.TypedTensor;
-import io.github.batchnorm4j.internal.JsonSyntaxException;
-import io.github.batchnorm4j.internal.StrictJsonReader;
 import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,4 +1,4 @@
-package io.github.batchnorm4j.internal;
+package io.github.batchnorm4j.safetensors;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -16,7 +16,7 @@ import java.util.Map;
  * and {@link #readTree} recurses at most {@code maxDepth} levels. Every problem is a
  * {@link JsonSyntaxException} with the character offset.
  */
-public final class StrictJsonReader {
+final class StrictJsonReader {
 
   /** What the next call can consume. */
   public enum Token {

@@ -1,7 +1,7 @@
-package io.github.batchnorm4j.internal;
+package io.github.batchnorm4j.safetensors;
 
 /** Malformed JSON, with the character offset where the reader noticed it. */
-public final class JsonSyntaxException extends Exception {
+final class JsonSyntaxException extends Exception {
 
   private static final long serialVersionUID = 1L;
 
