@@ -53,9 +53,12 @@ import java.util.function.Function;
  *   <li>A rejected input changes nothing. (PyTorch increments {@code num_batches_tracked} before
  *       it checks for a single value per channel, so there a rejected batch is still counted.)
  *   <li>Accuracy: every output element is computed in double from the float32 inputs and rounded
- *       once, as (x - mean) * alpha + beta, and the backward recovers the exact batch mean, so the
- *       error stays within about one ulp of the result, also for inputs with a large common offset (say
- *       1e4 + noise), where PyTorch's float form x * alpha + shift loses about |mean| / std ulps.
+ *       once, as {@code (x - mean) * alpha + beta} with alpha = gamma * invStd (the scalar kernels)
+ *       or as {@code fma(x, alpha, beta - mean * alpha)} (the Vector API kernels; the folded shift
+ *       costs about 1e-16 relative in double), and the backward recovers the exact batch mean, so
+ *       the error stays within about one ulp of the result, also for inputs with a large common
+ *       offset (say 1e4 + noise), where PyTorch's float form x * alpha + shift loses about
+ *       |mean| / std ulps.
  * </ul>
  *
  * <h2>Interop</h2>

@@ -11,7 +11,11 @@
  *       running statistics, training and eval modes, forward and backward. The shared behaviour
  *       and the formulas are documented on {@link io.github.batchnorm4j.BatchNorm}.
  *   <li>{@link io.github.batchnorm4j.BatchNormFunctional}: the stateless kernels beneath the
- *       modules, over raw {@code float[]}.
+ *       modules, over raw {@code float[]}, with {@link io.github.batchnorm4j.BatchNormOptions} and
+ *       the per-channel arrays grouped by role ({@link io.github.batchnorm4j.AffineParameters},
+ *       {@link io.github.batchnorm4j.ChannelStatistics},
+ *       {@link io.github.batchnorm4j.BatchStatistics},
+ *       {@link io.github.batchnorm4j.ParameterGradients}).
  *   <li>Interop (see docs/interop.md): PyTorch state dicts of {@link io.github.batchnorm4j.TypedTensor}
  *       ({@code stateDict}, {@code loadStateDict}), read and written as safetensors files by
  *       {@link io.github.batchnorm4j.safetensors.SafeTensors}; {@link io.github.batchnorm4j.Layout}
@@ -26,9 +30,14 @@
  *   <li>Public methods check their arguments and throw {@link java.lang.IllegalArgumentException}
  *       naming the argument, the expected and actual values and the shape, before changing any
  *       state.
- *   <li>Steady state allocates nothing: the two-argument {@code forward(x, out)} and
- *       {@code backward(dy, dx)} and the functional layer write into caller-provided arrays; a
- *       module's memory is a handful of per-channel arrays fixed at construction.
+ *   <li>Steady state allocates nothing, in every layout and variant: the two-argument
+ *       {@code forward(x, out)} and {@code backward(dy, dx)} and the functional layer write into
+ *       caller-provided arrays; a module's memory is a handful of per-channel arrays fixed at
+ *       construction. Scratch that outlives a call is bounded: each calling thread keeps at most
+ *       4 MiB (a few doubles per channel and per reduction segment of 8,192 values), and each
+ *       thread that runs the Vector API kernels at most 512 KiB (a few doubles per channel of one
+ *       row) plus a few vectors' worth; a call that needs more (about 80,000 channels or more)
+ *       allocates the excess and lets it go.
  *   <li>Results are bitwise identical whatever the number of threads; worker threads are
  *       persistent daemon threads, so several threads allocate nothing per call either.
  *   <li>Statistics are accumulated in double from values shifted by one of the channel's own values,
