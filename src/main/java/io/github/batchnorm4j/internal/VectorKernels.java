@@ -545,9 +545,10 @@ final class VectorKernels extends KernelOps {
       final DoubleVector zero = DoubleVector.zero(DS);
       for (; i <= end - L; i += L) {
         DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
-        DoubleVector result = v.fma(DoubleVector.fromArray(DS, constants, at),
-            DoubleVector.fromArray(DS, constants, width + at)).max(zero);
-        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(y, i);
+        DoubleVector z = v.fma(DoubleVector.fromArray(DS, constants, at),
+            DoubleVector.fromArray(DS, constants, width + at));
+        ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
+            .intoArray(y, i);
         at = afterVector(at, row);
       }
       for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
@@ -650,9 +651,10 @@ final class VectorKernels extends KernelOps {
         for (int c = 0; c < vectors; c += L) {
           DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, row + c)
               .convertShape(F2D, DS, 0);
-          DoubleVector result = v.fma(DoubleVector.fromArray(DS, alpha, c),
-              DoubleVector.fromArray(DS, shift, c)).max(zero);
-          ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(y, row + c);
+          DoubleVector z = v.fma(DoubleVector.fromArray(DS, alpha, c),
+              DoubleVector.fromArray(DS, shift, c));
+          ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
+              .intoArray(y, row + c);
         }
         for (int c = vectors; c < channels; c++) {
           y[row + c] = (float) Math.max(Math.fma(x[row + c], alpha[c], shift[c]), 0.0);
@@ -753,9 +755,11 @@ final class VectorKernels extends KernelOps {
   }
 
   /**
-   * {@link #normalizeRun} with the fused ReLU: {@code y = (float) max(fma(x, alpha, shift), 0)}
-   * (a NaN stays NaN, as with {@link Math#max}); its own loop, so that the plain pass keeps no
-   * extra instruction.
+   * {@link #normalizeRun} with the fused ReLU: {@code y = (float) max(fma(x, alpha, shift), 0)},
+   * exactly {@link Math#max}'s result (a NaN stays NaN, -0.0 becomes 0.0) as a compare and a
+   * blend (the lanewise MAX must also honour Math.max's rules for NaN and -0.0, which x86's
+   * max instructions do not, so C2 adds fix-ups to it); its own loop, so that the plain pass keeps
+   * no extra instruction.
    */
   private static void normalizeRunRelu(float[] x, float[] y, int start, int len, double alpha,
       double shift) {
@@ -765,12 +769,26 @@ final class VectorKernels extends KernelOps {
       final DoubleVector b = DoubleVector.broadcast(DS, shift);
       final DoubleVector zero = DoubleVector.zero(DS);
       for (int i = start, end = start + vectors; i < end; i += L) {
-        ((FloatVector) ((DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0))
-            .fma(a, b).max(zero).convertShape(D2F, FS, 0)).intoArray(y, i);
+        DoubleVector z = ((DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0))
+            .fma(a, b);
+        ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
+            .intoArray(y, i);
       }
     }
-    for (int i = start + vectors, end = start + len; i < end; i++) {
-      y[i] = (float) Math.max(Math.fma(x[i], alpha, shift), 0.0);
+    if (vectors == len) {
+      return;
+    }
+    if (vectors > 0 && x != y) { // the overlapping last vector, as in normalizeRun
+      final int i = start + len - L;
+      final DoubleVector zero = DoubleVector.zero(DS);
+      DoubleVector z = ((DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0))
+          .fma(DoubleVector.broadcast(DS, alpha), DoubleVector.broadcast(DS, shift));
+      ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
+          .intoArray(y, i);
+    } else {
+      for (int i = start + vectors, end = start + len; i < end; i++) {
+        y[i] = (float) Math.max(Math.fma(x[i], alpha, shift), 0.0);
+      }
     }
   }
 
@@ -1242,29 +1260,74 @@ final class VectorKernels extends KernelOps {
     out[o + 2] = laneSum(acc, 2 * L) + tc;
   }
 
-  /** {@link #backwardSumsAcross} for one value per plane with the ReLU mask: sums in scratch. */
+  /**
+   * {@link #backwardSumsAcross} for one value per plane with the ReLU mask: as the plain kernel,
+   * groups of 2 L channels keep their sums in registers down a tile of rows, the remaining channels
+   * in scratch.
+   */
   private static void backwardSumsMatrixMasked(float[] x, float[] dy, float[] y, int r0, int r1,
       int channels, int c0, int c1, double[] pivot, double[] out, int o, int outStride) {
     final int width = c1 - c0;
     final double[] acc = matrixScratch(3 * width); // sum g, sum g * c, sum c
+    final int d = width;
+    final int s = 2 * width;
+    final int groups = width - width % (2 * L);
     final int vectors = width - width % L;
-    for (int r = r0, row = r0 * channels + c0; r < r1; r++, row += channels) {
-      for (int j = 0; j < vectors; j += L) {
-        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
-            .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
-        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + j)
-            .blend(0f, FloatVector.fromArray(FS, y, row + j).compare(LE, 0f))
-            .convertShape(F2D, DS, 0);
-        DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
-        g.fma(c, DoubleVector.fromArray(DS, acc, width + j)).intoArray(acc, width + j);
-        DoubleVector.fromArray(DS, acc, 2 * width + j).add(c).intoArray(acc, 2 * width + j);
+    final int tileRows = Math.max(8, MATRIX_TILE / channels);
+    for (int t0 = r0; t0 < r1; t0 += tileRows) {
+      final int t1 = Math.min(r1, t0 + tileRows);
+      for (int j = 0; j < groups; j += 2 * L) {
+        final DoubleVector p0 = DoubleVector.fromArray(DS, pivot, c0 + j);
+        final DoubleVector p1 = DoubleVector.fromArray(DS, pivot, c0 + j + L);
+        DoubleVector g0 = DoubleVector.fromArray(DS, acc, j);
+        DoubleVector g1 = DoubleVector.fromArray(DS, acc, j + L);
+        DoubleVector d0 = DoubleVector.fromArray(DS, acc, d + j);
+        DoubleVector d1 = DoubleVector.fromArray(DS, acc, d + j + L);
+        DoubleVector e0 = DoubleVector.fromArray(DS, acc, s + j);
+        DoubleVector e1 = DoubleVector.fromArray(DS, acc, s + j + L);
+        for (int r = t0, i = t0 * channels + c0 + j; r < t1; r++, i += channels) {
+          DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(p0);
+          DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
+              .convertShape(F2D, DS, 0)).sub(p1);
+          DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
+              .blend(0f, FloatVector.fromArray(FS, y, i + L).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          g0 = g0.add(ga);
+          d0 = ga.fma(ca, d0);
+          e0 = e0.add(ca);
+          g1 = g1.add(gb);
+          d1 = gb.fma(cb, d1);
+          e1 = e1.add(cb);
+        }
+        g0.intoArray(acc, j);
+        g1.intoArray(acc, j + L);
+        d0.intoArray(acc, d + j);
+        d1.intoArray(acc, d + j + L);
+        e0.intoArray(acc, s + j);
+        e1.intoArray(acc, s + j + L);
       }
-      for (int j = vectors; j < width; j++) {
-        double c = x[row + j] - pivot[c0 + j];
-        double g = y[row + j] <= 0f ? 0.0 : dy[row + j];
-        acc[j] += g;
-        acc[width + j] = Math.fma(g, c, acc[width + j]);
-        acc[2 * width + j] += c;
+      for (int r = t0, row = t0 * channels + c0; r < t1; r++, row += channels) {
+        for (int j = groups; j < vectors; j += L) {
+          DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, row + j)
+              .convertShape(F2D, DS, 0)).sub(DoubleVector.fromArray(DS, pivot, c0 + j));
+          DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + j)
+              .blend(0f, FloatVector.fromArray(FS, y, row + j).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          DoubleVector.fromArray(DS, acc, j).add(g).intoArray(acc, j);
+          g.fma(c, DoubleVector.fromArray(DS, acc, d + j)).intoArray(acc, d + j);
+          DoubleVector.fromArray(DS, acc, s + j).add(c).intoArray(acc, s + j);
+        }
+        for (int j = vectors; j < width; j++) {
+          double c = x[row + j] - pivot[c0 + j];
+          double g = y[row + j] <= 0f ? 0.0 : dy[row + j];
+          acc[j] += g;
+          acc[d + j] = Math.fma(g, c, acc[d + j]);
+          acc[s + j] += c;
+        }
       }
     }
     writeSums(acc, width, 3, out, o, c0, outStride);
