@@ -2,6 +2,7 @@ package io.github.batchnorm4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.batchnorm4j.testing.TestData;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
 import java.util.SplittableRandom;
 import java.util.function.Supplier;
@@ -31,10 +32,10 @@ class GradientCheckTest {
   })
   void finiteDifferencesAgreeWithBackward(String mode, int n, int c, int h, int w,
       boolean affine, boolean track) {
-    SplittableRandom rnd = new SplittableRandom(n * 1000 + c * 100 + h * 10 + w);
+    SplittableRandom rnd = TestData.rng(n * 1000 + c * 100 + h * 10 + w);
     Shape shape = Shape.of(n, c, h, w);
-    float[] x = BatchNormReferenceProperties.random(rnd, shape.numel(), 1.5, 0.3);
-    float[] r = BatchNormReferenceProperties.random(rnd, shape.numel(), 1, 0);
+    float[] x = TestData.gaussian(rnd, shape.numel(), 1.5, 0.3);
+    float[] r = TestData.gaussian(rnd, shape.numel(), 1, 0);
     Supplier<BatchNorm2d> factory = () -> {
       BatchNorm2d bn = BatchNorm2d.builder(c).affine(affine).trackRunningStats(track).eps(1e-3)
           .build();
@@ -104,7 +105,7 @@ class GradientCheckTest {
     int n = 3;
     int c = 2;
     int s = 5;
-    SplittableRandom rnd = new SplittableRandom(99);
+    SplittableRandom rnd = TestData.rng(99);
     double[] x = new double[n * c * s];
     double[] r = new double[x.length];
     for (int i = 0; i < x.length; i++) {

@@ -2,6 +2,7 @@ package io.github.batchnorm4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
@@ -17,8 +18,8 @@ class InvariantProperties {
   }
 
   private static Case randomCase(long seed, int n, int c, int spatialIndex, double offset) {
-    SplittableRandom rnd = new SplittableRandom(seed);
-    int s = BatchNormReferenceProperties.AWKWARD[spatialIndex];
+    SplittableRandom rnd = TestData.rng(seed);
+    int s = TestData.AWKWARD_SIZES[spatialIndex];
     if ((long) n * s == 1) {
       n = 2;
     }
@@ -67,7 +68,7 @@ class InvariantProperties {
       @ForAll long seed, @ForAll @IntRange(min = 1, max = 5) int n,
       @ForAll @IntRange(min = 1, max = 6) int c, @ForAll @IntRange(min = 0, max = 7) int si) {
     Case k = randomCase(seed, n, c, si, 0);
-    SplittableRandom rnd = new SplittableRandom(seed ^ 0x5DEECE66DL);
+    SplittableRandom rnd = TestData.rng(seed ^ 0x5DEECE66DL);
     float[] shifted = k.x().clone();
     float[] bias = new float[k.c()];
     for (int ch = 0; ch < k.c(); ch++) {
@@ -92,7 +93,7 @@ class InvariantProperties {
     Case k = randomCase(seed, n, c, si, 2);
     BatchNorm2d bn = module(k);
     float[] y = bn.forward(Tensor.of(k.shape(), k.x())).data();
-    float[] dy = BatchNormReferenceProperties.random(new SplittableRandom(~seed), y.length, 1, 0);
+    float[] dy = TestData.gaussian(TestData.rng(~seed), y.length, 1, 0);
     float[] dx = bn.backward(Tensor.of(k.shape(), dy)).data();
     for (int ch = 0; ch < k.c(); ch++) {
       double mean = ReferenceStats.mean(k.x(), k.n(), k.c(), k.s(), ch);

@@ -2,8 +2,8 @@ package io.github.batchnorm4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.batchnorm4j.testing.TestData;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -22,9 +22,9 @@ class NumericsTest {
     int c = 3;
     int s = 64;
     Shape shape = Shape.of(n, c, 8, 8);
-    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(7), shape.numel(), 1,
+    float[] x = TestData.gaussian(TestData.rng(7), shape.numel(), 1,
         offset);
-    float[] dy = BatchNormReferenceProperties.random(new SplittableRandom(8), shape.numel(), 1, 0);
+    float[] dy = TestData.gaussian(TestData.rng(8), shape.numel(), 1, 0);
     BatchNorm2d bn = BatchNorm2d.builder(c).momentum(1).build();
     float[] y = bn.forward(Tensor.of(shape, x)).data();
     float[] dx = bn.backward(Tensor.of(shape, dy)).data();
@@ -53,7 +53,7 @@ class NumericsTest {
    */
   @Test
   void theFoldedFormWouldLoseAccuracyAtAnOffset() {
-    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(3), 4096, 1, 1e4);
+    float[] x = TestData.gaussian(TestData.rng(3), 4096, 1, 1e4);
     ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(
         ReferenceBatchNorm.toDouble(x), 4096, 1, 1, null, null, 1e-5);
     float alpha = (float) (1 / Math.sqrt(ref.stats().biasedVar()[0] + 1e-5));
@@ -71,8 +71,8 @@ class NumericsTest {
   void resultsAreBitwiseIdenticalForEveryThreadCount() {
     // Large enough to be split between threads, with channel counts that do not divide evenly.
     Shape shape = Shape.of(4, 7, 33, 37);
-    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(11), shape.numel(), 2, 1);
-    float[] dy = BatchNormReferenceProperties.random(new SplittableRandom(12), shape.numel(), 1, 0);
+    float[] x = TestData.gaussian(TestData.rng(11), shape.numel(), 2, 1);
+    float[] dy = TestData.gaussian(TestData.rng(12), shape.numel(), 1, 0);
     Object[] expected = null;
     for (int threads : new int[] {1, 2, 3, 4, 7, 16}) {
       Object[] got = runAll(threads, shape, x, dy);

@@ -2,6 +2,8 @@ package io.github.batchnorm4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.batchnorm4j.testing.Allocations;
+import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -14,13 +16,13 @@ class VariantAllocationTest {
 
   @Test
   void steadyStateVariantsAllocateNothingOnOneThread() {
-    com.sun.management.ThreadMXBean threads = AllocationTest.allocationCounters();
+    com.sun.management.ThreadMXBean threads = Allocations.counters();
 
     Shape nchw = Shape.of(4, 8, 5, 7);
     Shape nhwc = Shape.of(4, 5, 7, 8);
-    SplittableRandom rnd = new SplittableRandom(3);
-    float[] x = ChannelsLastTest.random(rnd, nchw.numel(), 1);
-    float[] dy = ChannelsLastTest.random(rnd, nchw.numel(), 0);
+    SplittableRandom rnd = TestData.rng(3);
+    float[] x = TestData.gaussian(rnd, nchw.numel(), i -> 1 + i % 3, 1);
+    float[] dy = TestData.gaussian(rnd, nchw.numel(), i -> 1 + i % 3, 0);
     BatchNorm2d[] modules = {
       BatchNorm2d.builder(8).layout(Layout.CHANNELS_LAST).build(),
       BatchNorm2d.builder(8).layout(Layout.CHANNELS_LAST).activation(Activation.RELU).build().eval(),
@@ -51,7 +53,7 @@ class VariantAllocationTest {
     for (int i = 0; i < 5_000; i++) { // let the JIT compile everything first
       step.run();
     }
-    long allocated = AllocationTest.leastAllocatedInThreeWindows(threads, step, 500);
+    long allocated = Allocations.leastAllocatedInThreeWindows(threads, step, 500);
     // 5,000 calls: anything per call would show as at least 16 bytes per call, 80,000 in all.
     assertThat(allocated).as("bytes allocated by 500 steps of 10 calls").isLessThan(1_000);
   }

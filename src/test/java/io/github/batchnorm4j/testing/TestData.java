@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.batchnorm4j.internal.KernelOps;
 import java.util.SplittableRandom;
+import java.util.function.IntToDoubleFunction;
 import org.assertj.core.api.Assumptions;
 
 /**
@@ -18,6 +19,12 @@ public final class TestData {
   /** float64's unit roundoff, 2^-53. */
   public static final double DOUBLE_ROUNDOFF = 0x1p-53;
 
+  /**
+   * Spatial sizes that are awkward for blocking and vectorization (1, primes, one past a power of
+   * two), plus a few ordinary ones.
+   */
+  public static final int[] AWKWARD_SIZES = {1, 2, 3, 7, 13, 16, 17, 207};
+
   private TestData() {}
 
   /** A generator for {@code seed}: every test draws its data from a fixed seed. */
@@ -27,9 +34,18 @@ public final class TestData {
 
   /** {@code size} floats {@code offset + scale * N(0, 1)}. */
   public static float[] gaussian(SplittableRandom rnd, int size, double scale, double offset) {
+    return gaussian(rnd, size, i -> scale, offset);
+  }
+
+  /**
+   * {@code size} floats {@code offset + scale(i) * N(0, 1)}: a spread that differs between elements
+   * (say by channel, or cycling), one draw per element in index order.
+   */
+  public static float[] gaussian(SplittableRandom rnd, int size, IntToDoubleFunction scale,
+      double offset) {
     float[] a = new float[size];
     for (int i = 0; i < size; i++) {
-      a[i] = (float) (rnd.nextGaussian() * scale + offset);
+      a[i] = (float) (rnd.nextGaussian() * scale.applyAsDouble(i) + offset);
     }
     return a;
   }
@@ -55,6 +71,36 @@ public final class TestData {
    */
   public static double tolerance(double magnitude, long reduced) {
     return 2 * Math.max(magnitude, 1e-30) * (8 * FLOAT_ROUNDOFF + reduced * DOUBLE_ROUNDOFF);
+  }
+
+  /** 1 / sqrt(var + eps) per channel. */
+  public static double[] invStd(double[] var, double eps) {
+    double[] out = new double[var.length];
+    for (int c = 0; c < out.length; c++) {
+      out[c] = 1 / Math.sqrt(var[c] + eps);
+    }
+    return out;
+  }
+
+  /**
+   * A backward pass's dx, dgamma and dbeta against the float64 reference. dx is made of terms as
+   * large as |gamma * invStd| (|dy| + 1) and goes through the float-rounded saved statistics;
+   * dgamma and dbeta are float64 sums over the m values of a channel rounded once, so they are
+   * held to their own magnitude (of unit scale at least).
+   *
+   * @param weight gamma, or null without affine parameters
+   * @param reduced the number of values dx depends on through statistics: m in training, 1 in
+   *     eval (where dx is elementwise)
+   */
+  public static void assertBackwardClose(String what, float[] dx, float[] weightGrad,
+      float[] biasGrad, ReferenceBatchNorm.Backward back, double[] weight, double[] invStd,
+      float[] dy, long reduced) {
+    double termScale = (weight == null ? 1 : maxAbs(weight)) * maxAbs(invStd) * (maxAbs(dy) + 1);
+    assertClose(what + "dx", dx, back.dx(), tolerance(termScale, reduced));
+    long m = (long) dx.length / invStd.length;
+    assertClose(what + "dgamma", weightGrad, back.dWeight(),
+        tolerance(maxAbs(back.dWeight()) + 1, m));
+    assertClose(what + "dbeta", biasGrad, back.dBias(), tolerance(maxAbs(back.dBias()) + 1, m));
   }
 
   /** The largest |v|. */
@@ -94,6 +140,12 @@ public final class TestData {
     }
   }
 
+  /** Every |actual - expected| is at most {@code tolerance}; reports the worst element. */
+  public static void assertClose(String what, float[] actual, float[] expected,
+      double tolerance) {
+    assertClose(what, actual, ReferenceBatchNorm.toDouble(expected), tolerance);
+  }
+
   /** The two arrays hold the same float bits. */
   public static void assertBitwiseEqual(String what, float[] actual, float[] expected) {
     assertThat(actual).as(what + ": length").hasSize(expected.length);
@@ -130,6 +182,32 @@ public final class TestData {
       for (int i = 0; i < s; i++) {
         for (int ch = 0; ch < c; ch++) {
           out[(b * c + ch) * s + i] = data[(b * s + i) * c + ch];
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Channels-last (N, S, C) floats as channels-first (N, C, S). */
+  public static float[] channelsLastToFirst(float[] data, int n, int c, int s) {
+    float[] out = new float[data.length];
+    for (int b = 0; b < n; b++) {
+      for (int i = 0; i < s; i++) {
+        for (int ch = 0; ch < c; ch++) {
+          out[(b * c + ch) * s + i] = data[(b * s + i) * c + ch];
+        }
+      }
+    }
+    return out;
+  }
+
+  /** Channels-first (N, C, S) floats as channels-last (N, S, C). */
+  public static float[] channelsFirstToLast(float[] data, int n, int c, int s) {
+    float[] out = new float[data.length];
+    for (int b = 0; b < n; b++) {
+      for (int i = 0; i < s; i++) {
+        for (int ch = 0; ch < c; ch++) {
+          out[(b * s + i) * c + ch] = data[(b * c + ch) * s + i];
         }
       }
     }
