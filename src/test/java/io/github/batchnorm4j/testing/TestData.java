@@ -177,15 +177,7 @@ public final class TestData {
 
   /** Channels-last (N, S, C) data as channels-first (N, C, S). */
   public static double[] toChannelsFirst(float[] data, int n, int c, int s) {
-    double[] out = new double[data.length];
-    for (int b = 0; b < n; b++) {
-      for (int i = 0; i < s; i++) {
-        for (int ch = 0; ch < c; ch++) {
-          out[(b * c + ch) * s + i] = data[(b * s + i) * c + ch];
-        }
-      }
-    }
-    return out;
+    return ReferenceBatchNorm.toDouble(channelsLastToFirst(data, n, c, s));
   }
 
   /** Channels-last (N, S, C) floats as channels-first (N, C, S). */
