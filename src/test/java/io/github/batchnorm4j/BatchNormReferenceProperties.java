@@ -40,7 +40,8 @@ class BatchNormReferenceProperties {
     Arbitrary<Integer> rank = Arbitraries.of(2, 3, 4, 5);
     Arbitrary<Integer> n = Arbitraries.integers().between(1, 6);
     Arbitrary<Integer> c = Arbitraries.integers().between(1, 9);
-    Arbitrary<int[]> spatial = Arbitraries.of(Arrays.stream(TestData.AWKWARD_SIZES).boxed().toArray(Integer[]::new)).list().ofSize(3)
+    Arbitrary<int[]> spatial = Arbitraries.of(
+            Arrays.stream(TestData.AWKWARD_SIZES).boxed().toArray(Integer[]::new)).list().ofSize(3)
         .map(l -> l.stream().mapToInt(Integer::intValue).toArray());
     Arbitrary<Double> eps = Arbitraries.of(1e-5, 1e-3, 0.1, 1e-8);
     Arbitrary<Double> momentum = Arbitraries.of(0.1, 0.0, 1.0, 0.3, 0.01).injectNull(0.25);

@@ -259,7 +259,8 @@ class InferenceTransformsTest {
     nhwc.loadStateDict(before);
     float[] x = data(rnd, shape.numel(), 0);
     float[] y = frozen.forward(Tensor.of(shape, x)).data();
-    float[] yl = nhwc.forward(Tensor.of(Shape.of(2, 3, 5, 4), channelsFirstToLast(x, 2, 4, 15))).data();
+    float[] yl = nhwc.forward(Tensor.of(Shape.of(2, 3, 5, 4), channelsFirstToLast(x, 2, 4, 15)))
+        .data();
     float[] back = channelsLastToFirst(yl, 2, 4, 15);
     for (int i = 0; i < y.length; i++) {
       assertThat(back[i]).isEqualTo(Math.max(y[i], 0f));
