@@ -1,10 +1,9 @@
 package io.github.batchnorm4j;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assumptions.assumeThat;
 
-import java.lang.management.ManagementFactory;
-import java.util.SplittableRandom;
+import io.github.batchnorm4j.testing.Allocations;
+import io.github.batchnorm4j.testing.TestData;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -15,46 +14,13 @@ import org.junit.jupiter.api.Test;
  */
 class AllocationTest {
 
-  /**
-   * The JVM's per-thread allocation counters, enabled; the calling test is skipped (not passed)
-   * on a JVM without them.
-   */
-  static com.sun.management.ThreadMXBean allocationCounters() {
-    java.lang.management.ThreadMXBean bean = ManagementFactory.getThreadMXBean();
-    assumeThat(bean).isInstanceOf(com.sun.management.ThreadMXBean.class);
-    com.sun.management.ThreadMXBean threads = (com.sun.management.ThreadMXBean) bean;
-    assumeThat(threads.isThreadAllocatedMemorySupported()).isTrue();
-    threads.setThreadAllocatedMemoryEnabled(true);
-    return threads;
-  }
-
-  /**
-   * The least number of bytes the calling thread allocates in one of three windows of {@code
-   * steps} steps. Anything allocated per call shows in every window; a one-off event of the JVM
-   * (a recompilation, a class loaded late) lands in one window and is not the code under test.
-   */
-  static long leastAllocatedInThreeWindows(com.sun.management.ThreadMXBean threads, Runnable step,
-      int steps) {
-    long least = Long.MAX_VALUE;
-    for (int window = 0; window < 3; window++) {
-      long before = threads.getCurrentThreadAllocatedBytes();
-      for (int i = 0; i < steps; i++) {
-        step.run();
-      }
-      least = Math.min(least, threads.getCurrentThreadAllocatedBytes() - before);
-    }
-    return least;
-  }
-
   @Test
   void steadyStateForwardAndBackwardAllocateNothing() {
-    com.sun.management.ThreadMXBean threads = allocationCounters();
+    com.sun.management.ThreadMXBean threads = Allocations.counters();
 
     Shape shape = Shape.of(4, 8, 5, 7);
-    Tensor x = Tensor.of(shape, BatchNormReferenceProperties.random(new SplittableRandom(1),
-        shape.numel(), 1, 0));
-    Tensor dy = Tensor.of(shape, BatchNormReferenceProperties.random(new SplittableRandom(2),
-        shape.numel(), 1, 0));
+    Tensor x = Tensor.of(shape, TestData.gaussian(TestData.rng(1), shape.numel(), 1, 0));
+    Tensor dy = Tensor.of(shape, TestData.gaussian(TestData.rng(2), shape.numel(), 1, 0));
     Tensor y = Tensor.zeros(shape);
     Tensor dx = Tensor.zeros(shape);
     BatchNorm2d train = new BatchNorm2d(8);
@@ -68,14 +34,14 @@ class AllocationTest {
     for (int i = 0; i < 20_000; i++) { // let the JIT compile everything first
       step.run();
     }
-    long allocated = leastAllocatedInThreeWindows(threads, step, 1_000);
+    long allocated = Allocations.leastAllocatedInThreeWindows(threads, step, 1_000);
     // 4,000 calls: anything per call would show as at least 16 bytes per call, 64,000 in all.
     assertThat(allocated).as("bytes allocated by 1,000 steps of 4 calls").isLessThan(1_000);
   }
 
   @Test
   void steadyStateAllocatesNothingWithTwoThreads() {
-    com.sun.management.ThreadMXBean threads = allocationCounters();
+    com.sun.management.ThreadMXBean threads = Allocations.counters();
 
     // Large enough to be split between threads; channel counts that exercise both pass layouts.
     Shape many = Shape.of(8, 16, 16, 16);
@@ -89,9 +55,9 @@ class AllocationTest {
     Tensor[] dys = new Tensor[4];
     Tensor[] outs = new Tensor[4];
     for (int k = 0; k < 4; k++) {
-      xs[k] = Tensor.of(shapes[k], BatchNormReferenceProperties.random(new SplittableRandom(k),
-          shapes[k].numel(), 1, 0));
-      dys[k] = Tensor.of(shapes[k], BatchNormReferenceProperties.random(new SplittableRandom(9 + k),
+      xs[k] = Tensor.of(shapes[k], TestData.gaussian(TestData.rng(k), shapes[k].numel(), 1,
+          0));
+      dys[k] = Tensor.of(shapes[k], TestData.gaussian(TestData.rng(9 + k),
           shapes[k].numel(), 1, 0));
       outs[k] = Tensor.zeros(shapes[k]);
     }

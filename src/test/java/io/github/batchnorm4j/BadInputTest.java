@@ -3,6 +3,7 @@ package io.github.batchnorm4j;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.github.batchnorm4j.testing.TestData;
 import java.util.Arrays;
 import java.util.List;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
@@ -24,10 +25,10 @@ class BadInputTest {
   @BeforeEach
   void trainedModuleWithASavedForward() {
     bn = new BatchNorm2d(4);
-    x = Tensor.of(Shape.of(2, 4, 8, 8), BatchNormReferenceProperties.random(
-        new java.util.SplittableRandom(1), 2 * 4 * 8 * 8, 1, 0.5));
-    dy = Tensor.of(x.shape(), BatchNormReferenceProperties.random(
-        new java.util.SplittableRandom(2), x.shape().numel(), 1, 0));
+    x = Tensor.of(Shape.of(2, 4, 8, 8), TestData.gaussian(
+        TestData.rng(1), 2 * 4 * 8 * 8, 1, 0.5));
+    dy = Tensor.of(x.shape(), TestData.gaussian(
+        TestData.rng(2), x.shape().numel(), 1, 0));
     bn.forward(x);
     dxOfSavedForward = bn.backward(dy).data();
   }

@@ -3,20 +3,21 @@ package io.github.batchnorm4j;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /** The functional layer: same results as the modules, aliasing, and argument checks. */
 class FunctionalTest {
 
-  private final SplittableRandom rnd = new SplittableRandom(5);
+  private final SplittableRandom rnd = TestData.rng(5);
   private final int n = 3;
   private final int c = 4;
   private final int s = 13;
   private final Shape shape = Shape.of(n, c, s);
   private final BatchNormOptions options = BatchNormOptions.defaults();
-  private final float[] x = BatchNormReferenceProperties.random(rnd, n * c * s, 2, 1);
-  private final float[] dy = BatchNormReferenceProperties.random(rnd, n * c * s, 1, 0);
+  private final float[] x = TestData.gaussian(rnd, n * c * s, 2, 1);
+  private final float[] dy = TestData.gaussian(rnd, n * c * s, 1, 0);
   private final float[] weight = {0.5f, 1, 1.5f, 2};
   private final float[] bias = {0, 0.1f, -0.2f, 0.3f};
   private final AffineParameters affine = new AffineParameters(weight, bias);

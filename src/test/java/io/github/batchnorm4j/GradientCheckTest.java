@@ -3,6 +3,7 @@ package io.github.batchnorm4j;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
+import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
 import java.util.function.Supplier;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -18,6 +19,21 @@ class GradientCheckTest {
 
   private static final double H = 1e-2;
 
+  /**
+   * Relative tolerance of a float32 central difference with step H: the truncation error H^2 / 6
+   * times the third derivative (of order 10 for these small channels, ~2e-4) plus the float32
+   * rounding of y in the loss (m values of relative error 2^-24, at most 60 here) divided by 2H
+   * (~1e-4); 2e-3 leaves a factor of about 6.
+   */
+  private static final double FLOAT_DIFFERENCE_TOLERANCE = 2e-3;
+
+  /**
+   * Absolute tolerance of a float64 central difference with step 1e-6 on the reference: the
+   * truncation error (1e-12 times the third derivative) is negligible; the loss's float64
+   * rounding, 30 values of relative error 2^-53 on a loss of order 10, over 2e-6, is about 2e-8.
+   */
+  private static final double DOUBLE_DIFFERENCE_TOLERANCE = 1e-7;
+
   @ParameterizedTest(name = "{0} shape ({1}, {2}, {3}, {4}) affine={5} track={6}")
   @CsvSource({
       "train, 2, 3, 3, 4, true, true",
@@ -31,10 +47,10 @@ class GradientCheckTest {
   })
   void finiteDifferencesAgreeWithBackward(String mode, int n, int c, int h, int w,
       boolean affine, boolean track) {
-    SplittableRandom rnd = new SplittableRandom(n * 1000 + c * 100 + h * 10 + w);
+    SplittableRandom rnd = TestData.rng(n * 1000 + c * 100 + h * 10 + w);
     Shape shape = Shape.of(n, c, h, w);
-    float[] x = BatchNormReferenceProperties.random(rnd, shape.numel(), 1.5, 0.3);
-    float[] r = BatchNormReferenceProperties.random(rnd, shape.numel(), 1, 0);
+    float[] x = TestData.gaussian(rnd, shape.numel(), 1.5, 0.3);
+    float[] r = TestData.gaussian(rnd, shape.numel(), 1, 0);
     Supplier<BatchNorm2d> factory = () -> {
       BatchNorm2d bn = BatchNorm2d.builder(c).affine(affine).trackRunningStats(track).eps(1e-3)
           .build();
@@ -66,7 +82,8 @@ class GradientCheckTest {
       double numeric = (loss(factory.get(), shape, plus, r) - loss(factory.get(), shape, minus, r))
           / step;
       assertThat((double) dx[i]).as("dx[%d] (%s)", i, mode)
-          .isCloseTo(numeric, org.assertj.core.data.Offset.offset(2e-3 * (1 + Math.abs(numeric))));
+          .isCloseTo(numeric, org.assertj.core.data.Offset.offset(
+              FLOAT_DIFFERENCE_TOLERANCE * (1 + Math.abs(numeric))));
     }
     if (affine) {
       for (int ch = 0; ch < c; ch++) {
@@ -82,7 +99,8 @@ class GradientCheckTest {
           numeric /= 2 * H;
           float analytic = gamma ? bn.weightGrad()[channel] : bn.biasGrad()[channel];
           assertThat((double) analytic).as("%s[%d] (%s)", gamma ? "dgamma" : "dbeta", ch, mode)
-              .isCloseTo(numeric, org.assertj.core.data.Offset.offset(2e-3 * (1 + Math.abs(numeric))));
+              .isCloseTo(numeric, org.assertj.core.data.Offset.offset(
+                  FLOAT_DIFFERENCE_TOLERANCE * (1 + Math.abs(numeric))));
         }
       }
     }
@@ -104,13 +122,9 @@ class GradientCheckTest {
     int n = 3;
     int c = 2;
     int s = 5;
-    SplittableRandom rnd = new SplittableRandom(99);
-    double[] x = new double[n * c * s];
-    double[] r = new double[x.length];
-    for (int i = 0; i < x.length; i++) {
-      x[i] = rnd.nextGaussian() + 1;
-      r[i] = rnd.nextGaussian();
-    }
+    SplittableRandom rnd = TestData.rng(99);
+    double[] x = ReferenceBatchNorm.toDouble(TestData.gaussian(rnd, n * c * s, 1, 1));
+    double[] r = ReferenceBatchNorm.toDouble(TestData.gaussian(rnd, x.length, 1, 0));
     double[] gamma = {0.7, 1.9};
     double[] beta = {0.1, -0.4};
     double[] mean = {0.5, 1.5};
@@ -129,7 +143,7 @@ class GradientCheckTest {
       double numeric = (refLoss(train, xp, r, n, c, s, gamma, beta, mean, var, eps)
           - refLoss(train, xm, r, n, c, s, gamma, beta, mean, var, eps)) / (2 * h);
       assertThat(b.dx()[i]).as("dx[%d]", i).isCloseTo(numeric,
-          org.assertj.core.data.Offset.offset(1e-7));
+          org.assertj.core.data.Offset.offset(DOUBLE_DIFFERENCE_TOLERANCE));
     }
     for (int ch = 0; ch < c; ch++) {
       double[] gp = gamma.clone();
@@ -138,14 +152,16 @@ class GradientCheckTest {
       gm[ch] -= h;
       double numeric = (refLoss(train, x, r, n, c, s, gp, beta, mean, var, eps)
           - refLoss(train, x, r, n, c, s, gm, beta, mean, var, eps)) / (2 * h);
-      assertThat(b.dWeight()[ch]).isCloseTo(numeric, org.assertj.core.data.Offset.offset(1e-7));
+      assertThat(b.dWeight()[ch]).isCloseTo(numeric,
+          org.assertj.core.data.Offset.offset(DOUBLE_DIFFERENCE_TOLERANCE));
       double[] bp = beta.clone();
       double[] bm = beta.clone();
       bp[ch] += h;
       bm[ch] -= h;
       numeric = (refLoss(train, x, r, n, c, s, gamma, bp, mean, var, eps)
           - refLoss(train, x, r, n, c, s, gamma, bm, mean, var, eps)) / (2 * h);
-      assertThat(b.dBias()[ch]).isCloseTo(numeric, org.assertj.core.data.Offset.offset(1e-7));
+      assertThat(b.dBias()[ch]).isCloseTo(numeric,
+          org.assertj.core.data.Offset.offset(DOUBLE_DIFFERENCE_TOLERANCE));
     }
   }
 

@@ -1,11 +1,16 @@
 package io.github.batchnorm4j;
 
+import static io.github.batchnorm4j.testing.TestData.assertBitwiseEqual;
+import static io.github.batchnorm4j.testing.TestData.assertClose;
+import static io.github.batchnorm4j.testing.TestData.maxAbs;
+import static io.github.batchnorm4j.testing.TestData.tolerance;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assumptions.assumeThat;
+import static org.assertj.core.api.Assertions.within;
 
 import io.github.batchnorm4j.testing.KernelCalls;
 import io.github.batchnorm4j.internal.KernelOps;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
+import io.github.batchnorm4j.testing.TestData;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -25,23 +30,9 @@ class KernelParityTest {
 
   private static final int[] AWKWARD = {1, 3, 7, 13, 16, 17, 207, 4098};
 
-  static KernelOps implementation(String name) {
-    if (name.equals("scalar")) {
-      return KernelOps.scalar();
-    }
-    assumeThat(KernelOps.vector()).as("jdk.incubator.vector is absent: " + KernelOps.selectionReason())
-        .isPresent();
-    return KernelOps.vector().orElseThrow();
-  }
-
-  /** The named implementation, or null when the Vector API kernels cannot run here. */
-  static KernelOps implementationOrNull(String name) {
-    return name.equals("scalar") ? KernelOps.scalar() : KernelOps.vector().orElse(null);
-  }
-
   static Stream<Arguments> implementationsAndSizes() {
     List<Arguments> args = new ArrayList<>();
-    for (String impl : new String[] {"scalar", "vector"}) {
+    for (String impl : TestData.implementations()) {
       for (int s : AWKWARD) {
         args.add(Arguments.of(impl, s));
       }
@@ -67,7 +58,7 @@ class KernelParityTest {
       {6000, 12, 2}, // short planes: scalar sums in row order, flat elementwise
       {2500, 7, 5},
     };
-    for (String impl : new String[] {"scalar", "vector"}) {
+    for (String impl : TestData.implementations()) {
       for (int[] shape : shapes) {
         args.add(Arguments.of(impl, shape[0], shape[1], shape[2]));
       }
@@ -78,13 +69,13 @@ class KernelParityTest {
   @ParameterizedTest(name = "{0}, spatial {1}")
   @MethodSource("implementationsAndSizes")
   void trainingForwardAndBackwardMatchTheFloat64Reference(String impl, int spatial) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     for (int batch : new int[] {3, 40}) {
       int channels = 2;
       int numel = batch * channels * spatial;
-      SplittableRandom rnd = new SplittableRandom(31L * spatial + batch);
-      float[] x = BatchNormReferenceProperties.random(rnd, numel, 1.5, 0.25);
-      float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
+      SplittableRandom rnd = TestData.rng(31L * spatial + batch);
+      float[] x = TestData.gaussian(rnd, numel, 1.5, 0.25);
+      float[] dy = TestData.gaussian(rnd, numel, 1, 0);
       float[] weight = {1.25f, -0.5f};
       float[] bias = {0.5f, -2f};
       float[] runningMean = {0.1f, -0.2f};
@@ -99,16 +90,19 @@ class KernelParityTest {
       double[] w = ReferenceBatchNorm.toDouble(weight);
       ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(xd, batch, channels,
           spatial, w, ReferenceBatchNorm.toDouble(bias), 1e-5);
-      assertClose(y, ref.y(), 1e-6, "y");
+      long m = (long) batch * spatial;
+      assertClose("y", y, ref.y(), tolerance(maxAbs(ref.y()) + 1, m));
+      double[] invStd = TestData.invStd(ref.stats().biasedVar(), 1e-5);
       for (int c = 0; c < channels; c++) {
         double mean = ref.stats().mean()[c];
-        assertThat((double) saveMean[c]).isCloseTo(mean, within(1e-7 * (1 + Math.abs(mean))));
-        double invStd = 1 / Math.sqrt(ref.stats().biasedVar()[c] + 1e-5);
-        assertThat((double) saveInvStd[c]).isCloseTo(invStd, within(1e-6 * invStd));
+        assertThat((double) saveMean[c]).isCloseTo(mean,
+            within(tolerance(Math.abs(mean) + 1, m)));
+        assertThat((double) saveInvStd[c]).isCloseTo(invStd[c], within(tolerance(invStd[c], m)));
         double expectMean = 0.75 * (c == 0 ? 0.1f : -0.2f) + 0.25 * mean;
         double expectVar = 0.75 * (c == 0 ? 1f : 2f) + 0.25 * ref.stats().unbiasedVar()[c];
-        assertThat((double) runningMean[c]).isCloseTo(expectMean, within(1e-6));
-        assertThat((double) runningVar[c]).isCloseTo(expectVar, within(1e-6 * expectVar));
+        assertThat((double) runningMean[c]).isCloseTo(expectMean,
+            within(tolerance(Math.abs(expectMean) + 1, m)));
+        assertThat((double) runningVar[c]).isCloseTo(expectVar, within(tolerance(expectVar, m)));
       }
 
       float[] dx = new float[numel];
@@ -118,10 +112,7 @@ class KernelParityTest {
           saveMean, saveInvStd, weightGrad, biasGrad, 1);
       ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardTraining(xd,
           ReferenceBatchNorm.toDouble(dy), batch, channels, spatial, w, 1e-5);
-      // dx uses the float-rounded saved invStd (relative error <= 3e-8), hence the looser bound.
-      assertClose(dx, back.dx(), 2e-6, "dx");
-      assertClose(weightGrad, back.dWeight(), 2e-6, "dgamma");
-      assertClose(biasGrad, back.dBias(), 1e-6, "dbeta");
+      TestData.assertBackwardClose("", dx, weightGrad, biasGrad, back, w, invStd, dy, m);
     }
   }
 
@@ -131,18 +122,18 @@ class KernelParityTest {
    * float64 reference.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("implementations")
+  @MethodSource("io.github.batchnorm4j.testing.TestData#implementations")
   void rowsOfChannelsMatchTheFloat64Reference(String impl) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     for (int[] shape : new int[][] {{3000, 45}, {700, 133}}) {
       int batch = shape[0];
       int channels = shape[1];
       int numel = batch * channels;
-      SplittableRandom rnd = new SplittableRandom(numel);
-      float[] x = BatchNormReferenceProperties.random(rnd, numel, 1.5, 100);
-      float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
-      float[] weight = BatchNormReferenceProperties.random(rnd, channels, 1, 1);
-      float[] bias = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
+      SplittableRandom rnd = TestData.rng(numel);
+      float[] x = TestData.gaussian(rnd, numel, 1.5, 100);
+      float[] dy = TestData.gaussian(rnd, numel, 1, 0);
+      float[] weight = TestData.gaussian(rnd, channels, 1, 1);
+      float[] bias = TestData.gaussian(rnd, channels, 1, 0);
       float[] saveMean = new float[channels];
       float[] saveInvStd = new float[channels];
       float[] y = new float[numel];
@@ -153,7 +144,8 @@ class KernelParityTest {
       ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(xd, batch, channels, 1,
           w, ReferenceBatchNorm.toDouble(bias), 1e-5);
       String what = "(" + batch + ", " + channels + ") ";
-      assertClose(y, ref.y(), 1e-6, what + "y");
+      long m = batch;
+      assertClose(what + "y", y, ref.y(), tolerance(maxAbs(ref.y()) + 1, m));
       float[] dx = new float[numel];
       float[] weightGrad = new float[channels];
       float[] biasGrad = new float[channels];
@@ -161,22 +153,21 @@ class KernelParityTest {
           saveInvStd, weightGrad, biasGrad, 2);
       ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardTraining(xd,
           ReferenceBatchNorm.toDouble(dy), batch, channels, 1, w, 1e-5);
-      assertClose(dx, back.dx(), 2e-6, what + "dx");
-      assertClose(weightGrad, back.dWeight(), 2e-6, what + "dgamma");
-      assertClose(biasGrad, back.dBias(), 1e-6, what + "dbeta");
+      TestData.assertBackwardClose(what, dx, weightGrad, biasGrad, back, w,
+          TestData.invStd(ref.stats().biasedVar(), 1e-5), dy, m);
     }
   }
 
   @ParameterizedTest(name = "{0}, spatial {1}")
   @MethodSource("implementationsAndSizes")
   void evalForwardAndBackwardMatchTheFloat64Reference(String impl, int spatial) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     int batch = 5;
     int channels = 3;
     int numel = batch * channels * spatial;
-    SplittableRandom rnd = new SplittableRandom(17L * spatial);
-    float[] x = BatchNormReferenceProperties.random(rnd, numel, 2, -1);
-    float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
+    SplittableRandom rnd = TestData.rng(17L * spatial);
+    float[] x = TestData.gaussian(rnd, numel, 2, -1);
+    float[] dy = TestData.gaussian(rnd, numel, 1, 0);
     float[] weight = {0.5f, 2f, -1f};
     float[] bias = {0f, 1f, -3f};
     float[] mean = {-1.1f, -0.9f, 0.3f};
@@ -186,9 +177,10 @@ class KernelParityTest {
         1e-3, 1);
     double[] xd = ReferenceBatchNorm.toDouble(x);
     double[] w = ReferenceBatchNorm.toDouble(weight);
-    assertClose(y, ReferenceBatchNorm.normalize(xd, batch, channels, spatial,
+    double[] yRef = ReferenceBatchNorm.normalize(xd, batch, channels, spatial,
         ReferenceBatchNorm.toDouble(mean), ReferenceBatchNorm.toDouble(var), w,
-        ReferenceBatchNorm.toDouble(bias), 1e-3), 1e-6, "y eval");
+        ReferenceBatchNorm.toDouble(bias), 1e-3);
+    assertClose("y eval", y, yRef, tolerance(maxAbs(yRef) + 1, 1)); // elementwise
 
     float[] dx = new float[numel];
     float[] weightGrad = new float[channels];
@@ -198,27 +190,25 @@ class KernelParityTest {
     ReferenceBatchNorm.Backward back = ReferenceBatchNorm.backwardInference(xd,
         ReferenceBatchNorm.toDouble(dy), batch, channels, spatial, w,
         ReferenceBatchNorm.toDouble(mean), ReferenceBatchNorm.toDouble(var), 1e-3);
-    assertClose(dx, back.dx(), 1e-6, "dx eval");
-    assertClose(weightGrad, back.dWeight(), 2e-6, "dgamma eval");
-    assertClose(biasGrad, back.dBias(), 1e-6, "dbeta eval");
+    TestData.assertBackwardClose("eval ", dx, weightGrad, biasGrad, back, w,
+        TestData.invStd(ReferenceBatchNorm.toDouble(var), 1e-3), dy, 1);
     // Without parameter gradients the sums are skipped; dx is the same.
     float[] dx2 = new float[numel];
     KernelCalls.backwardInference(ops, x, dy, dx2, batch, channels, spatial, weight, mean,
         var, 1e-3, null, null, 1);
-    assertBitwiseEqual(dx2, dx, "dx without parameter gradients");
+    assertBitwiseEqual("dx without parameter gradients", dx2, dx);
   }
 
   /** The shifted one-pass statistics keep full accuracy at a large common offset. */
   @ParameterizedTest(name = "{0}, spatial {1}")
   @MethodSource("implementationsAndSizes")
   void largeOffsetsStayAccurate(String impl, int spatial) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     int batch = Math.max(2, 600 / spatial);
     int channels = 2;
     int numel = batch * channels * spatial;
     for (double offset : new double[] {1e4, -3e5}) {
-      float[] x = BatchNormReferenceProperties.random(new SplittableRandom(spatial), numel, 1,
-          offset);
+      float[] x = TestData.gaussian(TestData.rng(spatial), numel, 1, offset);
       float[] y = new float[numel];
       float[] saveMean = new float[channels];
       float[] saveInvStd = new float[channels];
@@ -226,7 +216,8 @@ class KernelParityTest {
           0, 1e-5, saveMean, saveInvStd, 1);
       ReferenceBatchNorm.Forward ref = ReferenceBatchNorm.forwardTraining(
           ReferenceBatchNorm.toDouble(x), batch, channels, spatial, null, null, 1e-5);
-      assertClose(y, ref.y(), 1e-6, "y at offset " + offset);
+      assertClose("y at offset " + offset, y, ref.y(),
+          tolerance(maxAbs(ref.y()) + 1, (long) batch * spatial));
     }
   }
 
@@ -238,10 +229,10 @@ class KernelParityTest {
   @MethodSource("implementationsAndParallelShapes")
   void resultsAreBitwiseIdenticalForEveryThreadCountAndStrategy(String impl, int batch,
       int channels, int spatial) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     int numel = batch * channels * spatial;
-    float[] x = BatchNormReferenceProperties.random(new SplittableRandom(5), numel, 2, 3);
-    float[] dy = BatchNormReferenceProperties.random(new SplittableRandom(6), numel, 1, 0);
+    float[] x = TestData.gaussian(TestData.rng(5), numel, 2, 3);
+    float[] dy = TestData.gaussian(TestData.rng(6), numel, 1, 0);
     float[] weight = new float[channels];
     for (int c = 0; c < channels; c++) {
       weight[c] = 1 + 0.1f * c;
@@ -255,8 +246,8 @@ class KernelParityTest {
           expected = got;
         } else {
           for (int k = 0; k < got.length; k++) {
-            assertBitwiseEqual(got[k], expected[k],
-                "mode " + mode + ", threads " + threads + ", result " + k);
+            assertBitwiseEqual("mode " + mode + ", threads " + threads + ", result " + k, got[k],
+                expected[k]);
           }
         }
       }
@@ -265,7 +256,7 @@ class KernelParityTest {
     float[] inPlace = x.clone();
     KernelCalls.forwardTraining(ops, inPlace, inPlace, batch, channels, spatial, weight, null,
         null, null, 0, 1e-5, new float[channels], new float[channels], 2);
-    assertBitwiseEqual(inPlace, expected[0], "in place");
+    assertBitwiseEqual("in place", inPlace, expected[0]);
   }
 
   /**
@@ -275,17 +266,17 @@ class KernelParityTest {
    * implementation. (The training passes' rows are checked against the blocked order above.)
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("implementations")
+  @MethodSource("io.github.batchnorm4j.testing.TestData#implementations")
   void evalPassesOfWholeRowsEqualRowByRow(String impl) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     for (int[] shape : new int[][] {{128, 32, 64}, {80, 64, 26}, {1100, 40, 3}, {24, 160, 49}}) {
       int batch = shape[0];
       int channels = shape[1];
       int spatial = shape[2];
       int row = channels * spatial;
-      SplittableRandom rnd = new SplittableRandom(spatial);
-      float[] x = BatchNormReferenceProperties.random(rnd, batch * row, 3, 2);
-      EvalState p = EvalState.random(rnd, channels);
+      SplittableRandom rnd = TestData.rng(spatial);
+      float[] x = TestData.gaussian(rnd, batch * row, 3, 2);
+      EvalState p = EvalState.draw(rnd, channels);
       float[] y = p.forward(ops, x, batch, channels, spatial, 1);
       float[] dx = p.backward(ops, x, y, batch, channels, spatial, 1);
       float[] byRow = new float[x.length];
@@ -298,12 +289,12 @@ class KernelParityTest {
             row);
       }
       String what = Arrays.toString(shape);
-      assertBitwiseEqual(y, byRow, what + " whole rows vs row by row");
-      assertBitwiseEqual(dx, dxByRow, what + " eval dx, whole rows vs row by row");
+      assertBitwiseEqual(what + " whole rows vs row by row", y, byRow);
+      assertBitwiseEqual(what + " eval dx, whole rows vs row by row", dx, dxByRow);
       float[] inPlace = x.clone();
       KernelCalls.forwardInference(ops, inPlace, inPlace, batch, channels, spatial,
           p.weight(), p.bias(), p.mean(), p.var(), 1e-5, 2);
-      assertBitwiseEqual(inPlace, byRow, what + " in place, two threads");
+      assertBitwiseEqual(what + " in place, two threads", inPlace, byRow);
     }
   }
 
@@ -314,9 +305,9 @@ class KernelParityTest {
    * the same arithmetic either way, so eval y and eval dx are bitwise the same.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("implementations")
+  @MethodSource("io.github.batchnorm4j.testing.TestData#implementations")
   void evalPassesOfShortPlanesEqualTheRegroupedPlanes(String impl) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     int[][] shapes = {{5000, 67, 1}, {40, 8, 1}, {300, 3, 1}, {9000, 130, 1}, {2000, 9, 3},
       {700, 5, 7}, {3000, 16, 2}, {100, 1, 5}};
     for (int[] shape : shapes) {
@@ -324,10 +315,10 @@ class KernelParityTest {
       int channels = shape[1];
       int spatial = shape[2];
       int numel = batch * channels * spatial;
-      SplittableRandom rnd = new SplittableRandom(batch);
-      float[] x = BatchNormReferenceProperties.random(rnd, numel, 3, 2);
-      float[] dy = BatchNormReferenceProperties.random(rnd, numel, 1, 0);
-      EvalState p = EvalState.random(rnd, channels);
+      SplittableRandom rnd = TestData.rng(batch);
+      float[] x = TestData.gaussian(rnd, numel, 3, 2);
+      float[] dy = TestData.gaussian(rnd, numel, 1, 0);
+      EvalState p = EvalState.draw(rnd, channels);
       float[] y = p.forward(ops, x, batch, channels, spatial, 2);
       float[] dx = p.backward(ops, x, dy, batch, channels, spatial, 2);
       float[] xt = regroup(x, batch, channels, spatial);
@@ -335,18 +326,20 @@ class KernelParityTest {
       float[] yt = p.forward(ops, xt, 1, channels, batch * spatial, 1);
       float[] dxt = p.backward(ops, xt, dyt, 1, channels, batch * spatial, 1);
       String what = Arrays.toString(shape);
-      assertBitwiseEqual(regroup(y, batch, channels, spatial), yt, what + " eval y");
-      assertBitwiseEqual(regroup(dx, batch, channels, spatial), dxt, what + " eval dx");
+      assertBitwiseEqual(what + " eval y", regroup(y, batch, channels, spatial), yt);
+      assertBitwiseEqual(what + " eval dx", regroup(dx, batch, channels, spatial), dxt);
       // With parameter gradients the sums ride along with dx: dx has the same bits, and the
       // gradients agree to rounding (the plane kernels add a long plane in vector lanes).
       float[][] withGrads = p.backwardWithGradients(ops, x, dy, batch, channels, spatial, 2);
       float[][] regrouped = p.backwardWithGradients(ops, xt, dyt, 1, channels, batch * spatial,
           1);
-      assertBitwiseEqual(withGrads[0], dx, what + " eval dx with parameter gradients");
+      assertBitwiseEqual(what + " eval dx with parameter gradients", withGrads[0], dx);
       for (int k = 1; k <= 2; k++) {
         for (int c = 0; c < channels; c++) {
+          // Two results, each within the tolerance of the exact sum, differ by twice as much.
           assertThat((double) withGrads[k][c]).as(what + (k == 1 ? " dgamma " : " dbeta ") + c)
-              .isCloseTo(regrouped[k][c], within(1e-6 * (1 + Math.abs(regrouped[k][c]))));
+              .isCloseTo(regrouped[k][c],
+                  within(2 * tolerance(Math.abs(regrouped[k][c]) + 1, (long) batch * spatial)));
         }
       }
     }
@@ -354,11 +347,11 @@ class KernelParityTest {
 
   /** Random eval-mode parameters and running statistics of {@code channels} channels. */
   private record EvalState(float[] weight, float[] bias, float[] mean, float[] var) {
-    static EvalState random(SplittableRandom rnd, int channels) {
-      float[] weight = BatchNormReferenceProperties.random(rnd, channels, 1, 1);
-      float[] bias = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
-      float[] mean = BatchNormReferenceProperties.random(rnd, channels, 1, 2);
-      float[] var = BatchNormReferenceProperties.random(rnd, channels, 1, 0);
+    static EvalState draw(SplittableRandom rnd, int channels) {
+      float[] weight = TestData.gaussian(rnd, channels, 1, 1);
+      float[] bias = TestData.gaussian(rnd, channels, 1, 0);
+      float[] mean = TestData.gaussian(rnd, channels, 1, 2);
+      float[] var = TestData.gaussian(rnd, channels, 1, 0);
       for (int c = 0; c < channels; c++) {
         var[c] = 0.5f + var[c] * var[c]; // positive, away from 0
       }
@@ -413,9 +406,9 @@ class KernelParityTest {
    * PyTorch, on every implementation.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("implementations")
+  @MethodSource("io.github.batchnorm4j.testing.TestData#implementations")
   void anInfinityNextToARunsTailIsCountedOnce(String impl) {
-    KernelOps ops = implementation(impl);
+    KernelOps ops = TestData.kernels(impl);
     int spatial = 70; // a run of 8 vectors and a 6-value tail: the overlap covers values 62 and 63
     for (int at : new int[] {62, 63, 69}) {
       float[] x = new float[2 * spatial];
@@ -428,19 +421,6 @@ class KernelParityTest {
       assertThat(saveMean[0]).as("mean with +Inf at " + at).isEqualTo(Float.POSITIVE_INFINITY);
       assertThat(runningMean[0]).as("running mean with +Inf at " + at)
           .isEqualTo(Float.POSITIVE_INFINITY);
-    }
-  }
-
-  static Stream<String> implementations() {
-    return Stream.of("scalar", "vector");
-  }
-
-  /** Bitwise equality (AssertJ's containsExactly is quadratic on large arrays). */
-  private static void assertBitwiseEqual(float[] actual, float[] expected, String what) {
-    if (!Arrays.equals(actual, expected)) {
-      int i = Arrays.mismatch(actual, expected);
-      throw new AssertionError(what + ": differs at " + i + ": " + (i < actual.length ? actual[i]
-          : "end") + " instead of " + (i < expected.length ? expected[i] : "end"));
     }
   }
 
@@ -470,22 +450,5 @@ class KernelParityTest {
         runningMean, runningVar, 1e-5, weightGradEval, biasGradEval, threads);
     return new float[][] {y, saveMean, saveInvStd, runningMean, runningVar, dx, weightGrad,
         biasGrad, yEval, dxEval, weightGradEval, biasGradEval};
-  }
-
-  private static org.assertj.core.data.Offset<Double> within(double tolerance) {
-    return org.assertj.core.data.Offset.offset(tolerance);
-  }
-
-  /** |actual - expected| <= tolerance * max(1, |expected|) for every element. */
-  static void assertClose(float[] actual, double[] expected, double tolerance,
-      String what) {
-    assertThat(actual).hasSize(expected.length);
-    for (int i = 0; i < actual.length; i++) {
-      double bound = tolerance * Math.max(1, Math.abs(expected[i]));
-      if (!(Math.abs(actual[i] - expected[i]) <= bound)) {
-        throw new AssertionError(what + "[" + i + "] = " + actual[i] + " but the reference is "
-            + expected[i] + " (tolerance " + bound + ")");
-      }
-    }
   }
 }

@@ -3,10 +3,10 @@ package io.github.batchnorm4j;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.github.batchnorm4j.testing.TestData;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
 /** stateDict and loadStateDict: PyTorch's keys, order and dtypes, strictness, prefixes, atomicity. */
@@ -14,11 +14,7 @@ class StateDictTest {
 
   private static BatchNorm2d trained(boolean affine, boolean track) {
     BatchNorm2d bn = BatchNorm2d.builder(3).affine(affine).trackRunningStats(track).build();
-    SplittableRandom rnd = new SplittableRandom(1);
-    float[] x = new float[2 * 3 * 4 * 5];
-    for (int i = 0; i < x.length; i++) {
-      x[i] = (float) rnd.nextGaussian() * 2 + 1;
-    }
+    float[] x = TestData.gaussian(TestData.rng(1), 2 * 3 * 4 * 5, 2, 1);
     bn.forward(Tensor.of(Shape.of(2, 3, 4, 5), x));
     bn.forward(Tensor.of(Shape.of(2, 3, 4, 5), x));
     if (affine) {

@@ -3,6 +3,7 @@ package io.github.batchnorm4j;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 
@@ -55,7 +56,7 @@ class TypedTensorTest {
   /** float -> half and float -> bfloat16 round to nearest, ties to even, for random floats. */
   @Test
   void sixteenBitEncodingsRoundToNearestEven() {
-    SplittableRandom rnd = new SplittableRandom(3);
+    SplittableRandom rnd = TestData.rng(3);
     for (int i = 0; i < 200_000; i++) {
       float f = Float.intBitsToFloat(rnd.nextInt());
       if (Float.isNaN(f)) {

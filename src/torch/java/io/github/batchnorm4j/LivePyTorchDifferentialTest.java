@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.github.batchnorm4j.testing.Modules;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
-import io.github.batchnorm4j.torch.GenerateTorchFixtures;
+import io.github.batchnorm4j.testing.TestData;
 import io.github.batchnorm4j.torch.TorchBatchNorm;
 import io.github.batchnorm4j.torch.TorchBatchNormModule;
 import java.util.ArrayList;
@@ -148,11 +148,8 @@ class LivePyTorchDifferentialTest {
       }
       int minN = (training || !k.track()) && inner == 1 ? 2 : 1;
       shape[0] = Math.max(minN, 1 + rnd.nextInt(k.shape()[0]));
-      float[] x = GenerateTorchFixtures.input(shape, rnd);
-      float[] dy = new float[x.length];
-      for (int i = 0; i < dy.length; i++) {
-        dy[i] = (float) rnd.nextGaussian();
-      }
+      float[] x = TestData.wellConditionedInput(shape, rnd);
+      float[] dy = TestData.gaussian(rnd, x.length, 1, 0);
       TorchBatchNormModule.Step expected = ref.step(shape, x, dy);
 
       Shape s = Shape.of(shape);
@@ -265,10 +262,10 @@ class LivePyTorchDifferentialTest {
       }
       double[] wd = ReferenceBatchNorm.toDouble(w);
       double[] bd = ReferenceBatchNorm.toDouble(b);
-      float[] x = gaussian(n * c * s, f.offset(), f.scale(), rnd);
-      float[] dy = gaussian(n * c * s, 0, 1, rnd);
-      float[] xEval = gaussian(n * c * s, f.offset(), f.scale(), rnd);
-      float[] dyEval = gaussian(n * c * s, 0, 1, rnd);
+      float[] x = TestData.gaussian(rnd, n * c * s, f.scale(), f.offset());
+      float[] dy = TestData.gaussian(rnd, n * c * s, 1, 0);
+      float[] xEval = TestData.gaussian(rnd, n * c * s, f.scale(), f.offset());
+      float[] dyEval = TestData.gaussian(rnd, n * c * s, 1, 0);
       float[] rm0 = new float[c];
       float[] rv0 = new float[c];
       Arrays.fill(rv0, 1f);
@@ -321,7 +318,7 @@ class LivePyTorchDifferentialTest {
           tEval.dx(), tEval.weightGrad(), tEval.biasGrad()};
       float[][] oursOut = {oY, oDx, oDw, oDb, oYe, oDxe, oDwe, oDbe};
       for (int q = 0; q < QUANTITIES.length; q++) {
-        double scale = maxAbs(refs[q]);
+        double scale = TestData.maxAbs(refs[q]);
         double te = maxAbsError(refs[q], torchOut[q]);
         double oe = maxAbsError(refs[q], oursOut[q]);
         boolean ok = oe <= te;
@@ -334,22 +331,6 @@ class LivePyTorchDifferentialTest {
     }
     System.out.println(table);
     assertThat(worse).as("quantities where batchnorm4j is less accurate than PyTorch").isEmpty();
-  }
-
-  private static float[] gaussian(int len, double offset, double scale, SplittableRandom rnd) {
-    float[] a = new float[len];
-    for (int i = 0; i < len; i++) {
-      a[i] = (float) (offset + scale * rnd.nextGaussian());
-    }
-    return a;
-  }
-
-  private static double maxAbs(double[] a) {
-    double m = 0;
-    for (double v : a) {
-      m = Math.max(m, Math.abs(v));
-    }
-    return m;
   }
 
   private static double maxAbsError(double[] ref, float[] got) {

@@ -646,9 +646,11 @@ final class VectorKernels extends KernelOps {
     }
     final int vectors = channels - channels % L;
     if (relu) {
-      final DoubleVector zero = DoubleVector.zero(DS);
       for (int r = 0, row = base; r < rows; r++, row += channels) {
         for (int c = 0; c < vectors; c += L) {
+          // The zero is made in the loop that uses it: a vector carried into an inner loop may be
+          // boxed (see the class comment).
+          final DoubleVector zero = DoubleVector.zero(DS);
           DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, row + c)
               .convertShape(F2D, DS, 0);
           DoubleVector z = v.fma(DoubleVector.fromArray(DS, alpha, c),

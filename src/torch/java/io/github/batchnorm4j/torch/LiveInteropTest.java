@@ -23,6 +23,7 @@ import io.github.batchnorm4j.Shape;
 import io.github.batchnorm4j.Tensor;
 import io.github.batchnorm4j.TypedTensor;
 import io.github.batchnorm4j.safetensors.SafeTensors;
+import io.github.batchnorm4j.testing.TestData;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -64,14 +65,6 @@ class LiveInteropTest {
     manager.close();
   }
 
-  private static float[] random(SplittableRandom rnd, int n, double offset, double scale) {
-    float[] a = new float[n];
-    for (int i = 0; i < n; i++) {
-      a[i] = (float) (offset + scale * rnd.nextGaussian());
-    }
-    return a;
-  }
-
   private static BatchNorm2d trained2d(SplittableRandom rnd) {
     BatchNorm2d bn = BatchNorm2d.builder(6).eps(1e-3).momentum(0.3).build();
     for (int c = 0; c < 6; c++) {
@@ -79,7 +72,8 @@ class LiveInteropTest {
       bn.bias()[c] = (float) rnd.nextGaussian();
     }
     for (int step = 0; step < 3; step++) {
-      bn.forward(Tensor.of(Shape.of(4, 6, 5, 7), random(rnd, 4 * 6 * 5 * 7, step, 1 + step)));
+      bn.forward(Tensor.of(Shape.of(4, 6, 5, 7),
+          TestData.gaussian(rnd, 4 * 6 * 5 * 7, 1 + step, step)));
     }
     return bn;
   }
@@ -89,7 +83,7 @@ class LiveInteropTest {
     SplittableRandom rnd = new SplittableRandom(2026);
     BatchNorm2d bn = trained2d(rnd);
     BatchNorm1d noAffine = BatchNorm1d.builder(5).affine(false).build();
-    noAffine.forward(Tensor.of(Shape.of(8, 5), random(rnd, 40, 1, 2)));
+    noAffine.forward(Tensor.of(Shape.of(8, 5), TestData.gaussian(rnd, 40, 2, 1)));
     Map<String, TypedTensor> file = new LinkedHashMap<>(bn.stateDict("features.1."));
     file.putAll(noAffine.stateDict("head.bn."));
     // the same tensors in other floating dtypes. Not BF16: creating a bfloat16 tensor from a buffer
@@ -118,7 +112,7 @@ class LiveInteropTest {
       assertThat(decoded.get("features.1.num_batches_tracked").getLong()).isEqualTo(3L);
 
       // libtorch's eval batch norm with the tensors it loaded gives our eval output
-      float[] x = random(rnd, 3 * 6 * 4 * 4, 1, 2);
+      float[] x = TestData.gaussian(rnd, 3 * 6 * 4 * 4, 2, 1);
       Shape shape = Shape.of(3, 6, 4, 4);
       PtNDArray xa = (PtNDArray) m.create(x, new ai.djl.ndarray.types.Shape(3, 6, 4, 4));
       PtNDArray y = JniUtils.batchNorm(xa,
@@ -184,8 +178,8 @@ class LiveInteropTest {
       int c = shape[3];
       BatchNorm2d ours = BatchNorm2d.builder(c).layout(layout).momentum(0.2).threads(2)
           .activation(relu ? Activation.RELU : Activation.NONE).build();
-      float[] weight = random(rnd, c, 1, 0.3);
-      float[] bias = random(rnd, c, 0, 0.5);
+      float[] weight = TestData.gaussian(rnd, c, 0.3, 1);
+      float[] bias = TestData.gaussian(rnd, c, 0.5, 0);
       System.arraycopy(weight, 0, ours.weight(), 0, c);
       System.arraycopy(bias, 0, ours.bias(), 0, c);
       float[] runningMean = new float[c];
@@ -195,8 +189,8 @@ class LiveInteropTest {
         if (!training) {
           ours.eval();
         }
-        float[] x = random(rnd, n * h * w * c, 2, 1.5);
-        float[] dy = random(rnd, n * h * w * c, 0, 1);
+        float[] x = TestData.gaussian(rnd, n * h * w * c, 1.5, 2);
+        float[] dy = TestData.gaussian(rnd, n * h * w * c, 1, 0);
         Shape nhwc = Shape.of(n, h, w, c);
         Shape ourShape = last ? nhwc : Shape.of(n, c, h, w);
         ours.zeroGrad();

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
+import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -101,11 +102,8 @@ class LiveTorchBatchNormTest {
   void nativeAndPublicRoutesAgreeBitForBit() {
     SplittableRandom rnd = new SplittableRandom(5);
     int[] shape = {3, 4, 7, 13};
-    float[] x = GenerateTorchFixtures.input(shape, rnd);
-    float[] dy = new float[x.length];
-    for (int i = 0; i < dy.length; i++) {
-      dy[i] = (float) rnd.nextGaussian();
-    }
+    float[] x = TestData.wellConditionedInput(shape, rnd);
+    float[] dy = TestData.gaussian(rnd, x.length, 1, 0);
     float[] rm = {0.1f, -0.2f, 0.3f, 1f};
     float[] rv = {1f, 2f, 0.5f, 1.5f};
     try (TorchBatchNorm publicRoute = TorchBatchNorm.open(false)) {
