@@ -1,0 +1,56 @@
+package io.github.batchnorm4j.spark.examples;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import org.apache.spark.BarrierTaskContext;
+import org.apache.spark.SparkConf;
+import org.apache.spark.api.java.JavaRDD;
+import org.apache.spark.api.java.JavaSparkContext;
+
+/**
+ * Measures the latency of Spark's barrier-mode all-gather ({@code BarrierTaskContext.allGather}),
+ * the collective Spark itself offers between the tasks of one stage, in local mode: why
+ * docs/distributed.md does not use it for synchronized batch norm's per-step exchange.
+ *
+ * <pre>
+ * ./mvnw -q -f spark/pom.xml test-compile exec:java@barrier-latency -Dexec.args="20"
+ * </pre>
+ */
+public final class BarrierLatency {
+
+  private BarrierLatency() {}
+
+  public static void main(String[] args) {
+    int rounds = args.length > 0 ? Integer.parseInt(args[0]) : 20;
+    int tasks = 2;
+    SparkConf conf = new SparkConf().setAppName("barrier latency").setMaster("local[" + tasks + "]")
+        .set("spark.ui.enabled", "false").set("spark.ui.showConsoleProgress", "false")
+        .set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1")
+        .set("spark.local.dir", Path.of("target", "spark-local").toAbsolutePath().toString());
+    try (JavaSparkContext sc = new JavaSparkContext(conf)) {
+      sc.setLogLevel("WARN");
+      List<Integer> ids = new ArrayList<>();
+      for (int i = 0; i < tasks; i++) {
+        ids.add(i);
+      }
+      JavaRDD<Integer> rdd = sc.parallelize(ids, tasks);
+      List<double[]> perTask = rdd.barrier().mapPartitions(it -> {
+        BarrierTaskContext ctx = BarrierTaskContext.get();
+        double[] millis = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+          long start = System.nanoTime();
+          ctx.allGather(Integer.toString(ctx.partitionId()));
+          millis[r] = (System.nanoTime() - start) / 1e6;
+        }
+        return List.of(millis).iterator();
+      }).collect();
+      double[] all = perTask.stream().flatMapToDouble(Arrays::stream).sorted().toArray();
+      System.out.printf(Locale.ROOT, "Spark %s, %d barrier tasks, %d allGather calls each: median"
+              + " %.0f ms, min %.0f ms, max %.0f ms%n", sc.version(), tasks, rounds,
+          all[all.length / 2], all[0], all[all.length - 1]);
+    }
+  }
+}
