@@ -1,5 +1,6 @@
 package io.github.batchnorm4j.spark.examples;
 
+import java.io.Serializable;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -9,6 +10,10 @@ import org.apache.spark.BarrierTaskContext;
 import org.apache.spark.SparkConf;
 import org.apache.spark.api.java.JavaRDD;
 import org.apache.spark.api.java.JavaSparkContext;
+import scala.Function1;
+import scala.jdk.javaapi.CollectionConverters;
+import scala.reflect.ClassTag;
+import scala.reflect.ClassTag$;
 
 /**
  * Measures the latency of Spark's barrier-mode all-gather ({@code BarrierTaskContext.allGather}),
@@ -37,16 +42,22 @@ public final class BarrierLatency {
         ids.add(i);
       }
       JavaRDD<Integer> rdd = sc.parallelize(ids, tasks);
-      List<double[]> perTask = rdd.barrier().mapPartitions(it -> {
-        BarrierTaskContext ctx = BarrierTaskContext.get();
-        double[] millis = new double[rounds];
-        for (int r = 0; r < rounds; r++) {
-          long start = System.nanoTime();
-          ctx.allGather(Integer.toString(ctx.partitionId()));
-          millis[r] = (System.nanoTime() - start) / 1e6;
-        }
-        return List.of(millis).iterator();
-      }).collect();
+      // Barrier mode has no Java API: the Scala one, with a serializable lambda and a ClassTag.
+      ClassTag<double[]> tag = ClassTag$.MODULE$.apply(double[].class);
+      Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<double[]>> body =
+          (Function1<scala.collection.Iterator<Integer>, scala.collection.Iterator<double[]>>
+              & Serializable) it -> {
+            BarrierTaskContext ctx = BarrierTaskContext.get();
+            double[] millis = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+              long start = System.nanoTime();
+              ctx.allGather(Integer.toString(ctx.partitionId()));
+              millis[r] = (System.nanoTime() - start) / 1e6;
+            }
+            return CollectionConverters.asScala(List.of(millis).iterator());
+          };
+      List<double[]> perTask = JavaRDD.fromRDD(rdd.rdd().barrier().mapPartitions(body, false, tag),
+          tag).collect();
       double[] all = perTask.stream().flatMapToDouble(Arrays::stream).sorted().toArray();
       System.out.printf(Locale.ROOT, "Spark %s, %d barrier tasks, %d allGather calls each: median"
               + " %.0f ms, min %.0f ms, max %.0f ms%n", sc.version(), tasks, rounds,
