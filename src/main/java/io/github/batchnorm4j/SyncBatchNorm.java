@@ -294,8 +294,9 @@ public final class SyncBatchNorm {
    * @param gradInput receives dL/dx, same shape. Modified. May be gradOutput.
    * @throws IllegalArgumentException if this or another worker's gradient has the wrong shape, or
    *     the workers are not at the same step; nothing has changed then
-   * @throws IllegalStateException if there is no forward to differentiate (none yet, or in place),
-   *     or the exchange fails; nothing has changed then
+   * @throws IllegalStateException if there is no forward to differentiate (none yet, in place, or
+   *     the module was switched to eval mode since), or the exchange fails; nothing has changed
+   *     then
    */
   public void backward(Tensor gradOutput, Tensor gradInput) {
     if (!lastForwardSynchronized) {
@@ -307,6 +308,12 @@ public final class SyncBatchNorm {
     }
     if (savedInput == null) {
       throw new IllegalStateException("SyncBatchNorm: " + backwardUnavailable);
+    }
+    if (!module.isTraining()) {
+      // As BatchNorm does: a mode change invalidates the saved forward. Every worker changes mode
+      // at the same point of the loop, so all of them stop here, before any exchange.
+      throw new IllegalStateException("SyncBatchNorm: backward called after the mode changed from"
+          + " training to eval since the last forward; run forward again in the new mode");
     }
     Tensor x = savedInput;
     String rejected = checkGradients(gradOutput, gradInput, x.shape());

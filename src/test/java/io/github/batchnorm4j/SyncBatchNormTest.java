@@ -621,6 +621,20 @@ class SyncBatchNormTest {
   }
 
   @Test
+  void backwardAfterSwitchingToEvalIsRefused() {
+    BatchNorm2d m = new BatchNorm2d(2);
+    SyncBatchNorm bn = new SyncBatchNorm(m, InProcessExchange.create(1).worker(0));
+    Tensor x = Tensor.of(Shape.of(2, 2, 1, 1), new float[] {1, 2, 3, 5});
+    bn.forward(x);
+    m.eval();
+    List<Object> before = state(m);
+    assertThatThrownBy(() -> bn.backward(filled(x.shape(), 1)))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("mode changed from training to eval");
+    assertThat(state(m)).isEqualTo(before);
+  }
+
+  @Test
   void constructorChecks() {
     StatisticsExchange one = InProcessExchange.create(1).worker(0);
     assertThatThrownBy(() -> new SyncBatchNorm(null, one))
