@@ -115,10 +115,37 @@ public final class PopulationStatisticsExample {
       Trainer.History history = Trainer.train("BN momentum " + m, net, train, test, config, null,
           null);
       double before = Trainer.evaluate(net, test, 100).accuracy();
+      List<float[]> runningMeans = new ArrayList<>();
+      List<float[]> runningVars = new ArrayList<>();
+      for (var bn : net.batchNorms()) {
+        runningMeans.add(bn.runningMean().clone());
+        runningVars.add(bn.runningVar().clone());
+      }
       long start = System.nanoTime();
       PopulationStatistics.compute(rdd, new SmallCnnNetwork(net),
           SmallCnnNetwork.factory(net, config.seed(), m));
       double jobSeconds = (System.nanoTime() - start) / 1e9;
+      // How far the running statistics were from the population's, per layer: the running
+      // variance as a multiple of the population variance, and the running mean's offset in
+      // population standard deviations (both averaged over the channels).
+      StringBuilder ratios = new StringBuilder();
+      StringBuilder offsets = new StringBuilder();
+      for (int i = 0; i < runningVars.size(); i++) {
+        float[] popMean = net.batchNorms().get(i).runningMean();
+        float[] popVar = net.batchNorms().get(i).runningVar();
+        double ratio = 0;
+        double offset = 0;
+        for (int c = 0; c < popVar.length; c++) {
+          ratio += runningVars.get(i)[c] / popVar[c] / popVar.length;
+          offset += Math.abs(runningMeans.get(i)[c] - popMean[c]) / Math.sqrt(popVar[c])
+              / popVar.length;
+        }
+        ratios.append(String.format(Locale.ROOT, " %.3f", ratio));
+        offsets.append(String.format(Locale.ROOT, " %.3f", offset));
+      }
+      out.printf(Locale.ROOT, "BN momentum %.2f: running variance / population variance, per"
+          + " layer:%s; |running mean - population mean| / population std:%s%n", m, ratios,
+          offsets);
       double after = Trainer.evaluate(net, test, 100).accuracy();
       rows.add(new Row(m, before, after, history.seconds(), jobSeconds));
       out.printf(Locale.ROOT, "BN momentum %.2f: trained in %.1f s; eval accuracy %.2f%% with the"
