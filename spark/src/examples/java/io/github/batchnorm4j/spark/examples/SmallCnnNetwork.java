@@ -16,10 +16,12 @@ public final class SmallCnnNetwork implements BatchNormNetwork {
 
   private final SmallCnn net;
 
+  /** Wraps {@code net}; its batch-norm modules are live (the statistics are written into them). */
   public SmallCnnNetwork(SmallCnn net) {
     this.net = net;
   }
 
+  /** The network's BatchNorm2d modules, in forward order. */
   @Override
   public List<BatchNorm> batchNormLayers() {
     return List.copyOf(net.batchNorms());
