@@ -50,6 +50,15 @@ public final class SmallCnn {
    *     without batch norm
    */
   public SmallCnn(boolean withBatchNorm, int[] channels, boolean[] poolAfter, long seed) {
+    this(withBatchNorm, channels, poolAfter, seed, 0.1);
+  }
+
+  /**
+   * As above, with the batch-norm layers' momentum (PyTorch's convention: the weight of the newest
+   * batch in the running statistics; 0.1 by default).
+   */
+  public SmallCnn(boolean withBatchNorm, int[] channels, boolean[] poolAfter, long seed,
+      double batchNormMomentum) {
     if (channels.length != poolAfter.length || channels.length == 0) {
       throw new IllegalArgumentException("need one pool flag per convolution");
     }
@@ -65,7 +74,8 @@ public final class SmallCnn {
       convs.add(conv);
       layers.add(conv);
       if (withBatchNorm) {
-        BatchNormLayer bn = new BatchNormLayer(new BatchNorm2d(channels[i]));
+        BatchNormLayer bn = new BatchNormLayer(
+            BatchNorm2d.builder(channels[i]).momentum(batchNormMomentum).build());
         batchNorms.add(bn);
         layers.add(bn);
       }
@@ -101,6 +111,15 @@ public final class SmallCnn {
       default -> throw new IllegalArgumentException(
           "the demo network has 2 or 4 convolutions, not " + convolutions);
     };
+  }
+
+  /**
+   * The demo's four-convolution network with batch-norm layers of the given momentum (the Spark
+   * population-statistics example trains with a high one).
+   */
+  public static SmallCnn createWithBatchNormMomentum(long seed, double batchNormMomentum) {
+    return new SmallCnn(true, new int[] {8, 8, 16, 16}, new boolean[] {false, true, false, true},
+        seed, batchNormMomentum);
   }
 
   public boolean hasBatchNorm() {

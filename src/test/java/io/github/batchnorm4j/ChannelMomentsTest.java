@@ -1,0 +1,144 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.github.batchnorm4j.testing.ReferenceBatchNorm;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+/** Mergeable statistics against a two-pass float64 computation over all the values. */
+class ChannelMomentsTest {
+
+  static float[] random(SplittableRandom rnd, int n, double offset, double scale) {
+    return SyncBatchNormTest.random(rnd, n, offset, scale);
+  }
+
+  static double relative(double actual, double expected) {
+    return Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-300);
+  }
+
+  @Test
+  void accumulatedBatchesEqualTheFloat64StatisticsOfAllTheValues() {
+    for (double offset : new double[] {0, 1e4}) {
+      SplittableRandom rnd = new SplittableRandom(1);
+      int c = 3;
+      int s = 7;
+      int[] batches = {4, 0, 1, 9, 2};
+      int total = Arrays.stream(batches).sum();
+      float[] all = random(rnd, total * c * s, offset, 1.5);
+      ChannelMoments stats = new ChannelMoments(c);
+      for (int b = 0, from = 0; b < batches.length; from += batches[b], b++) {
+        stats.accumulate(Tensor.of(Shape.of(batches[b], c, s),
+            Arrays.copyOfRange(all, from * c * s, (from + batches[b]) * c * s)));
+      }
+      ReferenceBatchNorm.Stats ref = ReferenceBatchNorm.stats(ReferenceBatchNorm.toDouble(all),
+          total, c, s);
+      assertThat(stats.count()).isEqualTo((long) total * s);
+      for (int ch = 0; ch < c; ch++) {
+        assertThat(relative(stats.mean(ch), ref.mean()[ch])).isLessThan(1e-12);
+        assertThat(relative(stats.biasedVariances()[ch], ref.biasedVar()[ch])).isLessThan(1e-9);
+        assertThat(relative(stats.unbiasedVariances()[ch], ref.unbiasedVar()[ch])).isLessThan(1e-9);
+      }
+    }
+  }
+
+  @Test
+  void mergeFollowsChansFormulaAndEmptyPartsChangeNothing() {
+    ChannelMoments a = ChannelMoments.of(2, new double[] {1}, new double[] {2}); // {0, 2}
+    ChannelMoments b = ChannelMoments.of(3, new double[] {4}, new double[] {2}); // {3, 4, 5}
+    ChannelMoments ab = a.copy().merge(b);
+    // {0, 2, 3, 4, 5}: mean 2.8, M2 = 7.84 + 0.64 + 0.04 + 1.44 + 4.84 = 14.8
+    assertThat(ab.count()).isEqualTo(5);
+    assertThat(ab.mean(0)).isCloseTo(2.8, org.assertj.core.data.Offset.offset(1e-15));
+    assertThat(ab.m2(0)).isCloseTo(14.8, org.assertj.core.data.Offset.offset(1e-13));
+    ChannelMoments empty = new ChannelMoments(1);
+    assertThat(empty.copy().merge(b)).isEqualTo(b);
+    assertThat(b.copy().merge(empty)).isEqualTo(b);
+    assertThat(a.copy().merge(a)).isEqualTo(ChannelMoments.of(4, new double[] {1}, new double[] {4}));
+  }
+
+  @Test
+  void writesThePopulationStatisticsIntoAModule() {
+    SplittableRandom rnd = new SplittableRandom(2);
+    float[] x = random(rnd, 6 * 2 * 5, 3, 2);
+    ChannelMoments stats = ChannelMoments.ofBatch(Tensor.of(Shape.of(6, 2, 5), x));
+    BatchNorm1d bn = new BatchNorm1d(2);
+    bn.setNumBatchesTracked(7);
+    stats.writeRunningStatistics(bn);
+    ReferenceBatchNorm.Stats ref = ReferenceBatchNorm.stats(ReferenceBatchNorm.toDouble(x), 6, 2, 5);
+    for (int c = 0; c < 2; c++) {
+      assertThat(bn.runningMean()[c]).isEqualTo((float) ref.mean()[c]);
+      assertThat(relative(bn.runningVar()[c], ref.unbiasedVar()[c])).isLessThan(1e-7);
+    }
+    assertThat(bn.numBatchesTracked()).isEqualTo(7);
+    BatchNorm1d keras = BatchNorm1d.builder(2).unbiasedRunningVar(false).build();
+    stats.writeRunningStatistics(keras);
+    assertThat(relative(keras.runningVar()[0], ref.biasedVar()[0])).isLessThan(1e-7);
+  }
+
+  @Test
+  void badInputIsRejectedAndChangesNothing() {
+    ChannelMoments s = ChannelMoments.of(4, new double[] {1, 2}, new double[] {3, 4});
+    ChannelMoments before = s.copy();
+    assertThatThrownBy(() -> s.accumulate(Tensor.zeros(Shape.of(2, 3, 4))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("batch has 3 channels but these statistics have 2; batch shape (2, 3, 4)");
+    assertThatThrownBy(() -> s.accumulate(new float[5], 1, 2, 3))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("x has length 5 but shape (1, 2, 3) has 6 elements");
+    assertThatThrownBy(() -> s.merge(new ChannelMoments(3)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("cannot merge statistics of 3 channels into statistics of 2 channels");
+    assertThatThrownBy(() -> ChannelMoments.of(-1, new double[1], new double[1]))
+        .hasMessage("count must be >= 0 but is -1");
+    assertThatThrownBy(() -> ChannelMoments.of(3, new double[1], new double[] {-1}))
+        .hasMessage("m2[0] must be >= 0 (a sum of squares) but is -1.0");
+    assertThatThrownBy(() -> ChannelMoments.mergeInOrder(List.of()))
+        .hasMessage("need at least one part to merge but got an empty list");
+    BatchNorm2d bn = new BatchNorm2d(3);
+    List<Object> moduleBefore = SyncBatchNormTest.state(bn);
+    assertThatThrownBy(() -> s.writeRunningStatistics(bn))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("BatchNorm2d has 3 features but these statistics have 2 channels");
+    assertThatThrownBy(() -> new ChannelMoments(3).writeRunningStatistics(bn))
+        .hasMessage("need at least 2 values per channel to write running statistics but count is 0");
+    assertThat(SyncBatchNormTest.state(bn)).isEqualTo(moduleBefore);
+    assertThat(s).isEqualTo(before);
+  }
+
+  @Test
+  void survivesJavaSerialization() throws Exception {
+    ChannelMoments s = ChannelMoments.of(4, new double[] {1, 2}, new double[] {3, 4});
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+      out.writeObject(s);
+    }
+    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+      assertThat(in.readObject()).isEqualTo(s);
+    }
+  }
+
+  @Test
+  void mergeInOrderIsALeftFold() {
+    SplittableRandom rnd = new SplittableRandom(5);
+    List<ChannelMoments> parts = new ArrayList<>();
+    for (int i = 0; i < 5; i++) {
+      parts.add(ChannelMoments.ofBatch(Tensor.of(Shape.of(i + 1, 2, 3),
+          random(rnd, (i + 1) * 6, 10, 1))));
+    }
+    ChannelMoments fold = parts.get(0).copy();
+    for (int i = 1; i < 5; i++) {
+      fold.merge(parts.get(i));
+    }
+    assertThat(ChannelMoments.mergeInOrder(parts)).isEqualTo(fold);
+    assertThat(parts.get(0).count()).isEqualTo(3); // the parts are not modified
+  }
+}
