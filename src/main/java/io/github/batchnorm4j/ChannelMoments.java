@@ -1,5 +1,8 @@
 package io.github.batchnorm4j;
 
+import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.internal.KernelOps;
+
 import java.io.Serializable;
 import java.util.Arrays;
 import java.util.List;
@@ -159,7 +162,8 @@ public final class ChannelMoments implements Serializable {
     }
     double[] batchMean = new double[channels];
     double[] batchM2 = new double[channels];
-    SyncKernels.moments(x, batch, channels, spatial, batchMean, batchM2);
+    BatchNormKernels.moments(KernelOps.forSize(x.length), batch, channels, spatial, x, batchMean,
+        batchM2, 1);
     mergeInto(this, m, batchMean, batchM2);
     return this;
   }

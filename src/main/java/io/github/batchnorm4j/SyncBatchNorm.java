@@ -1,5 +1,8 @@
 package io.github.batchnorm4j;
 
+import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.internal.KernelOps;
+
 import java.util.Arrays;
 
 /**
@@ -198,7 +201,8 @@ public final class SyncBatchNorm {
     message[6] = module.numBatchesTracked();
     message[7] = step;
     if (rejected == null && count > 0) {
-      SyncKernels.moments(x.data(), batch, channels, spatial, localMean, localM2);
+      BatchNormKernels.moments(KernelOps.forSize(x.data().length), batch, channels, spatial,
+          x.data(), localMean, localM2, module.threads());
       message[8] = count;
       System.arraycopy(localMean, 0, message, FORWARD_HEADER, channels);
       System.arraycopy(localM2, 0, message, FORWARD_HEADER + channels, channels);
@@ -329,8 +333,8 @@ public final class SyncBatchNorm {
     message[3] = savedCount;
     message[4] = savedStep;
     if (rejected == null && (long) batch * spatial > 0) {
-      SyncKernels.backwardSums(x.data(), gradOutput.data(), batch, channels, spatial, savedMean,
-          sumDy, sumDyCentered);
+      BatchNormKernels.gradientSums(KernelOps.forSize(x.data().length), batch, channels, spatial,
+          x.data(), gradOutput.data(), savedMean, sumDy, sumDyCentered, module.threads());
       System.arraycopy(sumDy, 0, message, BACKWARD_HEADER, channels);
       System.arraycopy(sumDyCentered, 0, message, BACKWARD_HEADER + channels, channels);
     }
@@ -358,8 +362,9 @@ public final class SyncBatchNorm {
       slope[c] = invStd * invStd * totalDyCentered[c] / n;
     }
     if ((long) batch * spatial > 0) {
-      SyncKernels.gradInput(x.data(), gradOutput.data(), gradInput.data(), batch, channels, spatial,
-          savedMean, scale, meanDy, slope);
+      BatchNormKernels.gradInput(KernelOps.forSize(x.data().length), batch, channels, spatial,
+          x.data(), gradOutput.data(), gradInput.data(), savedMean, meanDy, slope, scale,
+          module.threads());
     }
     if (module.isAffine()) {
       float[] weightGrad = module.weightGrad();

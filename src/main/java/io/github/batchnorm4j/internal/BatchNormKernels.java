@@ -210,6 +210,9 @@ public final class BatchNormKernels {
     j.saveInvStd = saveInvStd;
     j.weightGrad = weightGrad;
     j.biasGrad = biasGrad;
+    for (int c = 0; c < channels; c++) {
+      j.pivot[c] = saveMean[c]; // the float mean: x - pivot is exact in double
+    }
     try {
       j.runTraining(false, threads, order);
     } finally {
@@ -259,6 +262,97 @@ public final class BatchNormKernels {
           weightGrad[c] = (float) (weightGrad[c] + sumGradCentered * j.invStd[c]);
         }
       }
+    } finally {
+      j.finish();
+    }
+  }
+
+  // ---- The passes one at a time, for the synchronized mode, whose statistics span workers.
+
+  /**
+   * The statistics pass alone, channels-first: per channel {@code mean_c = (1/m) sum x} and
+   * {@code m2_c = sum (x - mean_c)^2} in double, from the same shifted sums as the training
+   * forward. Nothing is written when m = 0.
+   */
+  public static void moments(KernelOps ops, int batch, int channels, int spatial, float[] x,
+      double[] mean, double[] m2, int threads) {
+    if ((long) batch * spatial == 0) {
+      return;
+    }
+    Job j = JOBS.get();
+    j.start(ops, batch, channels, spatial);
+    j.x = x;
+    try {
+      j.runSums(Pass.FORWARD_STATS, j.threadsFor(threads));
+      for (int c = 0; c < channels; c++) {
+        double sum = 0;
+        double squares = 0;
+        for (int g = 0, u = c * j.segments; g < j.segments; g++, u++) {
+          sum += j.partials[3 * u];
+          squares += j.partials[3 * u + 1];
+        }
+        mean[c] = j.shiftOf(c) + sum / j.count;
+        m2[c] = Math.max(0, squares - sum * (sum / j.count));
+      }
+    } finally {
+      j.finish();
+    }
+  }
+
+  /**
+   * The backward's sums alone, channels-first, around a given mean: {@code sumGrad_c = sum dy}
+   * and {@code sumGradCentered_c = sum dy * (x - mean_c)}, in double. Writes zeros when m = 0.
+   */
+  public static void gradientSums(KernelOps ops, int batch, int channels, int spatial, float[] x,
+      float[] dy, double[] mean, double[] sumGrad, double[] sumGradCentered, int threads) {
+    if ((long) batch * spatial == 0) {
+      java.util.Arrays.fill(sumGrad, 0, channels, 0.0);
+      java.util.Arrays.fill(sumGradCentered, 0, channels, 0.0);
+      return;
+    }
+    Job j = JOBS.get();
+    j.start(ops, batch, channels, spatial);
+    j.x = x;
+    j.dy = dy;
+    System.arraycopy(mean, 0, j.pivot, 0, channels);
+    try {
+      j.runSums(Pass.BACKWARD_STATS, j.threadsFor(threads));
+      for (int c = 0; c < channels; c++) {
+        double g = 0;
+        double gc = 0;
+        for (int s = 0, u = c * j.segments; s < j.segments; s++, u++) {
+          g += j.partials[3 * u];
+          gc += j.partials[3 * u + 1];
+        }
+        sumGrad[c] = g;
+        sumGradCentered[c] = gc;
+      }
+    } finally {
+      j.finish();
+    }
+  }
+
+  /**
+   * The training backward's dx pass alone, channels-first, with given per-channel constants:
+   * {@code dx = (float) (scale_c * ((dy - meanGrad_c) - (x - center_c) * slope_c))}.
+   */
+  public static void gradInput(KernelOps ops, int batch, int channels, int spatial, float[] x,
+      float[] dy, float[] dx, double[] center, double[] meanGrad, double[] slope, double[] scale,
+      int threads) {
+    if ((long) batch * spatial == 0) {
+      return;
+    }
+    Job j = JOBS.get();
+    j.start(ops, batch, channels, spatial);
+    j.x = x;
+    j.dy = dy;
+    j.dx = dx;
+    System.arraycopy(center, 0, j.center, 0, channels);
+    System.arraycopy(meanGrad, 0, j.meanGrad, 0, channels);
+    System.arraycopy(slope, 0, j.slope, 0, channels);
+    System.arraycopy(scale, 0, j.scale, 0, channels);
+    try {
+      j.runElementwise(Pass.BACKWARD_DX, j.threadsFor(threads));
     } finally {
       j.finish();
     }
@@ -342,7 +436,7 @@ public final class BatchNormKernels {
     double[] meanGrad = new double[0];
     double[] slope = new double[0];
     double[] invStd = new double[0];
-    /** The rows passes' per-channel pivots: the shift K forward, the saved mean backward. */
+    /** The sums' per-channel pivots: the shift K forward (rows passes), the mean backward. */
     double[] pivot = new double[0];
     // Per (channel, segment) unit: up to three sums.
     double[] partials = new double[0];
@@ -497,10 +591,7 @@ public final class BatchNormKernels {
           }
           break;
         case BACKWARD_STATS:
-          pass = Pass.ROWS_BACKWARD_STATS;
-          for (int c = 0; c < channels; c++) {
-            pivot[c] = saveMean[c];
-          }
+          pass = Pass.ROWS_BACKWARD_STATS; // the pivots were set by the entry point
           break;
         default:
           pass = Pass.ROWS_SCALE_GRAD_SUMS;
@@ -689,6 +780,10 @@ public final class BatchNormKernels {
       return sliced ? Math.min(SEGMENT, spatial - (g % slicesPerPlane) * SEGMENT) : spatial;
     }
 
+    double shiftOf(int c) {
+      return shift(c);
+    }
+
     private double shift(int c) {
       // K: the channel's first value; a large common offset cancels exactly in x - K.
       double shift = x[c * spatial];
@@ -709,7 +804,7 @@ public final class BatchNormKernels {
           ops.normalize(x, y, base, stride, planes, len, center[c], scale[c], offset[c], relu);
           break;
         case BACKWARD_STATS:
-          ops.backwardSums(x, dy, reluOutput, base, stride, planes, len, saveMean[c], partials,
+          ops.backwardSums(x, dy, reluOutput, base, stride, planes, len, pivot[c], partials,
               3 * u);
           break;
         case BACKWARD_DX:
@@ -772,7 +867,7 @@ public final class BatchNormKernels {
         sumCentered += partials[3 * u + 2];
       }
       final double m = count;
-      final float savedMean = saveMean[c];
+      final double savedMean = pivot[c];
       // The saved mean is float-rounded; the exact batch mean is savedMean + correction.
       final double correction = sumCentered / m;
       final double dotXhatUnscaled = sumGradCentered - correction * sumGrad; // sum g * (x - mean)
