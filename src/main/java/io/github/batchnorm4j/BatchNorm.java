@@ -237,8 +237,10 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     float[] ys = out.data();
     if (useBatchStats) {
       boolean update = training && trackRunningStats;
-      // PyTorch increments the counter first, so the cumulative average's first factor is 1.
-      long count = update ? numBatchesTracked + 1 : numBatchesTracked;
+      // PyTorch increments the counter first, so the cumulative average's first factor is 1. The
+      // counter saturates at Long.MAX_VALUE (PyTorch's int64 wraps negative): f stays in (0, 1].
+      long count = update && numBatchesTracked != Long.MAX_VALUE
+          ? numBatchesTracked + 1 : numBatchesTracked;
       double factor = Double.isNaN(momentum) ? 1.0 / count : momentum;
       BatchNormFunctional.forwardTraining(layout, activation, xs, ys, batch, numFeatures, spatial,
           weight, bias, update ? runningMean : null, update ? runningVar : null, factor,
@@ -480,7 +482,8 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
 
   /**
    * Returns how many training-mode forwards have updated the running statistics; always 0 without
-   * running statistics (where PyTorch has None).
+   * running statistics (where PyTorch has None). The counter saturates at {@link Long#MAX_VALUE}
+   * instead of wrapping to a negative value as PyTorch's int64 would.
    */
   public long numBatchesTracked() {
     return numBatchesTracked;
@@ -576,12 +579,17 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
    * <ul>
    *   <li>weight, bias, running_mean, running_var: shape (C), any floating dtype (F32 exactly; F64
    *       rounded to nearest; F16 and BF16 exactly), copied into the live arrays.
-   *   <li>num_batches_tracked: a 0-dim I64, &gt;= 0. When absent it loads as 0, as PyTorch does for
-   *       checkpoints written before the counter existed (this is never a missing key).
+   *   <li>num_batches_tracked: a 0-dim I64 (or, as PyTorch accepts, a one-element I64 of shape
+   *       (1)), &gt;= 0. When absent the module keeps its own counter and the key is never
+   *       missing: PyTorch 2.x's rule for a state dict without version metadata, which is every
+   *       state dict here (safetensors files carry none).
+   *   <li>A null value is an error naming the key, as in PyTorch.
    *   <li>strict: a key of this module absent from the state dict ("missing"), or a key under the
    *       prefix that the module does not have ("unexpected", for example weight for an
    *       {@code affine(false)} module), is an error. Not strict: those keys are skipped and listed
-   *       in the result; the module keeps its values for the missing ones.
+   *       in the result (PyTorch returns empty lists when not strict; listing them is a deliberate
+   *       difference); the module keeps its values for the missing ones, so a load that finds
+   *       none of its keys changes nothing.
    *   <li>In both modes, as in PyTorch, a wrong shape is an error, and so is a wrong dtype (an
    *       integer tensor for a float entry, or anything but I64 for the counter).
    * </ul>
@@ -599,7 +607,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   public IncompatibleKeys loadStateDict(
       Map<String, TypedTensor> stateDict, String prefix, boolean strict) {
     StateDicts.Loaded loaded = StateDicts.check(toString(), numFeatures, stateDictKeys(),
-        Set.of(StateDicts.NUM_BATCHES_TRACKED), Set.of(), stateDict, prefix, strict);
+        Set.of(), stateDict, prefix, strict);
     if (affine) {
       StateDicts.copy(loaded, StateDicts.WEIGHT, weight);
       StateDicts.copy(loaded, StateDicts.BIAS, bias);
@@ -607,7 +615,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     if (trackRunningStats) {
       StateDicts.copy(loaded, StateDicts.RUNNING_MEAN, runningMean);
       StateDicts.copy(loaded, StateDicts.RUNNING_VAR, runningVar);
-      numBatchesTracked = loaded.numBatchesTracked;
+      if (loaded.numBatchesTracked != null) {
+        numBatchesTracked = loaded.numBatchesTracked;
+      }
     }
     return loaded.incompatible;
   }

@@ -286,7 +286,7 @@ public final class FrozenBatchNorm2d {
       Map<String, TypedTensor> stateDict, String prefix, boolean strict) {
     StateDicts.Loaded loaded = StateDicts.check(toString(), numFeatures,
         List.of(StateDicts.WEIGHT, StateDicts.BIAS, StateDicts.RUNNING_MEAN, StateDicts.RUNNING_VAR),
-        Set.of(), Set.of(StateDicts.NUM_BATCHES_TRACKED), stateDict, prefix, strict);
+        Set.of(StateDicts.NUM_BATCHES_TRACKED), stateDict, prefix, strict);
     StateDicts.copy(loaded, StateDicts.WEIGHT, weight);
     StateDicts.copy(loaded, StateDicts.BIAS, bias);
     StateDicts.copy(loaded, StateDicts.RUNNING_MEAN, runningMean);
