@@ -492,8 +492,13 @@ public final class SafeTensors {
       long expected;
       try {
         long numel = 1;
+        boolean empty = false;
         for (long d : e.shape) {
-          numel = Math.multiplyExact(numel, d);
+          empty |= d == 0;
+        }
+        for (long d : e.shape) {
+          // a zero-size dimension empties the tensor, whatever the others are
+          numel = empty ? 0 : Math.multiplyExact(numel, d);
         }
         expected = Math.multiplyExact(numel, e.dtype.byteSize());
       } catch (ArithmeticException overflow) {
