@@ -194,7 +194,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     training = toTraining;
   }
 
-  /** Returns true in training mode, false in eval mode. */
+  /** {@return true in training mode, false in eval mode} */
   public boolean isTraining() {
     return training;
   }
@@ -453,102 +453,102 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   // ---------------------------------------------------------------------------------------------
   // State
 
-  /** Returns C, the number of channels this module normalizes. */
+  /** {@return C, the number of channels this module normalizes} */
   public int numFeatures() {
     return numFeatures;
   }
 
-  /** Returns eps, the value added to the variance before the square root. */
+  /** {@return eps, the value added to the variance before the square root} */
   public double eps() {
     return eps;
   }
 
   /**
-   * Returns the momentum f of the running-statistics update, or empty for a cumulative moving
-   * average (PyTorch's {@code momentum=None}, f = 1 / numBatchesTracked).
+   * {@return the momentum f of the running-statistics update, or empty for a cumulative moving
+   * average (PyTorch's {@code momentum=None}, f = 1 / numBatchesTracked)}
    */
   public OptionalDouble momentum() {
     return Double.isNaN(momentum) ? OptionalDouble.empty() : OptionalDouble.of(momentum);
   }
 
-  /** Returns true if the module has learnable gamma and beta. */
+  /** {@return true if the module has learnable gamma and beta} */
   public boolean isAffine() {
     return affine;
   }
 
-  /** Returns true if the module keeps running statistics. */
+  /** {@return true if the module keeps running statistics} */
   public boolean tracksRunningStats() {
     return trackRunningStats;
   }
 
-  /** Returns the most threads one call may use (1 = the caller's thread only). */
+  /** {@return the most threads one call may use (1 = the caller's thread only)} */
   public int threads() {
     return threads;
   }
 
-  /** Returns the data layout the module expects: channels-first (the default) or channels-last. */
+  /** {@return the data layout the module expects: channels-first (the default) or channels-last} */
   public Layout layout() {
     return layout;
   }
 
-  /** Returns the activation fused into forward and backward ({@link Activation#NONE} by default). */
+  /** {@return the activation fused into forward and backward ({@link Activation#NONE} by default)} */
   public Activation activation() {
     return activation;
   }
 
   /**
-   * Returns true if the running variance is updated with the unbiased batch variance
-   * (var * m / (m - 1), PyTorch's convention, the default), false for the biased one (Keras, DL4J).
+   * {@return true if the running variance is updated with the unbiased batch variance
+   * (var * m / (m - 1), PyTorch's convention, the default), false for the biased one (Keras, DL4J)}
    */
   public boolean unbiasedRunningVar() {
     return unbiasedRunningVar;
   }
 
   /**
-   * Returns gamma, length C, as the live array: writing into it changes the module (like
-   * PyTorch's {@code weight.data}). Returns null when not affine (PyTorch registers None).
+   * {@return gamma, length C, as the live array: writing into it changes the module (like
+   * PyTorch's {@code weight.data})} Returns null when not affine (PyTorch registers None).
    */
   public float[] weight() {
     return weight;
   }
 
-  /** Returns beta, length C, as the live array; null when not affine. */
+  /** {@return beta, length C, as the live array; null when not affine} */
   public float[] bias() {
     return bias;
   }
 
   /**
-   * Returns the accumulated dL/dgamma, length C, as the live array; null when not affine.
+   * {@return the accumulated dL/dgamma, length C, as the live array; null when not affine}
    * {@link #backward} adds to it; {@link #zeroGrad()} clears it.
    */
   public float[] weightGrad() {
     return weightGrad;
   }
 
-  /** Returns the accumulated dL/dbeta, length C, as the live array; null when not affine. */
+  /** {@return the accumulated dL/dbeta, length C, as the live array; null when not affine} */
   public float[] biasGrad() {
     return biasGrad;
   }
 
   /**
-   * Returns the running mean, length C, as the live array; null without running statistics
-   * (PyTorch registers None).
+   * {@return the running mean, length C, as the live array; null without running statistics
+   * (PyTorch registers None)}
    */
   public float[] runningMean() {
     return runningMean;
   }
 
   /**
-   * Returns the running (unbiased) variance, length C, as the live array; null without running
-   * statistics.
+   * {@return the running (unbiased) variance, length C, as the live array; null without running
+   * statistics}
    */
   public float[] runningVar() {
     return runningVar;
   }
 
   /**
-   * Returns how many training-mode forwards have updated the running statistics; always 0 without
-   * running statistics (where PyTorch has None). The counter saturates at {@link Long#MAX_VALUE}
+   * {@return how many training-mode forwards have updated the running statistics; always 0 without
+   * running statistics (where PyTorch has None)} The counter saturates at {@link Long#MAX_VALUE}
    * instead of wrapping to a negative value as PyTorch's int64 would.
    */
   public long numBatchesTracked() {
@@ -575,10 +575,10 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   }
 
   /**
-   * Returns the names of this module's entries in a PyTorch {@code state_dict()}, in PyTorch's
+   * {@return the names of this module's entries in a PyTorch {@code state_dict()}, in PyTorch's
    * order: {@code weight} and {@code bias} when affine, then {@code running_mean},
    * {@code running_var} and {@code num_batches_tracked} (a 0-dim int64 there) when tracking running
-   * statistics. Absent state has no entry, as in PyTorch.
+   * statistics} Absent state has no entry, as in PyTorch.
    */
   public List<String> stateDictKeys() {
     List<String> keys = new ArrayList<>(5);
@@ -595,9 +595,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   }
 
   /**
-   * Returns the module's state as PyTorch's {@code state_dict()} does, in its order and with its
+   * {@return the module's state as PyTorch's {@code state_dict()} does, in its order and with its
    * keys and dtypes (see {@link #stateDictKeys()}): weight, bias, running_mean and running_var as
-   * F32 tensors of shape (C), num_batches_tracked as a 0-dim I64. The tensors are copies: later
+   * F32 tensors of shape (C), num_batches_tracked as a 0-dim I64} The tensors are copies: later
    * training does not change them. The map is ordered and unmodifiable; write it with
    * {@link io.github.batchnorm4j.safetensors.SafeTensors#write}.
    */
@@ -606,8 +606,8 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   }
 
   /**
-   * Returns {@link #stateDict()} with every key prefixed, as the entries of this module appear in a
-   * whole model's state dict (for example prefix {@code "layer1.0.bn1."}).
+   * {@return {@link #stateDict()} with every key prefixed, as the entries of this module appear in a
+   * whole model's state dict (for example prefix {@code "layer1.0.bn1."})}
    *
    * @param prefix "" or a prefix ending with '.'
    * @throws IllegalArgumentException if prefix is null or non-empty without a trailing '.'
@@ -629,6 +629,8 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
    * Loads a state dict strictly and without prefix; see
    * {@link #loadStateDict(Map, String, boolean)}.
    *
+   * @param stateDict the entries, keyed by PyTorch's names; not modified, not retained
+   * @return the missing and unexpected keys (empty after a strict load)
    * @throws IllegalArgumentException if a key is missing or unexpected, or an entry has the wrong
    *     shape or dtype; the module is unchanged then
    */
@@ -768,7 +770,12 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
       this.factory = factory;
     }
 
-    /** Sets eps, added to the variance for numerical stability; finite and &gt; 0. Default 1e-5. */
+    /**
+     * Sets eps, added to the variance for numerical stability; finite and &gt; 0. Default 1e-5.
+     *
+     * @param eps the value added to the variance, finite and &gt; 0
+     * @return this builder
+     */
     public Builder<M> eps(double eps) {
       this.eps = eps;
       return this;
@@ -778,6 +785,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      * Sets the momentum f in [0, 1] of {@code running = (1 - f) * running + f * batch}
      * (PyTorch's convention: the weight of the NEW value). Default 0.1. Undoes
      * {@link #cumulativeMovingAverage()}.
+     *
+     * @param momentum f, in [0, 1]
+     * @return this builder
      */
     public Builder<M> momentum(double momentum) {
       this.momentum = momentum;
@@ -788,19 +798,31 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     /**
      * Uses a cumulative moving average, f = 1 / numBatchesTracked, so the running statistics are
      * the plain average over all batches seen (PyTorch's {@code momentum=None}).
+     *
+     * @return this builder
      */
     public Builder<M> cumulativeMovingAverage() {
       this.cumulative = true;
       return this;
     }
 
-    /** Whether the module has learnable gamma and beta (default true). */
+    /**
+     * Whether the module has learnable gamma and beta (default true).
+     *
+     * @param affine whether the module has learnable gamma and beta
+     * @return this builder
+     */
     public Builder<M> affine(boolean affine) {
       this.affine = affine;
       return this;
     }
 
-    /** Whether the module keeps running statistics for eval mode (default true). */
+    /**
+     * Whether the module keeps running statistics for eval mode (default true).
+     *
+     * @param trackRunningStats whether the module keeps running statistics
+     * @return this builder
+     */
     public Builder<M> trackRunningStats(boolean trackRunningStats) {
       this.trackRunningStats = trackRunningStats;
       return this;
@@ -809,6 +831,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     /**
      * Sets the most threads one call may use, including the caller's (default 1, the caller's
      * thread only). Results are bitwise identical for every value.
+     *
+     * @param threads the most threads one call may use, &gt;= 1
+     * @return this builder
      */
     public Builder<M> threads(int threads) {
       this.threads = threads;
@@ -820,6 +845,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      * {@link Layout#CHANNELS_LAST} (N, *spatial, C), as Keras, DL4J's NHWC and PyTorch's
      * {@code channels_last} store it. Same formulas, statistics and accuracy; only the position of
      * the channel dimension in the input's shape changes. Not null.
+     *
+     * @param layout the data layout; not null
+     * @return this builder
      */
     public Builder<M> layout(Layout layout) {
       this.layout = layout;
@@ -831,6 +859,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      * {@code y = max(0, BN(x))} in one pass, and a backward through both (default
      * {@link Activation#NONE}). With ReLU the forward's output is referenced, like its input, for
      * the backward's mask, so do not change it before the backward. Not null.
+     *
+     * @param activation the activation fused into forward and backward; not null
+     * @return this builder
      */
     public Builder<M> activation(Activation activation) {
       this.activation = activation;
@@ -841,6 +872,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      * Chooses the running-variance estimate: true (the default, PyTorch) updates it with the
      * unbiased batch variance var * m / (m - 1); false (Keras, DL4J) with the biased var that the
      * normalization uses.
+     *
+     * @param unbiased true for PyTorch's unbiased running variance, false for the biased one
+     * @return this builder
      */
     public Builder<M> unbiasedRunningVar(boolean unbiased) {
       this.unbiasedRunningVar = unbiased;
@@ -850,6 +884,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     /**
      * Builds the module, in training mode with gamma 1, beta 0, running mean 0 and variance 1.
      *
+     * @return the new module
      * @throws IllegalArgumentException if numFeatures &lt; 1, eps is not finite and &gt; 0,
      *     momentum is outside [0, 1] (or NaN), threads &lt; 1, or layout or activation is null
      */

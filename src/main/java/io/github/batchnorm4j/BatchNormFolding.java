@@ -35,6 +35,11 @@ public final class BatchNormFolding {
   /**
    * Folds {@code bn} into a layer whose weight has its output channels in dimension 0 (PyTorch
    * convolutions and linear layers); see {@link #fold(Tensor, float[], BatchNorm, Layout)}.
+   *
+   * @param weight the layer's weight; not modified
+   * @param bias the layer's bias, length C, or null for a layer without bias; not modified
+   * @param bn the batch norm after the layer; not modified
+   * @return the folded weight and bias, new
    */
   public static Folded fold(Tensor weight, float[] bias, BatchNorm bn) {
     return fold(weight, bias, bn, Layout.CHANNELS_FIRST);
@@ -67,6 +72,12 @@ public final class BatchNormFolding {
   /**
    * Folds a {@link FrozenBatchNorm2d} into the preceding layer; see
    * {@link #fold(Tensor, float[], BatchNorm, Layout)}.
+   *
+   * @param weight the layer's weight; not modified
+   * @param bias the layer's bias, length C, or null for a layer without bias; not modified
+   * @param bn the batch norm after the layer; not modified
+   * @param weightLayout where the weight's output-channel dimension is (see the class comment)
+   * @return the folded weight and bias, new
    */
   public static Folded fold(Tensor weight, float[] bias, FrozenBatchNorm2d bn, Layout weightLayout) {
     if (bn == null) {

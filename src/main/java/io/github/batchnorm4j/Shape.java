@@ -66,13 +66,13 @@ public final class Shape {
     return new Shape(copy, (int) product);
   }
 
-  /** Returns the number of dimensions. */
+  /** {@return the number of dimensions} */
   public int rank() {
     return dims.length;
   }
 
   /**
-   * Returns the size of one dimension.
+   * {@return the size of one dimension}
    *
    * @param i the dimension index, {@code 0 <= i < rank()}
    * @throws IndexOutOfBoundsException if {@code i} is out of range (the message gives the shape)
@@ -85,13 +85,13 @@ public final class Shape {
     return dims[i];
   }
 
-  /** Returns a copy of the dimension sizes. */
+  /** {@return a copy of the dimension sizes} */
   public int[] toArray() {
     return dims.clone();
   }
 
   /**
-   * Returns the number of elements, the product of all sizes (1 for a scalar, 0 if any size is 0).
+   * {@return the number of elements, the product of all sizes (1 for a scalar, 0 if any size is 0)}
    * Never overflows: {@link #of} rejects shapes with more than {@link Integer#MAX_VALUE} elements.
    */
   public int numel() {

@@ -93,26 +93,31 @@ public final class SafeTensors {
   }
 
   /**
-   * Returns the loaded tensors by name, in the order of their data offsets (for files this library
-   * or the reference implementation wrote, the header order). Unmodifiable.
+   * {@return the loaded tensors by name, in the order of their data offsets (for files this library
+   * or the reference implementation wrote, the header order)} Unmodifiable.
    */
   public Map<String, TypedTensor> tensors() {
     return tensors;
   }
 
-  /** Returns the {@code __metadata__} strings, empty when the file has none. Unmodifiable. */
+  /** {@return the {@code __metadata__} strings, empty when the file has none} Unmodifiable. */
   public Map<String, String> metadata() {
     return metadata;
   }
 
-  /** Returns true if a tensor of this name was loaded. */
+  /**
+   * {@return true if a tensor of this name was loaded}
+   *
+   * @param name the tensor's name in the file
+   */
   public boolean contains(String name) {
     return tensors.containsKey(name);
   }
 
   /**
-   * Returns the named tensor.
+   * {@return the named tensor}
    *
+   * @param name the tensor's name in the file
    * @throws IllegalArgumentException if no tensor of that name was loaded (the message lists some
    *     that were)
    */
@@ -138,6 +143,8 @@ public final class SafeTensors {
   /**
    * Reads every tensor of a file; see {@link #read(Path, Predicate)}.
    *
+   * @param file the file to read
+   * @return the tensors read
    * @throws SafeTensorsException if the file is malformed (see the class comment)
    * @throws IOException if the file cannot be read
    */
@@ -151,6 +158,7 @@ public final class SafeTensors {
    *
    * @param file the file; not modified
    * @param select which tensors to load, for example {@code k -> k.startsWith("layer1.0.bn1.")}
+   * @return the tensors read
    * @throws SafeTensorsException if the file is malformed (see the class comment) or a selected
    *     tensor does not fit in a Java array
    * @throws IOException if the file cannot be read
@@ -190,6 +198,7 @@ public final class SafeTensors {
    * Reads a whole file held in memory.
    *
    * @param file the bytes of the file; not modified
+   * @return the tensors read
    * @throws SafeTensorsException if the bytes are not a valid file (see the class comment)
    * @throws IllegalArgumentException if file is null
    */
@@ -219,6 +228,7 @@ public final class SafeTensors {
    * the stream actually delivers, whatever the header claims.
    *
    * @param in the stream
+   * @return the tensors read
    * @throws SafeTensorsException if the content is not a valid file (see the class comment),
    *     including a stream that ends early or has bytes after the last tensor
    * @throws IOException if reading fails
@@ -568,9 +578,11 @@ public final class SafeTensors {
   }
 
   /**
-   * Returns the bytes of a safetensors file holding these tensors and metadata; see
-   * {@link #write}.
+   * {@return the bytes of a safetensors file holding these tensors and metadata; see
+   * {@link #write}}
    *
+   * @param tensors the tensors by name, written in the map's order; not modified
+   * @param metadata the header's string metadata (for example {@code {"format": "pt"}}), or empty
    * @throws IllegalArgumentException as for {@link #write}, or if the file would not fit in one
    *     Java array
    */
