@@ -46,6 +46,20 @@ public final class BatchNormFunctional {
   /**
    * Training-mode forward on the caller's thread; see
    * {@link #forwardTraining(float[], float[], int, int, int, float[], float[], float[], float[], double, double, float[], float[], int)}.
+   *
+   * @param x the input, length batch * channels * spatial. Not modified (unless an output is x).
+   * @param y the output (or, for a backward, the forward's output), same length
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param bias beta, length C, or null for beta = 0. Not modified.
+   * @param runningMean running mean, length C, or null (then runningVar must be null too). Modified.
+   * @param runningVar running variance, length C, or null. Modified.
+   * @param factor the update factor f in [0, 1]; ignored when there are no running statistics
+   * @param eps added to the variance, finite and &gt; 0
+   * @param saveMean the batch mean per channel, length C (written by the forward, read by the backward)
+   * @param saveInvStd the batch invStd per channel, length C (written by the forward, read by the backward)
    */
   public static void forwardTraining(
       float[] x, float[] y, int batch, int channels, int spatial,
@@ -108,6 +122,17 @@ public final class BatchNormFunctional {
   /**
    * Inference forward on the caller's thread; see
    * {@link #forwardInference(float[], float[], int, int, int, float[], float[], float[], float[], double, int)}.
+   *
+   * @param x the input, length batch * channels * spatial. Not modified (unless an output is x).
+   * @param y the output (or, for a backward, the forward's output), same length
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param bias beta, length C, or null for beta = 0. Not modified.
+   * @param mean the per-channel mean, length C. Not modified.
+   * @param var the per-channel variance, length C. Not modified.
+   * @param eps added to the variance, finite and &gt; 0
    */
   public static void forwardInference(
       float[] x, float[] y, int batch, int channels, int spatial,
@@ -124,6 +149,12 @@ public final class BatchNormFunctional {
    * @param mean the per-channel mean, length C. Not modified.
    * @param var the per-channel variance, length C. Not modified.
    * @param threads the most threads to use, &gt;= 1
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param bias beta, length C, or null for beta = 0. Not modified.
+   * @param eps added to the variance, finite and &gt; 0
    * @throws IllegalArgumentException as for training, except that any m is allowed
    */
   public static void forwardInference(
@@ -143,6 +174,18 @@ public final class BatchNormFunctional {
   /**
    * Training backward on the caller's thread; see
    * {@link #backwardTraining(float[], float[], float[], int, int, int, float[], float[], float[], float[], float[], int)}.
+   *
+   * @param x the input, length batch * channels * spatial. Not modified (unless an output is x).
+   * @param dy the gradient with respect to y. Not modified (unless dx == dy).
+   * @param dx receives the gradient with respect to x. Modified. May be x or dy.
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param saveMean the batch mean per channel, length C (written by the forward, read by the backward)
+   * @param saveInvStd the batch invStd per channel, length C (written by the forward, read by the backward)
+   * @param weightGrad dgamma is added here, length C, or null to skip. Modified.
+   * @param biasGrad dbeta is added here, length C, or null to skip. Modified.
    */
   public static void backwardTraining(
       float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
@@ -172,6 +215,9 @@ public final class BatchNormFunctional {
    * @param weightGrad dgamma is added here, length C, or null to skip. Modified.
    * @param biasGrad dbeta is added here, length C, or null to skip. Modified.
    * @param threads the most threads to use, &gt;= 1
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
    * @throws IllegalArgumentException if an argument is null where not allowed or a length does not
    *     match
    */
@@ -195,6 +241,19 @@ public final class BatchNormFunctional {
   /**
    * Inference backward on the caller's thread; see
    * {@link #backwardInference(float[], float[], float[], int, int, int, float[], float[], float[], double, float[], float[], int)}.
+   *
+   * @param x the input, length batch * channels * spatial. Not modified (unless an output is x).
+   * @param dy the gradient with respect to y. Not modified (unless dx == dy).
+   * @param dx receives the gradient with respect to x. Modified. May be x or dy.
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param mean the per-channel mean, length C. Not modified.
+   * @param var the per-channel variance, length C. Not modified.
+   * @param eps added to the variance, finite and &gt; 0
+   * @param weightGrad dgamma is added here, length C, or null to skip. Modified.
+   * @param biasGrad dbeta is added here, length C, or null to skip. Modified.
    */
   public static void backwardInference(
       float[] x, float[] dy, float[] dx, int batch, int channels, int spatial,
@@ -220,6 +279,11 @@ public final class BatchNormFunctional {
    * @param weightGrad dgamma is added here, or null to skip. Modified.
    * @param biasGrad dbeta is added here, or null to skip. Modified.
    * @param threads the most threads to use, &gt;= 1
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param eps added to the variance, finite and &gt; 0
    * @throws IllegalArgumentException if an argument is null where not allowed, a length does not
    *     match, or eps is not finite and &gt; 0
    */
@@ -262,6 +326,20 @@ public final class BatchNormFunctional {
    * @param layout where the channel dimension is; not null
    * @param activation the fused activation; not null
    * @param unbiasedRunningVar true for PyTorch's unbiased running variance, false for the biased one
+   * @param x the input, length batch * channels * spatial. Not modified (unless an output is x).
+   * @param y the output (or, for a backward, the forward's output), same length
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param bias beta, length C, or null for beta = 0. Not modified.
+   * @param runningMean running mean, length C, or null (then runningVar must be null too). Modified.
+   * @param runningVar running variance, length C, or null. Modified.
+   * @param factor the update factor f in [0, 1]; ignored when there are no running statistics
+   * @param eps added to the variance, finite and &gt; 0
+   * @param saveMean the batch mean per channel, length C (written by the forward, read by the backward)
+   * @param saveInvStd the batch invStd per channel, length C (written by the forward, read by the backward)
+   * @param threads the most threads to use, &gt;= 1 (1 = the caller's thread only)
    * @throws IllegalArgumentException as for the channels-first method, or if layout or activation
    *     is null; nothing has changed then
    */
@@ -282,6 +360,17 @@ public final class BatchNormFunctional {
    *
    * @param layout where the channel dimension is; not null
    * @param activation the fused activation; not null
+   * @param x the input, length batch * channels * spatial. Not modified (unless an output is x).
+   * @param y the output (or, for a backward, the forward's output), same length
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param bias beta, length C, or null for beta = 0. Not modified.
+   * @param mean the per-channel mean, length C. Not modified.
+   * @param var the per-channel variance, length C. Not modified.
+   * @param eps added to the variance, finite and &gt; 0
+   * @param threads the most threads to use, &gt;= 1 (1 = the caller's thread only)
    * @throws IllegalArgumentException as for the channels-first method, or if layout or activation
    *     is null
    */
@@ -308,6 +397,16 @@ public final class BatchNormFunctional {
    * @param y the forward's output, read for the ReLU mask; required with {@link Activation#RELU},
    *     ignored (may be null) with {@link Activation#NONE}. Not modified (unless dx == y).
    * @param dx receives dL/dx. Modified. May be x, y or dy.
+   * @param dy the gradient with respect to y. Not modified (unless dx == dy).
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param saveMean the batch mean per channel, length C (written by the forward, read by the backward)
+   * @param saveInvStd the batch invStd per channel, length C (written by the forward, read by the backward)
+   * @param weightGrad dgamma is added here, length C, or null to skip. Modified.
+   * @param biasGrad dbeta is added here, length C, or null to skip. Modified.
+   * @param threads the most threads to use, &gt;= 1 (1 = the caller's thread only)
    * @throws IllegalArgumentException as for the channels-first method, if layout or activation is
    *     null, or if y is needed and null or of the wrong length
    */
@@ -327,6 +426,20 @@ public final class BatchNormFunctional {
    *
    * @param y the forward's output; required with {@link Activation#RELU}, else may be null
    * @param dx receives dL/dx. Modified. May be x, y or dy.
+   * @param layout where the channel dimension is; not null
+   * @param activation the fused activation; not null
+   * @param x the input, length batch * channels * spatial. Not modified (unless an output is x).
+   * @param dy the gradient with respect to y. Not modified (unless dx == dy).
+   * @param batch N, &gt;= 0
+   * @param channels C, &gt;= 1
+   * @param spatial the product of the spatial sizes, &gt;= 0
+   * @param weight gamma, length C, or null for gamma = 1. Not modified.
+   * @param mean the per-channel mean, length C. Not modified.
+   * @param var the per-channel variance, length C. Not modified.
+   * @param eps added to the variance, finite and &gt; 0
+   * @param weightGrad dgamma is added here, length C, or null to skip. Modified.
+   * @param biasGrad dbeta is added here, length C, or null to skip. Modified.
+   * @param threads the most threads to use, &gt;= 1 (1 = the caller's thread only)
    * @throws IllegalArgumentException as for the channels-first method, if layout or activation is
    *     null, or if y is needed and null or of the wrong length
    */
