@@ -730,11 +730,15 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     }
   }
 
-  /** Returns the configuration in PyTorch's notation, for example {@code BatchNorm2d(4, eps=1e-05, ...)}. */
+  /**
+   * Returns the configuration in PyTorch's notation, for example {@code BatchNorm2d(4, eps=1e-05,
+   * momentum=0.1, affine=true, track_running_stats=true)}; eps and momentum are rounded to 15
+   * significant digits, so {@code momentum(1 - 0.99)} shows as 0.01.
+   */
   @Override
   public String toString() {
-    return name() + "(" + numFeatures + ", eps=" + eps + ", momentum="
-        + (Double.isNaN(momentum) ? "None" : Double.toString(momentum)) + ", affine=" + affine
+    return name() + "(" + numFeatures + ", eps=" + PythonFloats.format(eps) + ", momentum="
+        + (Double.isNaN(momentum) ? "None" : PythonFloats.format(momentum)) + ", affine=" + affine
         + ", track_running_stats=" + trackRunningStats
         + (layout == Layout.CHANNELS_FIRST ? "" : ", layout=" + layout)
         + (activation == Activation.NONE ? "" : ", activation=" + activation)

@@ -30,7 +30,22 @@ public final class BatchNormFolding {
    * @param weight the folded weight, a new tensor
    * @param bias the folded bias, a new array
    */
-  public record Folded(Tensor weight, float[] bias) {}
+  public record Folded(Tensor weight, float[] bias) {
+
+    /**
+     * {@return the weight's shape and the bias values, for example
+     * {@code Folded[weight=Tensor(8, 3, 3, 3), bias=[0.1, -0.25, ...]]}} At most 8 bias values are
+     * listed.
+     */
+    @Override
+    public String toString() {
+      StringBuilder sb = new StringBuilder("Folded[weight=").append(weight).append(", bias=[");
+      for (int i = 0; i < bias.length && i < 8; i++) {
+        sb.append(i > 0 ? ", " : "").append(bias[i]);
+      }
+      return sb.append(bias.length > 8 ? ", ... (" + bias.length + " values)]]" : "]]").toString();
+    }
+  }
 
   /**
    * Folds {@code bn} into a layer whose weight has its output channels in dimension 0 (PyTorch

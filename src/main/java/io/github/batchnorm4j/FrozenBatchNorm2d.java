@@ -304,10 +304,10 @@ public final class FrozenBatchNorm2d {
     return loaded.incompatible;
   }
 
-  /** Returns the configuration, for example {@code FrozenBatchNorm2d(64, eps=1.0E-5)}. */
+  /** Returns the configuration as torchvision prints it, for example {@code FrozenBatchNorm2d(64, eps=1e-05)}. */
   @Override
   public String toString() {
-    return "FrozenBatchNorm2d(" + numFeatures + ", eps=" + eps
+    return "FrozenBatchNorm2d(" + numFeatures + ", eps=" + PythonFloats.format(eps)
         + (layout == Layout.CHANNELS_FIRST ? "" : ", layout=" + layout)
         + (activation == Activation.NONE ? "" : ", activation=" + activation) + ")";
   }
