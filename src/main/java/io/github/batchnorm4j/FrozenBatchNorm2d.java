@@ -159,7 +159,8 @@ public final class FrozenBatchNorm2d {
    * Writes dL/dx for the most recent forward into gradInput; see {@link #backward(Tensor)}.
    *
    * @param gradOutput dL/dy; not modified unless it is gradInput
-   * @param gradInput receives dL/dx, the same shape. Modified. May be gradOutput.
+   * @param gradInput receives dL/dx, the same shape. Modified. May be gradOutput, but not (with
+   *     ReLU) the forward's output, whose mask a second backward would read overwritten.
    */
   public void backward(Tensor gradOutput, Tensor gradInput) {
     if (savedInput == null) {
@@ -177,6 +178,11 @@ public final class FrozenBatchNorm2d {
     if (activation == Activation.RELU && savedOutput.data() == savedInput.data()) {
       throw new IllegalStateException("FrozenBatchNorm2d: backward with ReLU is not available after"
           + " an in-place forward; input shape " + s);
+    }
+    if (activation == Activation.RELU && gradInput.data() == savedOutput.data()) {
+      throw new IllegalArgumentException("gradInput must not share its array with the output saved"
+          + " by the last forward (the ReLU mask is read from it, and backward may be called again);"
+          + " pass a separate gradInput; input shape " + s);
     }
     BatchNormFunctional.backwardInference(layout, activation, savedInput.data(),
         savedOutput.data(), gradOutput.data(), gradInput.data(), s.dim(0), numFeatures, spatial(s),

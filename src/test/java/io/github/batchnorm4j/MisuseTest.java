@@ -132,6 +132,18 @@ class MisuseTest {
   }
 
   @Test
+  void frozenWithReluRejectsBackwardIntoTheSavedOutput() {
+    Shape shape = Shape.of(2, 3, 2, 2);
+    FrozenBatchNorm2d frozen = FrozenBatchNorm2d.builder(3).activation(Activation.RELU).build();
+    Tensor y = Tensor.zeros(shape);
+    frozen.forward(Tensor.of(shape, random(shape.numel(), 1)), y);
+    Tensor dy = Tensor.of(shape, random(shape.numel(), 2));
+    assertThatThrownBy(() -> frozen.backward(dy, y))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("gradInput must not share its array with the output");
+  }
+
+  @Test
   void anyZeroElementShapeIsAccepted() {
     assertThat(Shape.of(65536, 65536, 0).numel()).isZero();
     assertThat(Shape.of(0, Integer.MAX_VALUE, Integer.MAX_VALUE, 2).numel()).isZero();
