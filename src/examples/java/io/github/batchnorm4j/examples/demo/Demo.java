@@ -190,6 +190,8 @@ public final class Demo {
     chart.getStyler().setYAxisMin(0.0);
     chart.getStyler().setYAxisMax(2.5);
     chart.getStyler().setXAxisDecimalPattern("#");
+    // Below the plot: inside, it hid the no-BN curve (near 2.3 all along at lr 0.1).
+    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideS);
     return chart;
   }
 
@@ -214,7 +216,8 @@ public final class Demo {
     chart.getStyler().setYAxisMin(0.0);
     chart.getStyler().setYAxisMax(100.0);
     chart.getStyler().setXAxisDecimalPattern("#");
-    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideSE);
+    // Below the plot: inside, it hid the last test marker of the no-BN run at lr 0.1.
+    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideS);
     return chart;
   }
 
