@@ -151,6 +151,15 @@ class MisuseTest {
     assertThat(Tensor.zeros(Shape.of(65536, 65536, 0)).data()).isEmpty();
     assertThatThrownBy(() -> Shape.of(65536, 65536, -1)).hasMessageContaining("must be >= 0");
     assertThatThrownBy(() -> Shape.of(65536, 65536, 1)).hasMessageContaining("Integer.MAX_VALUE");
+    // An empty batch through a module, as PyTorch treats it: empty output, running statistics
+    // unchanged, the counter still incremented by the module.
+    BatchNorm2d bn = new BatchNorm2d(3);
+    assertThat(bn.forward(Tensor.zeros(Shape.of(0, 3, 2, 2))).data()).isEmpty();
+    assertThat(bn.runningMean()).containsOnly(0f);
+    assertThat(bn.runningVar()).containsOnly(1f);
+    assertThat(bn.numBatchesTracked()).isEqualTo(1);
+    assertThat(bn.backward(Tensor.zeros(Shape.of(0, 3, 2, 2))).data()).isEmpty();
+    assertThat(bn.weightGrad()).containsOnly(0f);
   }
 
   /** A valid safetensors file with a (65536, 65536, 0) F32 tensor and an (2^40, 2^40, 0) one. */
