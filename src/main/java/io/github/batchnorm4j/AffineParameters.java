@@ -16,6 +16,8 @@ public record AffineParameters(float[] weight, float[] bias) {
   /**
    * Checks that weight and bias, when both given, have the same length.
    *
+   * @param weight gamma, or null
+   * @param bias beta, or null
    * @throws IllegalArgumentException if they differ
    */
   public AffineParameters {

@@ -30,7 +30,7 @@ public final class BatchNorm1d extends BatchNorm {
   }
 
   /**
-   * Returns a builder for a module with C = numFeatures channels; see {@link BatchNorm.Builder}.
+   * {@return a builder for a module with C = numFeatures channels; see {@link BatchNorm.Builder}}
    *
    * @param numFeatures C, checked by {@code build()}
    */

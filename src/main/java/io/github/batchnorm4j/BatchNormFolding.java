@@ -30,11 +30,31 @@ public final class BatchNormFolding {
    * @param weight the folded weight, a new tensor
    * @param bias the folded bias, a new array
    */
-  public record Folded(Tensor weight, float[] bias) {}
+  public record Folded(Tensor weight, float[] bias) {
+
+    /**
+     * {@return the weight's shape and the bias values, for example
+     * {@code Folded[weight=Tensor(8, 3, 3, 3), bias=[0.1, -0.25, ...]]}} At most 8 bias values are
+     * listed.
+     */
+    @Override
+    public String toString() {
+      StringBuilder sb = new StringBuilder("Folded[weight=").append(weight).append(", bias=[");
+      for (int i = 0; i < bias.length && i < 8; i++) {
+        sb.append(i > 0 ? ", " : "").append(bias[i]);
+      }
+      return sb.append(bias.length > 8 ? ", ... (" + bias.length + " values)]]" : "]]").toString();
+    }
+  }
 
   /**
    * Folds {@code bn} into a layer whose weight has its output channels in dimension 0 (PyTorch
    * convolutions and linear layers); see {@link #fold(Tensor, float[], BatchNorm, Layout)}.
+   *
+   * @param weight the layer's weight; not modified
+   * @param bias the layer's bias, length C, or null for a layer without bias; not modified
+   * @param bn the batch norm after the layer; not modified
+   * @return the folded weight and bias, new
    */
   public static Folded fold(Tensor weight, float[] bias, BatchNorm bn) {
     return fold(weight, bias, bn, Layout.CHANNELS_FIRST);
@@ -67,6 +87,12 @@ public final class BatchNormFolding {
   /**
    * Folds a {@link FrozenBatchNorm2d} into the preceding layer; see
    * {@link #fold(Tensor, float[], BatchNorm, Layout)}.
+   *
+   * @param weight the layer's weight; not modified
+   * @param bias the layer's bias, length C, or null for a layer without bias; not modified
+   * @param bn the batch norm after the layer; not modified
+   * @param weightLayout where the weight's output-channel dimension is (see the class comment)
+   * @return the folded weight and bias, new
    */
   public static Folded fold(Tensor weight, float[] bias, FrozenBatchNorm2d bn, Layout weightLayout) {
     if (bn == null) {

@@ -26,6 +26,11 @@ public record BatchNormOptions(
   /**
    * Validates the options.
    *
+   * @param eps finite and &gt; 0
+   * @param layout not null
+   * @param activation not null
+   * @param unbiasedRunningVar the running-variance convention
+   * @param threads &gt;= 1
    * @throws IllegalArgumentException if eps is not finite and &gt; 0, layout or activation is
    *     null, or threads &lt; 1
    */

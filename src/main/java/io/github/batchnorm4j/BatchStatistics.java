@@ -13,6 +13,8 @@ public record BatchStatistics(float[] mean, float[] invStd) {
   /**
    * Checks that both arrays exist and have the same length.
    *
+   * @param mean the batch mean per channel
+   * @param invStd the inverse standard deviation per channel
    * @throws IllegalArgumentException if one is null or the lengths differ
    */
   public BatchStatistics {

@@ -45,9 +45,13 @@ public final class ChannelMoments implements Serializable {
 
   private static final long serialVersionUID = 1L;
 
+  /** C, the number of channels. */
   private final int channels;
+  /** n, the number of values per channel so far. */
   private long count;
+  /** The per-channel means. */
   private final double[] mean;
+  /** The per-channel sums of squared deviations from the mean. */
   private final double[] m2;
 
   /**
@@ -247,37 +251,45 @@ public final class ChannelMoments implements Serializable {
     s.count += n;
   }
 
-  /** Returns an independent copy. */
+  /** {@return an independent copy} */
   public ChannelMoments copy() {
     return of(count, mean, m2);
   }
 
-  /** The number of channels C. */
+  /** {@return the number of channels C} */
   public int channels() {
     return channels;
   }
 
-  /** The number of values per channel n (the same for every channel). */
+  /** {@return the number of values per channel n (the same for every channel)} */
   public long count() {
     return count;
   }
 
-  /** The mean of channel c (0 when count is 0). */
+  /**
+   * {@return the mean of channel c (0 when count is 0)}
+   *
+   * @param c the channel, in [0, C)
+   */
   public double mean(int c) {
     return mean[checkChannel(c)];
   }
 
-  /** The sum of squared deviations M2 of channel c (0 when count is 0). */
+  /**
+   * {@return the sum of squared deviations M2 of channel c (0 when count is 0)}
+   *
+   * @param c the channel, in [0, C)
+   */
   public double m2(int c) {
     return m2[checkChannel(c)];
   }
 
-  /** A copy of the per-channel means. */
+  /** {@return a copy of the per-channel means} */
   public double[] means() {
     return mean.clone();
   }
 
-  /** A copy of the per-channel M2 values. */
+  /** {@return a copy of the per-channel M2 values} */
   public double[] m2s() {
     return m2.clone();
   }
@@ -285,6 +297,7 @@ public final class ChannelMoments implements Serializable {
   /**
    * The biased variances M2 / n, as batch norm normalizes with.
    *
+   * @return M2 / n per channel, a new array
    * @throws IllegalStateException if count is 0
    */
   public double[] biasedVariances() {
@@ -301,6 +314,7 @@ public final class ChannelMoments implements Serializable {
   /**
    * The unbiased variances M2 / (n - 1), as PyTorch stores in {@code running_var}.
    *
+   * @return M2 / (n - 1) per channel, a new array
    * @throws IllegalStateException if count &lt; 2
    */
   public double[] unbiasedVariances() {

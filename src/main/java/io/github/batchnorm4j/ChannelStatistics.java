@@ -13,6 +13,8 @@ public record ChannelStatistics(float[] mean, float[] var) {
   /**
    * Checks that both arrays exist and have the same length.
    *
+   * @param mean the per-channel mean
+   * @param var the per-channel variance
    * @throws IllegalArgumentException if one is null or the lengths differ
    */
   public ChannelStatistics {

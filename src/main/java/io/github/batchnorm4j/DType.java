@@ -55,24 +55,24 @@ public enum DType {
     this.kind = kind;
   }
 
-  /** Returns the size of one element in bytes. */
+  /** {@return the size of one element in bytes} */
   public int byteSize() {
     return byteSize;
   }
 
-  /** Returns true for F64, F32, F16 and BF16, the types that convert to and from float32. */
+  /** {@return true for F64, F32, F16 and BF16, the types that convert to and from float32} */
   public boolean isFloatingPoint() {
     return kind == Kind.FLOAT;
   }
 
-  /** Returns true for the integer types and BOOL, which read as {@code long}. */
+  /** {@return true for the integer types and BOOL, which read as {@code long}} */
   public boolean isInteger() {
     return kind == Kind.INTEGER;
   }
 
   /**
-   * Returns the dtype with this safetensors name, or null if there is none (the names are
-   * case-sensitive, as in the format: {@code "F32"}, {@code "BF16"}, {@code "I64"}, ...).
+   * {@return the dtype with this safetensors name, or null if there is none (the names are
+   * case-sensitive, as in the format: {@code "F32"}, {@code "BF16"}, {@code "I64"}, ...)}
    *
    * @param name the name, may be null
    */

@@ -61,14 +61,18 @@ public final class FrozenBatchNorm2d {
     java.util.Arrays.fill(runningVar, 1f);
   }
 
-  /** Returns a builder for C = numFeatures channels (checked by {@code build()}). */
+  /**
+   * {@return a builder for C = numFeatures channels (checked by {@code build()})}
+   *
+   * @param numFeatures C, the number of channels, &gt;= 1
+   */
   public static Builder builder(int numFeatures) {
     return new Builder(numFeatures);
   }
 
   /**
-   * Returns a frozen copy of a trained module's eval-mode behaviour: its eps, layout and
-   * activation, weight and bias (1 and 0 when not affine), running mean and variance. Later changes
+   * {@return a frozen copy of a trained module's eval-mode behaviour: its eps, layout and
+   * activation, weight and bias (1 and 0 when not affine), running mean and variance} Later changes
    * to {@code bn} do not affect the copy.
    *
    * @param bn the module; not modified
@@ -98,6 +102,7 @@ public final class FrozenBatchNorm2d {
    * Normalizes {@code x} into a new tensor; see {@link #forward(Tensor, Tensor)}.
    *
    * @param x the input; not modified
+   * @return a new tensor with the shape of x
    */
   public Tensor forward(Tensor x) {
     checkInput(x);
@@ -127,8 +132,8 @@ public final class FrozenBatchNorm2d {
   }
 
   /**
-   * Returns dL/dx for the most recent forward, in a new tensor: {@code g * weight_c /
-   * sqrt(runningVar_c + eps)} with {@code g = dy} (masked where the output is &lt;= 0 for ReLU).
+   * {@return dL/dx for the most recent forward, in a new tensor: {@code g * weight_c /
+   * sqrt(runningVar_c + eps)} with {@code g = dy} (masked where the output is &lt;= 0 for ReLU)}
    * There are no parameter gradients: the parameters are frozen.
    *
    * @param gradOutput dL/dy, the shape of the forward's input; not modified
@@ -148,7 +153,8 @@ public final class FrozenBatchNorm2d {
    * Writes dL/dx for the most recent forward into gradInput; see {@link #backward(Tensor)}.
    *
    * @param gradOutput dL/dy; not modified unless it is gradInput
-   * @param gradInput receives dL/dx, the same shape. Modified. May be gradOutput.
+   * @param gradInput receives dL/dx, the same shape. Modified. May be gradOutput, but not (with
+   *     ReLU) the forward's output, whose mask a second backward would read overwritten.
    */
   public void backward(Tensor gradOutput, Tensor gradInput) {
     if (savedInput == null) {
@@ -160,6 +166,11 @@ public final class FrozenBatchNorm2d {
     if (options.activation() == Activation.RELU && savedOutput.data() == savedInput.data()) {
       throw new IllegalStateException("FrozenBatchNorm2d: backward with ReLU is not available after"
           + " an in-place forward; input shape " + s);
+    }
+    if (options.activation() == Activation.RELU && gradInput.data() == savedOutput.data()) {
+      throw new IllegalArgumentException("gradInput must not share its array with the output saved"
+          + " by the last forward (the ReLU mask is read from it, and backward may be called again);"
+          + " pass a separate gradInput; input shape " + s);
     }
     // The eval path of every module: the statistics and parameters are constants, and there are
     // no parameter gradients.
@@ -174,12 +185,12 @@ public final class FrozenBatchNorm2d {
         layout, numFeatures);
   }
 
-  /** Returns C. */
+  /** {@return C} */
   public int numFeatures() {
     return numFeatures;
   }
 
-  /** Returns eps. */
+  /** {@return eps} */
   public double eps() {
     return options.eps();
   }
@@ -193,46 +204,46 @@ public final class FrozenBatchNorm2d {
     return options;
   }
 
-  /** Returns the data layout. */
+  /** {@return the data layout} */
   public Layout layout() {
     return options.layout();
   }
 
-  /** Returns the fused activation. */
+  /** {@return the fused activation} */
   public Activation activation() {
     return options.activation();
   }
 
-  /** Returns gamma, length C, as the live array (write into it to set the state). */
+  /** {@return gamma, length C, as the live array (write into it to set the state)} */
   public float[] weight() {
     return weight;
   }
 
-  /** Returns beta, length C, as the live array. */
+  /** {@return beta, length C, as the live array} */
   public float[] bias() {
     return bias;
   }
 
-  /** Returns the fixed mean, length C, as the live array. */
+  /** {@return the fixed mean, length C, as the live array} */
   public float[] runningMean() {
     return runningMean;
   }
 
-  /** Returns the fixed variance, length C, as the live array. */
+  /** {@return the fixed variance, length C, as the live array} */
   public float[] runningVar() {
     return runningVar;
   }
 
   /**
-   * Returns the state with torchvision's keys and order: weight, bias, running_mean, running_var,
-   * each an F32 tensor of shape (C), copied. Ordered and unmodifiable.
+   * {@return the state with torchvision's keys and order: weight, bias, running_mean, running_var,
+   * each an F32 tensor of shape (C), copied} Ordered and unmodifiable.
    */
   public Map<String, TypedTensor> stateDict() {
     return stateDict("");
   }
 
   /**
-   * Returns {@link #stateDict()} with every key prefixed.
+   * {@return {@link #stateDict()} with every key prefixed}
    *
    * @param prefix "" or a prefix ending with '.'
    */
@@ -246,7 +257,12 @@ public final class FrozenBatchNorm2d {
     return StateDicts.unmodifiable(out);
   }
 
-  /** Loads strictly without prefix; see {@link #loadStateDict(Map, String, boolean)}. */
+  /**
+   * Loads strictly without prefix; see {@link #loadStateDict(Map, String, boolean)}.
+   *
+   * @param stateDict the entries, keyed by PyTorch's names; not modified, not retained
+   * @return the missing and unexpected keys (empty after a strict load)
+   */
   public IncompatibleKeys loadStateDict(Map<String, TypedTensor> stateDict) {
     return loadStateDict(stateDict, "", true);
   }
@@ -269,7 +285,7 @@ public final class FrozenBatchNorm2d {
       Map<String, TypedTensor> stateDict, String prefix, boolean strict) {
     StateDicts.Loaded loaded = StateDicts.check(toString(), numFeatures,
         List.of(StateDicts.WEIGHT, StateDicts.BIAS, StateDicts.RUNNING_MEAN, StateDicts.RUNNING_VAR),
-        Set.of(), Set.of(StateDicts.NUM_BATCHES_TRACKED), stateDict, prefix, strict);
+        Set.of(StateDicts.NUM_BATCHES_TRACKED), stateDict, prefix, strict);
     StateDicts.copy(loaded, StateDicts.WEIGHT, weight);
     StateDicts.copy(loaded, StateDicts.BIAS, bias);
     StateDicts.copy(loaded, StateDicts.RUNNING_MEAN, runningMean);
@@ -277,10 +293,10 @@ public final class FrozenBatchNorm2d {
     return loaded.incompatible;
   }
 
-  /** Returns the configuration, for example {@code FrozenBatchNorm2d(64, eps=1.0E-5)}. */
+  /** Returns the configuration as torchvision prints it, for example {@code FrozenBatchNorm2d(64, eps=1e-05)}. */
   @Override
   public String toString() {
-    return "FrozenBatchNorm2d(" + numFeatures + ", eps=" + options.eps()
+    return "FrozenBatchNorm2d(" + numFeatures + ", eps=" + PythonFloats.format(options.eps())
         + (options.layout() == Layout.CHANNELS_FIRST ? "" : ", layout=" + options.layout())
         + (options.activation() == Activation.NONE ? "" : ", activation=" + options.activation())
         + ")";
@@ -298,25 +314,45 @@ public final class FrozenBatchNorm2d {
       this.numFeatures = numFeatures;
     }
 
-    /** Sets eps, finite and &gt; 0 (default 1e-5, torchvision's). */
+    /**
+     * Sets eps, finite and &gt; 0 (default 1e-5, torchvision's).
+     *
+     * @param eps the value added to the variance, finite and &gt; 0
+     * @return this builder
+     */
     public Builder eps(double eps) {
       this.eps = eps;
       return this;
     }
 
-    /** Sets the data layout (default channels-first); not null. */
+    /**
+     * Sets the data layout (default channels-first); not null.
+     *
+     * @param layout the data layout; not null
+     * @return this builder
+     */
     public Builder layout(Layout layout) {
       this.layout = layout;
       return this;
     }
 
-    /** Sets the fused activation (default none); not null. */
+    /**
+     * Sets the fused activation (default none); not null.
+     *
+     * @param activation the activation fused into forward and backward; not null
+     * @return this builder
+     */
     public Builder activation(Activation activation) {
       this.activation = activation;
       return this;
     }
 
-    /** Sets the most threads one call may use (default 1); results do not depend on it. */
+    /**
+     * Sets the most threads one call may use (default 1); results do not depend on it.
+     *
+     * @param threads the most threads one call may use, &gt;= 1
+     * @return this builder
+     */
     public Builder threads(int threads) {
       this.threads = threads;
       return this;
@@ -325,6 +361,7 @@ public final class FrozenBatchNorm2d {
     /**
      * Builds the module with weight 1, bias 0, running mean 0 and running variance 1.
      *
+     * @return the new module
      * @throws IllegalArgumentException if numFeatures &lt; 1, eps is not finite and &gt; 0,
      *     threads &lt; 1, or layout or activation is null
      */

@@ -45,6 +45,7 @@ public final class InProcessExchange {
    * A group of {@code workers} workers with a 60 s timeout.
    *
    * @param workers k &gt;= 1
+   * @return the group, whose {@link #worker(int)} views the workers use
    * @throws IllegalArgumentException if workers &lt; 1
    */
   public static InProcessExchange create(int workers) {
@@ -56,6 +57,7 @@ public final class InProcessExchange {
    *
    * @param workers k &gt;= 1
    * @param timeout how long a worker waits for the others in one exchange, &gt; 0
+   * @return the group, whose {@link #worker(int)} views the workers use
    * @throws IllegalArgumentException if workers &lt; 1, or timeout is null or not positive
    */
   public static InProcessExchange create(int workers, Duration timeout) {
@@ -68,7 +70,7 @@ public final class InProcessExchange {
     return new InProcessExchange(workers, timeout);
   }
 
-  /** The number of workers k. */
+  /** {@return the number of workers k} */
   public int size() {
     return size;
   }
@@ -87,7 +89,7 @@ public final class InProcessExchange {
     return new Worker(rank);
   }
 
-  /** Whether a timeout or interruption has broken the group. */
+  /** {@return whether a timeout or interruption has broken the group} */
   public boolean isBroken() {
     synchronized (lock) {
       return broken != null;

@@ -13,13 +13,18 @@ import java.util.List;
  */
 public record IncompatibleKeys(List<String> missingKeys, List<String> unexpectedKeys) {
 
-  /** Copies both lists. */
+  /**
+   * Copies both lists.
+   *
+   * @param missingKeys the module's keys absent from the state dict; copied
+   * @param unexpectedKeys keys under the prefix that the module does not have; copied
+   */
   public IncompatibleKeys {
     missingKeys = List.copyOf(missingKeys);
     unexpectedKeys = List.copyOf(unexpectedKeys);
   }
 
-  /** Returns true if nothing was missing or unexpected. */
+  /** {@return true if nothing was missing or unexpected} */
   public boolean isEmpty() {
     return missingKeys.isEmpty() && unexpectedKeys.isEmpty();
   }

@@ -22,8 +22,8 @@ public enum Layout {
   CHANNELS_LAST;
 
   /**
-   * Returns the index of the channel dimension in a shape of this rank: 1 channels-first, rank - 1
-   * channels-last.
+   * {@return the index of the channel dimension in a shape of this rank: 1 channels-first, rank - 1
+   * channels-last}
    *
    * @param rank the rank, &gt;= 2
    */

@@ -15,6 +15,8 @@ public record ParameterGradients(float[] weightGrad, float[] biasGrad) {
   /**
    * Checks that the two arrays, when both given, have the same length.
    *
+   * @param weightGrad where dL/dgamma is added, or null
+   * @param biasGrad where dL/dbeta is added, or null
    * @throws IllegalArgumentException if they differ
    */
   public ParameterGradients {

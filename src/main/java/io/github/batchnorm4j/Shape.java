@@ -31,7 +31,8 @@ public final class Shape {
    * Creates a shape from its dimension sizes.
    *
    * @param dims the sizes, outermost first; each must be &gt;= 0. Not modified and not retained (a
-   *     copy is taken). An empty list is the shape of a scalar, with one element.
+   *     copy is taken). An empty list is the shape of a scalar, with one element. A shape with a
+   *     size 0 has no elements, whatever the other sizes, and is always accepted.
    * @return the shape
    * @throws IllegalArgumentException if {@code dims} is null, a size is negative, or the product of
    *     the sizes exceeds {@link Integer#MAX_VALUE} (the largest Java array)
@@ -41,12 +42,19 @@ public final class Shape {
       throw new IllegalArgumentException("dims must not be null");
     }
     int[] copy = dims.clone();
-    long product = 1;
+    boolean empty = false;
     for (int i = 0; i < copy.length; i++) {
       if (copy[i] < 0) {
         throw new IllegalArgumentException(
             "dimension " + i + " must be >= 0 but is " + copy[i] + "; dims " + Arrays.toString(copy));
       }
+      empty |= copy[i] == 0;
+    }
+    if (empty) {
+      return new Shape(copy, 0); // any sizes beside a 0, such as (65536, 65536, 0), hold nothing
+    }
+    long product = 1;
+    for (int i = 0; i < copy.length; i++) {
       product *= copy[i];
       // Checked at every step so that the running product cannot overflow a long either.
       if (product > Integer.MAX_VALUE) {
@@ -58,13 +66,13 @@ public final class Shape {
     return new Shape(copy, (int) product);
   }
 
-  /** Returns the number of dimensions. */
+  /** {@return the number of dimensions} */
   public int rank() {
     return dims.length;
   }
 
   /**
-   * Returns the size of one dimension.
+   * {@return the size of one dimension}
    *
    * @param i the dimension index, {@code 0 <= i < rank()}
    * @throws IndexOutOfBoundsException if {@code i} is out of range (the message gives the shape)
@@ -77,13 +85,13 @@ public final class Shape {
     return dims[i];
   }
 
-  /** Returns a copy of the dimension sizes. */
+  /** {@return a copy of the dimension sizes} */
   public int[] toArray() {
     return dims.clone();
   }
 
   /**
-   * Returns the number of elements, the product of all sizes (1 for a scalar, 0 if any size is 0).
+   * {@return the number of elements, the product of all sizes (1 for a scalar, 0 if any size is 0)}
    * Never overflows: {@link #of} rejects shapes with more than {@link Integer#MAX_VALUE} elements.
    */
   public int numel() {

@@ -41,7 +41,7 @@ final class StateDicts {
     }
   }
 
-  /** The checked values of a load, ready to copy; a null entry means "keep the module's value". */
+  /** The checked values of a load, ready to copy; an absent or null entry means "keep the module's value". */
   static final class Loaded {
     final Map<String, float[]> vectors = new HashMap<>();
     Long numBatchesTracked;
@@ -49,18 +49,31 @@ final class StateDicts {
   }
 
   /**
-   * Checks a state dict against a module's keys and converts what it holds.
+   * Checks a state dict against a module's keys and converts what it holds, following PyTorch
+   * 2.x's {@code Module._load_from_state_dict} and {@code _NormBase._load_from_state_dict} for a
+   * state dict without version metadata (as every safetensors file is):
+   * <ul>
+   *   <li>a missing num_batches_tracked is filled with the module's own counter (so it is neither
+   *       loaded nor a missing key);
+   *   <li>a null value is an error naming the key (PyTorch: "expected torch.Tensor ... but received
+   *       NoneType");
+   *   <li>a one-element num_batches_tracked of shape (1) is taken as the 0-dim counter (PyTorch's
+   *       "loading 1-dim tensor from 0.3.*" rule; PyTorch takes element 0 of any 1-dim tensor,
+   *       here a length other than 1 is an error);
+   *   <li>a key under the prefix is unexpected when its first dot-separated segment after the
+   *       prefix is not one of the module's names.
+   * </ul>
+   * Everything is checked before anything is returned, so that the caller can copy atomically.
    *
    * @param module the module's description for messages, e.g. "BatchNorm2d(8, ...)"
    * @param numFeatures C, the length of every vector entry
    * @param keys the module's keys in order; "num_batches_tracked" is a 0-dim int64, the rest
    *     vectors of length C
-   * @param missingAsZero keys that load as 0 when absent (PyTorch's num_batches_tracked)
    * @param ignored keys under the prefix that are neither loaded nor unexpected
    */
   static Loaded check(
-      String module, int numFeatures, List<String> keys, Set<String> missingAsZero,
-      Set<String> ignored, Map<String, TypedTensor> stateDict, String prefix, boolean strict) {
+      String module, int numFeatures, List<String> keys, Set<String> ignored,
+      Map<String, TypedTensor> stateDict, String prefix, boolean strict) {
     if (stateDict == null) {
       throw new IllegalArgumentException("stateDict must not be null; " + module);
     }
@@ -68,14 +81,18 @@ final class StateDicts {
     List<String> missing = new ArrayList<>();
     List<String> unexpected = new ArrayList<>();
     for (String key : keys) {
-      if (!stateDict.containsKey(prefix + key) && !missingAsZero.contains(key)) {
+      // PyTorch's _NormBase fills a missing counter with the module's own before the generic
+      // load, so it is never reported as missing.
+      if (!stateDict.containsKey(prefix + key) && !key.equals(NUM_BATCHES_TRACKED)) {
         missing.add(prefix + key);
       }
     }
     for (String full : stateDict.keySet()) {
       if (full != null && full.startsWith(prefix)) {
         String rest = full.substring(prefix.length());
-        if (!keys.contains(rest) && !ignored.contains(rest)) {
+        int dot = rest.indexOf('.');
+        String name = dot < 0 ? rest : rest.substring(0, dot);
+        if (!keys.contains(name) && !ignored.contains(name)) {
           unexpected.add(full);
         }
       }
@@ -90,19 +107,23 @@ final class StateDicts {
     Shape vector = Shape.of(numFeatures);
     for (String key : keys) {
       String full = prefix + key;
+      if (!stateDict.containsKey(full)) {
+        continue; // keeps the module's value (for num_batches_tracked too)
+      }
       TypedTensor t = stateDict.get(full);
       if (t == null) {
-        if (missingAsZero.contains(key)) {
-          loaded.numBatchesTracked = 0L; // PyTorch's default for checkpoints without the counter
-        }
-        continue;
+        throw new IllegalArgumentException("'" + full + "' is null in the state dict, but must be"
+            + (key.equals(NUM_BATCHES_TRACKED) ? " a 0-dim I64 tensor" : " a tensor of shape "
+            + vector) + " (leave the key out to keep the module's value); " + module);
       }
       if (key.equals(NUM_BATCHES_TRACKED)) {
-        if (t.dtype() != DType.I64 || t.shape().rank() != 0) {
+        boolean scalar = t.shape().rank() == 0;
+        boolean oneElement = t.shape().rank() == 1 && t.shape().dim(0) == 1;
+        if (t.dtype() != DType.I64 || !(scalar || oneElement)) {
           throw new IllegalArgumentException("'" + full + "' must be a 0-dim I64 tensor, as PyTorch"
-              + " writes it, but is " + t + "; " + module);
+              + " writes it (or a one-element I64 tensor of shape (1)), but is " + t + "; " + module);
         }
-        long count = t.longValue();
+        long count = scalar ? t.longValue() : t.toLongArray()[0];
         if (count < 0) {
           throw new IllegalArgumentException(
               "'" + full + "' must be >= 0 but is " + count + "; " + module);

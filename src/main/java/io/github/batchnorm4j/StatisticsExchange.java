@@ -25,10 +25,10 @@ package io.github.batchnorm4j;
  */
 public interface StatisticsExchange {
 
-  /** This worker's rank, in [0, {@link #worldSize()}). */
+  /** {@return this worker's rank, in [0, {@link #worldSize()})} */
   int rank();
 
-  /** The number of workers k &gt;= 1. */
+  /** {@return the number of workers k &gt;= 1} */
   int worldSize();
 
   /**

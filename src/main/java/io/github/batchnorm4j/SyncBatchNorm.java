@@ -137,12 +137,12 @@ public final class SyncBatchNorm {
     this.savedInvStd = new double[channels];
   }
 
-  /** The wrapped module, whose parameters, gradients, running statistics and mode are live. */
+  /** {@return the wrapped module, whose parameters, gradients, running statistics and mode are live} */
   public BatchNorm module() {
     return module;
   }
 
-  /** This worker's exchange. */
+  /** {@return this worker's exchange} */
   public StatisticsExchange exchange() {
     return exchange;
   }

@@ -25,6 +25,7 @@ public final class Tensor {
    * @param shape the shape; not null
    * @param data the elements in row-major order; its length must equal {@code shape.numel()}. Not
    *     copied: the tensor reads and writes this array.
+   * @return a tensor wrapping {@code data}
    * @throws IllegalArgumentException if an argument is null or the length does not match the shape
    */
   public static Tensor of(Shape shape, float[] data) {
@@ -46,6 +47,7 @@ public final class Tensor {
    * Allocates a tensor of zeros.
    *
    * @param shape the shape; not null
+   * @return a new tensor of zeros
    * @throws IllegalArgumentException if {@code shape} is null
    */
   public static Tensor zeros(Shape shape) {
@@ -55,12 +57,12 @@ public final class Tensor {
     return new Tensor(shape, new float[shape.numel()]);
   }
 
-  /** Returns the shape. */
+  /** {@return the shape} */
   public Shape shape() {
     return shape;
   }
 
-  /** Returns the live element array (not a copy), of length {@code shape().numel()}. */
+  /** {@return the live element array (not a copy), of length {@code shape().numel()}} */
   public float[] data() {
     return data;
   }

@@ -43,6 +43,7 @@ public final class TypedTensor {
    * @param dtype the element type; not null
    * @param shape the shape; not null
    * @param littleEndianBytes numel * dtype.byteSize() bytes; copied, not modified
+   * @return the new tensor
    * @throws IllegalArgumentException if an argument is null or the byte count does not match
    */
   public static TypedTensor ofBytes(DType dtype, Shape shape, byte[] littleEndianBytes) {
@@ -69,6 +70,7 @@ public final class TypedTensor {
    *
    * @param shape the shape; not null
    * @param values shape.numel() values in row-major order; copied, not modified
+   * @return the new tensor
    * @throws IllegalArgumentException if an argument is null or the length does not match
    */
   public static TypedTensor ofFloats(Shape shape, float[] values) {
@@ -85,6 +87,7 @@ public final class TypedTensor {
    *
    * @param shape the shape; not null
    * @param values shape.numel() values; copied, not modified
+   * @return the new tensor
    * @throws IllegalArgumentException if an argument is null or the length does not match
    */
   public static TypedTensor ofDoubles(Shape shape, double[] values) {
@@ -101,6 +104,7 @@ public final class TypedTensor {
    *
    * @param shape the shape; not null ({@code Shape.of()} for a 0-dim scalar)
    * @param values shape.numel() values; copied, not modified
+   * @return the new tensor
    * @throws IllegalArgumentException if an argument is null or the length does not match
    */
   public static TypedTensor ofLongs(Shape shape, long[] values) {
@@ -112,7 +116,12 @@ public final class TypedTensor {
     return new TypedTensor(DType.I64, shape, b.array());
   }
 
-  /** Creates a 0-dim I64 tensor, such as PyTorch's {@code num_batches_tracked}. */
+  /**
+   * Creates a 0-dim I64 tensor, such as PyTorch's {@code num_batches_tracked}.
+   *
+   * @param value the value
+   * @return the new 0-dim I64 tensor
+   */
   public static TypedTensor scalarLong(long value) {
     return ofLongs(Shape.of(), new long[] {value});
   }
@@ -139,27 +148,27 @@ public final class TypedTensor {
     return ByteBuffer.allocate((int) size).order(ByteOrder.LITTLE_ENDIAN);
   }
 
-  /** Returns the element type. */
+  /** {@return the element type} */
   public DType dtype() {
     return dtype;
   }
 
-  /** Returns the shape ({@code ()} for a 0-dim scalar). */
+  /** {@return the shape ({@code ()} for a 0-dim scalar)} */
   public Shape shape() {
     return shape;
   }
 
-  /** Returns the number of elements (1 for a 0-dim scalar). */
+  /** {@return the number of elements (1 for a 0-dim scalar)} */
   public int numel() {
     return shape.numel();
   }
 
-  /** Returns the number of bytes, numel * dtype.byteSize(). */
+  /** {@return the number of bytes, numel * dtype.byteSize()} */
   public int byteSize() {
     return bytes.length;
   }
 
-  /** Returns a copy of the little-endian bytes. */
+  /** {@return a copy of the little-endian bytes} */
   public byte[] toByteArray() {
     return bytes.clone();
   }
@@ -169,7 +178,7 @@ public final class TypedTensor {
   }
 
   /**
-   * Returns the values as float32 (see the class comment for the rounding).
+   * {@return the values as float32 (see the class comment for the rounding)}
    *
    * @throws IllegalStateException if the dtype is not F64, F32, F16 or BF16
    */
@@ -206,7 +215,7 @@ public final class TypedTensor {
   }
 
   /**
-   * Returns the values as float64, exactly.
+   * {@return the values as float64, exactly}
    *
    * @throws IllegalStateException if the dtype is not F64, F32, F16 or BF16
    */
@@ -229,7 +238,7 @@ public final class TypedTensor {
   }
 
   /**
-   * Returns the values of an integer (or BOOL) tensor as {@code long}, exactly.
+   * {@return the values of an integer (or BOOL) tensor as {@code long}, exactly}
    *
    * @throws IllegalStateException if the dtype is not an integer type, or a U64 value exceeds
    *     {@link Long#MAX_VALUE}
@@ -278,8 +287,8 @@ public final class TypedTensor {
   }
 
   /**
-   * Returns the single value of a one-element integer tensor, such as a 0-dim
-   * {@code num_batches_tracked}.
+   * {@return the single value of a one-element integer tensor, such as a 0-dim
+   * {@code num_batches_tracked}}
    *
    * @throws IllegalStateException if the tensor does not have exactly one element or is not an
    *     integer tensor
@@ -293,7 +302,7 @@ public final class TypedTensor {
   }
 
   /**
-   * Returns this tensor converted to another floating dtype (itself if the dtype is the same).
+   * {@return this tensor converted to another floating dtype (itself if the dtype is the same)}
    *
    * @param target F64, F32, F16 or BF16
    * @throws IllegalArgumentException if target is null or not a floating dtype

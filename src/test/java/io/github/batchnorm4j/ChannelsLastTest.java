@@ -164,7 +164,7 @@ class ChannelsLastTest {
         .hasMessage("input has rank 4 but BatchNorm1d expects rank 2 (N, C) or rank 3 (N, L, C)"
             + " channels-last; input shape (2, 4, 5, 3)");
     assertThat(bn.forward(Tensor.zeros(Shape.of(2, 4, 5, 3))).shape()).isEqualTo(Shape.of(2, 4, 5, 3));
-    assertThat(bn).hasToString("BatchNorm2d(3, eps=1.0E-5, momentum=0.1, affine=true,"
+    assertThat(bn).hasToString("BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=true,"
         + " track_running_stats=true, layout=CHANNELS_LAST)");
     assertThatThrownBy(() -> BatchNorm2d.builder(3).layout(null).build()).hasMessageContaining("layout");
     assertThatThrownBy(() -> BatchNormFunctional.backwardTraining(BatchNormOptions.defaults()

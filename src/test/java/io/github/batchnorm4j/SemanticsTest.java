@@ -40,7 +40,7 @@ class SemanticsTest {
     assertThat(bn.numFeatures()).isEqualTo(3);
     assertThat(bn.threads()).isEqualTo(1);
     assertThat(bn).hasToString(
-        "BatchNorm2d(3, eps=1.0E-5, momentum=0.1, affine=true, track_running_stats=true)");
+        "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)");
     assertThat(BatchNorm3d.builder(2).cumulativeMovingAverage().build().momentum()).isEmpty();
   }
 

@@ -55,8 +55,10 @@ class ShapeAndTensorTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("(65536, 32768)").hasMessageContaining("Integer.MAX_VALUE");
     // Each partial product would overflow a long if it were not checked at every step.
-    assertThatThrownBy(() -> Shape.of(Integer.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE, 0))
+    assertThatThrownBy(() -> Shape.of(Integer.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE, 2))
         .isInstanceOf(IllegalArgumentException.class);
+    // A zero size empties the shape whatever the others are (issue 15: this was rejected).
+    assertThat(Shape.of(Integer.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE, 0).numel()).isZero();
   }
 
   @Test

@@ -16,7 +16,7 @@ final class JsonSyntaxException extends Exception {
     this.offset = offset;
   }
 
-  /** Returns the character offset in the JSON text. */
+  /** {@return the character offset in the JSON text} */
   public int offset() {
     return offset;
   }

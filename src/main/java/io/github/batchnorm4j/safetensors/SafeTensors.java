@@ -91,26 +91,31 @@ public final class SafeTensors {
   }
 
   /**
-   * Returns the loaded tensors by name, in the order of their data offsets (for files this library
-   * or the reference implementation wrote, the header order). Unmodifiable.
+   * {@return the loaded tensors by name, in the order of their data offsets (for files this library
+   * or the reference implementation wrote, the header order)} Unmodifiable.
    */
   public Map<String, TypedTensor> tensors() {
     return tensors;
   }
 
-  /** Returns the {@code __metadata__} strings, empty when the file has none. Unmodifiable. */
+  /** {@return the {@code __metadata__} strings, empty when the file has none} Unmodifiable. */
   public Map<String, String> metadata() {
     return metadata;
   }
 
-  /** Returns true if a tensor of this name was loaded. */
+  /**
+   * {@return true if a tensor of this name was loaded}
+   *
+   * @param name the tensor's name in the file
+   */
   public boolean contains(String name) {
     return tensors.containsKey(name);
   }
 
   /**
-   * Returns the named tensor.
+   * {@return the named tensor}
    *
+   * @param name the tensor's name in the file
    * @throws IllegalArgumentException if no tensor of that name was loaded (the message lists some
    *     that were)
    */
@@ -136,6 +141,8 @@ public final class SafeTensors {
   /**
    * Reads every tensor of a file; see {@link #read(Path, Predicate)}.
    *
+   * @param file the file to read
+   * @return the tensors read
    * @throws SafeTensorsException if the file is malformed (see the class comment)
    * @throws IOException if the file cannot be read
    */
@@ -149,6 +156,7 @@ public final class SafeTensors {
    *
    * @param file the file; not modified
    * @param select which tensors to load, for example {@code k -> k.startsWith("layer1.0.bn1.")}
+   * @return the tensors read
    * @throws SafeTensorsException if the file is malformed (see the class comment) or a selected
    *     tensor does not fit in a Java array
    * @throws IOException if the file cannot be read
@@ -188,6 +196,7 @@ public final class SafeTensors {
    * Reads a whole file held in memory.
    *
    * @param file the bytes of the file; not modified
+   * @return the tensors read
    * @throws SafeTensorsException if the bytes are not a valid file (see the class comment)
    * @throws IllegalArgumentException if file is null
    */
@@ -217,6 +226,7 @@ public final class SafeTensors {
    * the stream actually delivers, whatever the header claims.
    *
    * @param in the stream
+   * @return the tensors read
    * @throws SafeTensorsException if the content is not a valid file (see the class comment),
    *     including a stream that ends early or has bytes after the last tensor
    * @throws IOException if reading fails
@@ -490,8 +500,13 @@ public final class SafeTensors {
       long expected;
       try {
         long numel = 1;
+        boolean empty = false;
         for (long d : e.shape) {
-          numel = Math.multiplyExact(numel, d);
+          empty |= d == 0;
+        }
+        for (long d : e.shape) {
+          // a zero-size dimension empties the tensor, whatever the others are
+          numel = empty ? 0 : Math.multiplyExact(numel, d);
         }
         expected = Math.multiplyExact(numel, e.dtype.byteSize());
       } catch (ArithmeticException overflow) {
@@ -561,9 +576,11 @@ public final class SafeTensors {
   }
 
   /**
-   * Returns the bytes of a safetensors file holding these tensors and metadata; see
-   * {@link #write}.
+   * {@return the bytes of a safetensors file holding these tensors and metadata; see
+   * {@link #write}}
    *
+   * @param tensors the tensors by name, written in the map's order; not modified
+   * @param metadata the header's string metadata (for example {@code {"format": "pt"}}), or empty
    * @throws IllegalArgumentException as for {@link #write}, or if the file would not fit in one
    *     Java array
    */

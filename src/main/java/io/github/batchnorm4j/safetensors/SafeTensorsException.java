@@ -12,9 +12,12 @@ public final class SafeTensorsException extends IOException {
 
   private static final long serialVersionUID = 1L;
 
+  /** The tensor's key at fault, or null when the problem concerns the file as a whole. */
   private final String key;
 
   /**
+   * Creates the exception.
+   *
    * @param message what is wrong, including the key when there is one
    * @param key the tensor's key (name) involved, or null when the problem is not about one tensor
    */
@@ -23,7 +26,7 @@ public final class SafeTensorsException extends IOException {
     this.key = key;
   }
 
-  /** Returns the key of the tensor at fault, or null if the problem concerns the file as a whole. */
+  /** {@return the key of the tensor at fault, or null if the problem concerns the file as a whole} */
   public String key() {
     return key;
   }

@@ -20,16 +20,27 @@ final class StrictJsonReader {
 
   /** What the next call can consume. */
   public enum Token {
+    /** The start of an object, '{'. */
     BEGIN_OBJECT,
+    /** The end of an object, '}'. */
     END_OBJECT,
+    /** The start of an array, '['. */
     BEGIN_ARRAY,
+    /** The end of an array, ']'. */
     END_ARRAY,
+    /** A member name. */
     NAME,
+    /** A string value. */
     STRING,
+    /** A number. */
     NUMBER,
+    /** The literal {@code true}. */
     TRUE,
+    /** The literal {@code false}. */
     FALSE,
+    /** The literal {@code null}. */
     NULL,
+    /** The end of the input. */
     END_DOCUMENT
   }
 
@@ -58,12 +69,16 @@ final class StrictJsonReader {
     this.depth = 1;
   }
 
-  /** Returns the offset of the next character to read, for messages. */
+  /** {@return the offset of the next character to read, for messages} */
   public int position() {
     return pos;
   }
 
-  /** Returns the kind of the next token without consuming it. */
+  /**
+   * {@return the kind of the next token without consuming it}
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public Token peek() throws JsonSyntaxException {
     if (peeked != null) {
       return peeked;
@@ -159,49 +174,84 @@ final class StrictJsonReader {
     pos += rest.length();
   }
 
-  /** Consumes '{'. */
+  /**
+   * Consumes '{'.
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public void beginObject() throws JsonSyntaxException {
     expect(Token.BEGIN_OBJECT);
     push(EMPTY_OBJECT);
   }
 
-  /** Consumes '}'. */
+  /**
+   * Consumes '}'.
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public void endObject() throws JsonSyntaxException {
     expect(Token.END_OBJECT);
     depth--;
   }
 
-  /** Consumes '['. */
+  /**
+   * Consumes '['.
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public void beginArray() throws JsonSyntaxException {
     expect(Token.BEGIN_ARRAY);
     push(EMPTY_ARRAY);
   }
 
-  /** Consumes ']'. */
+  /**
+   * Consumes ']'.
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public void endArray() throws JsonSyntaxException {
     expect(Token.END_ARRAY);
     depth--;
   }
 
-  /** Returns true if the current object or array has another element. */
+  /**
+   * {@return true if the current object or array has another element}
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public boolean hasNext() throws JsonSyntaxException {
     Token t = peek();
     return t != Token.END_OBJECT && t != Token.END_ARRAY && t != Token.END_DOCUMENT;
   }
 
-  /** Consumes a member name. */
+  /**
+   * Consumes a member name.
+   *
+   * @return the name
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public String nextName() throws JsonSyntaxException {
     expect(Token.NAME);
     return readString();
   }
 
-  /** Consumes a string value. */
+  /**
+   * Consumes a string value.
+   *
+   * @return the string, unescaped
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public String nextString() throws JsonSyntaxException {
     expect(Token.STRING);
     return readString();
   }
 
-  /** Consumes true or false. */
+  /**
+   * Consumes true or false.
+   *
+   * @return the value
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public boolean nextBoolean() throws JsonSyntaxException {
     Token t = peek();
     if (t != Token.TRUE && t != Token.FALSE) {
@@ -211,12 +261,21 @@ final class StrictJsonReader {
     return t == Token.TRUE;
   }
 
-  /** Consumes null. */
+  /**
+   * Consumes null.
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public void nextNull() throws JsonSyntaxException {
     expect(Token.NULL);
   }
 
-  /** Consumes a number and returns its text, checked against the JSON number grammar. */
+  /**
+   * Consumes a number and returns its text, checked against the JSON number grammar.
+   *
+   * @return the number's text
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public String nextNumber() throws JsonSyntaxException {
     expect(Token.NUMBER);
     int start = pos;
@@ -259,6 +318,8 @@ final class StrictJsonReader {
    * and at most {@link Long#MAX_VALUE}.
    *
    * @param what names the value in messages, for example "shape of tensor 'w'"
+   * @return the value
+   * @throws JsonSyntaxException if the input is not valid JSON here
    */
   public long nextNonNegativeLong(String what) throws JsonSyntaxException {
     if (peek() != Token.NUMBER) {
@@ -280,7 +341,11 @@ final class StrictJsonReader {
     return Long.parseLong(number);
   }
 
-  /** Checks that nothing but whitespace follows the document. */
+  /**
+   * Checks that nothing but whitespace follows the document.
+   *
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public void endDocument() throws JsonSyntaxException {
     expect(Token.END_DOCUMENT);
   }
@@ -289,6 +354,9 @@ final class StrictJsonReader {
    * Reads the next value as a tree: objects as {@link LinkedHashMap} (duplicate names rejected),
    * arrays as {@link ArrayList}, strings, {@link Long} for integers that fit, {@link Double} for
    * other numbers, {@link Boolean}, and null.
+   *
+   * @return the value: a Map, List, String, number text, Boolean or null
+   * @throws JsonSyntaxException if the input is not valid JSON here
    */
   public Object readTree() throws JsonSyntaxException {
     Token t = peek();
@@ -337,7 +405,14 @@ final class StrictJsonReader {
     }
   }
 
-  /** Parses a whole document into a tree; see {@link #readTree()}. */
+  /**
+   * Parses a whole document into a tree; see {@link #readTree()}.
+   *
+   * @param maxDepth the deepest nesting allowed
+   * @param text the whole JSON document
+   * @return the document's value, as {@link #readTree()} returns it
+   * @throws JsonSyntaxException if the input is not valid JSON here
+   */
   public static Object parse(String text, int maxDepth) throws JsonSyntaxException {
     StrictJsonReader r = new StrictJsonReader(text, maxDepth);
     Object tree = r.readTree();
@@ -541,7 +616,12 @@ final class StrictJsonReader {
     return "0000".substring(Math.min(4, h.length())) + h;
   }
 
-  /** Keeps messages short when the input is huge. */
+  /**
+   * Keeps messages short when the input is huge.
+   *
+   * @param s the text
+   * @return the text, cut to a readable length
+   */
   public static String abbreviate(String s) {
     return s.length() <= 80 ? s : s.substring(0, 77) + "...";
   }

@@ -2,36 +2,63 @@ package io.github.batchnorm4j.examples.common;
 
 import java.io.PrintStream;
 import java.lang.reflect.Method;
-import java.util.Locale;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
+import me.tongfei.progressbar.DelegatingProgressBarConsumer;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
- * A one-line text progress bar, written here rather than taken from a library so that it behaves
- * the same in a terminal, in Maven's output and in a log file.
+ * A one-line progress bar for the training loops, drawn by the progressbar library
+ * (me.tongfei:progressbar): the task, the percentage, the bar, steps done of the total, elapsed
+ * time and ETA, then a short status such as the loss.
  *
- * <p>In a terminal the line is redrawn in place with a carriage return, at most ten times a second.
- * Anywhere else (a pipe, a file, a test) a carriage return would leave a mess, so it prints a new
- * line at every 10% instead.
+ * <p>In a terminal the library redraws the line in place, ten times a second. Anywhere else (a
+ * pipe, a file, Maven's captured output, a test) a carriage return would leave a mess, so the line
+ * is printed as a new line at every 10% instead.
  */
 public final class ProgressBar {
 
-  private static final int WIDTH = 30;
+  private static final int MAX_LENGTH = 120;
 
-  private final String label;
-  private final int total;
-  private final PrintStream out;
+  private final me.tongfei.progressbar.ProgressBar bar;
   private final boolean interactive;
-  private final long startNanos = System.nanoTime();
-  private long lastDrawNanos;
+  private final int total;
   private int lastDecile = -1;
+  private boolean closed;
 
+  /**
+   * Creates a bar.
+   *
+   * @param label the task's name, printed first
+   * @param total the number of steps
+   * @param out where the bar is drawn
+   * @param interactive true to redraw one line in place (a terminal), false for a line per 10%
+   */
   public ProgressBar(String label, int total, PrintStream out, boolean interactive) {
-    this.label = label;
     this.total = Math.max(1, total);
-    this.out = out;
     this.interactive = interactive;
+    ProgressBarBuilder builder = new ProgressBarBuilder()
+        .setTaskName(label)
+        .setInitialMax(this.total)
+        .setStyle(ProgressBarStyle.ASCII)
+        .setMaxRenderedLength(MAX_LENGTH);
+    if (interactive) {
+      builder.setConsumer(new ConsoleProgressBarConsumer(out, MAX_LENGTH)).setUpdateIntervalMillis(100);
+    } else {
+      // No timed redraws: the line is printed by update() at each new decile.
+      builder.setConsumer(new DelegatingProgressBarConsumer(out::println, MAX_LENGTH))
+          .setUpdateIntervalMillis(Integer.MAX_VALUE)
+          .continuousUpdate();
+    }
+    this.bar = builder.build();
   }
 
-  /** A bar on standard output, redrawn in place when it is a terminal. */
+  /**
+   * {@return a bar on standard output, redrawn in place when it is a terminal}
+   *
+   * @param label the task's name
+   * @param total the number of steps
+   */
   public static ProgressBar onConsole(String label, int total) {
     return new ProgressBar(label, total, System.out, isTerminal());
   }
@@ -55,34 +82,33 @@ public final class ProgressBar {
     }
   }
 
-  /** Shows that {@code done} of the total steps are finished, with a short status such as the loss. */
+  /**
+   * Shows that {@code done} of the total steps are finished, with a short status such as the loss.
+   * The bar is finished (its last line printed) when done reaches the total.
+   *
+   * @param done the steps finished so far
+   * @param status a short text after the bar
+   */
   public void update(int done, String status) {
-    long now = System.nanoTime();
-    if (interactive) {
-      if (done < total && now - lastDrawNanos < 100_000_000L) {
-        return;
-      }
-      lastDrawNanos = now;
-      out.print("\r" + line(done, status, now) + "  ");
-      if (done >= total) {
-        out.println();
-      }
-      out.flush();
-    } else {
+    if (closed) {
+      return;
+    }
+    bar.stepTo(Math.min(done, total));
+    bar.setExtraMessage(status);
+    if (!interactive) {
       int decile = (int) (10L * done / total);
       if (decile != lastDecile) {
         lastDecile = decile;
-        out.println(line(done, status, now));
+        bar.refresh();
       }
     }
-  }
-
-  private String line(int done, String status, long now) {
-    int filled = (int) ((long) WIDTH * done / total);
-    double elapsed = (now - startNanos) / 1e9;
-    double eta = done == 0 ? Double.NaN : elapsed * (total - done) / done;
-    return String.format(Locale.ROOT, "%-6s %3d%% [%s%s] %d/%d %s %5.1fs elapsed, ETA %s", label,
-        100L * done / total, "#".repeat(filled), ".".repeat(WIDTH - filled), done, total, status,
-        elapsed, Double.isNaN(eta) ? "?" : String.format(Locale.ROOT, "%.0fs", eta));
+    if (done >= total) {
+      closed = true;
+      if (interactive) {
+        bar.close(); // draws the final state and ends the line
+      } else {
+        bar.pause(); // the last decile is printed; stop without printing the line again
+      }
+    }
   }
 }

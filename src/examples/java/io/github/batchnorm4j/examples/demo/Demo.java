@@ -181,55 +181,67 @@ public final class Demo {
     }
   }
 
-  private static XYChart lossChart(History plain, History bn, Config config, int convolutions) {
+  static XYChart lossChart(History plain, History bn, Config config, int convolutions) {
     XYChart chart = Charts.lineChart("Training loss, " + convolutions + " conv layers, lr "
-            + fmt(config.learningRate()) + ", batch " + config.batchSize()
-            + " (moving average of 10 steps)", "step (updates so far)",
+            + fmt(config.learningRate()) + ", batch " + config.batchSize(), "step (updates so far)",
         "cross-entropy loss", 900, 500);
-    addStepSeries(chart, plain, plain.stepLoss(), Charts.ORANGE);
-    addStepSeries(chart, bn, bn.stepLoss(), Charts.BLUE);
+    addStepSeries(chart, plain, plain.stepLoss(), 1, Charts.ORANGE);
+    addStepSeries(chart, bn, bn.stepLoss(), 1, Charts.BLUE);
     chart.getStyler().setYAxisMin(0.0);
     chart.getStyler().setYAxisMax(2.5);
     chart.getStyler().setXAxisDecimalPattern("#");
+    // Below the plot: inside, it hid the no-BN curve (near 2.3 all along at lr 0.1).
+    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideS);
     return chart;
   }
 
-  private static XYChart accuracyChart(History plain, History bn, Config config, int trainCount,
+  static XYChart accuracyChart(History plain, History bn, Config config, int trainCount,
       int convolutions) {
     XYChart chart = Charts.lineChart("Accuracy, " + convolutions + " conv layers, lr "
-        + fmt(config.learningRate()) + ", batch " + config.batchSize(), "step (updates so far)", "accuracy", 900, 500);
-    addStepSeries(chart, plain, plain.stepAccuracy(), Charts.ORANGE);
-    addStepSeries(chart, bn, bn.stepAccuracy(), Charts.BLUE);
+        + fmt(config.learningRate()) + ", batch " + config.batchSize(), "step (updates so far)",
+        "accuracy (%)", 900, 500);
+    addStepSeries(chart, plain, plain.stepAccuracy(), 100, Charts.ORANGE);
+    addStepSeries(chart, bn, bn.stepAccuracy(), 100, Charts.BLUE);
     int stepsPerEpoch = config.stepsPerEpoch(trainCount);
     for (History h : List.of(plain, bn)) {
+      // One measurement per epoch: markers only, since nothing was measured between them.
       double[] x = h.epochs().stream().mapToDouble(e -> e.epoch() * stepsPerEpoch).toArray();
-      double[] y = h.epochs().stream().mapToDouble(EpochResult::testAccuracy).toArray();
+      double[] y = h.epochs().stream().mapToDouble(e -> 100 * e.testAccuracy()).toArray();
       XYSeries s = chart.addSeries(h.name() + ", test set after each epoch", x, y);
-      s.setMarker(SeriesMarkers.CIRCLE);
-      s.setLineColor(h == plain ? Charts.RED : Charts.GREEN);
+      s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+      s.setMarker(h == plain ? SeriesMarkers.DIAMOND : SeriesMarkers.CIRCLE);
       s.setMarkerColor(h == plain ? Charts.RED : Charts.GREEN);
     }
+    chart.getStyler().setMarkerSize(10);
     chart.getStyler().setYAxisMin(0.0);
-    chart.getStyler().setYAxisMax(1.0);
+    chart.getStyler().setYAxisMax(100.0);
     chart.getStyler().setXAxisDecimalPattern("#");
-    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.InsideSE);
+    // Below the plot: inside, it hid the last test marker of the no-BN run at lr 0.1.
+    chart.getStyler().setLegendPosition(org.knowm.xchart.style.Styler.LegendPosition.OutsideS);
     return chart;
   }
 
-  /** Adds a per-step curve, smoothed, and only up to the last finite value. */
-  private static void addStepSeries(XYChart chart, History h, double[] values,
+  /** The per-step curves are smoothed over this many steps; the legend says so. */
+  static final int SMOOTHING_STEPS = 10;
+
+  /** Adds a per-step curve times {@code scale}, smoothed, and only up to the last finite value. */
+  private static void addStepSeries(XYChart chart, History h, double[] values, double scale,
       java.awt.Color color) {
     int finite = 0;
     while (finite < values.length && Double.isFinite(values[finite])) {
       finite++;
     }
-    String label = h.name() + ", training batches" + (h.diverged() ? " (diverged)" : "");
+    String label = h.name() + ", training batches, moving average of " + SMOOTHING_STEPS
+        + " steps" + (h.diverged() ? " (diverged)" : "");
     if (finite == 0) {
       // Nothing to draw, but keep the legend entry so the reader sees the run existed.
       chart.addSeries(label, new double[] {0}, new double[] {Double.NaN}).setLineColor(color);
       return;
     }
-    double[] smooth = Charts.movingAverage(java.util.Arrays.copyOf(values, finite), 10);
+    double[] smooth = Charts.movingAverage(java.util.Arrays.copyOf(values, finite), SMOOTHING_STEPS);
+    for (int i = 0; i < smooth.length; i++) {
+      smooth[i] *= scale;
+    }
     // x = the number of updates made before the step's loss was measured: 0, 1, 2, ...
     double[] x = IntStream.range(0, finite).asDoubleStream().toArray();
     XYSeries s = chart.addSeries(label, x, smooth);
