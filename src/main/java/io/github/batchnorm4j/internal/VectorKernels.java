@@ -542,13 +542,12 @@ final class VectorKernels extends KernelOps {
     int at = 0; // (i - base) % row
     int i = base;
     if (relu) {
-      final DoubleVector zero = DoubleVector.zero(DS);
       for (; i <= end - L; i += L) {
         DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0);
         DoubleVector z = v.fma(DoubleVector.fromArray(DS, constants, at),
             DoubleVector.fromArray(DS, constants, width + at));
-        ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
-            .intoArray(y, i);
+        FloatVector f = (FloatVector) z.convertShape(D2F, FS, 0);
+        f.blend(0f, f.compare(LE, 0f)).intoArray(y, i);
         at = afterVector(at, row);
       }
       for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
@@ -648,15 +647,12 @@ final class VectorKernels extends KernelOps {
     if (relu) {
       for (int r = 0, row = base; r < rows; r++, row += channels) {
         for (int c = 0; c < vectors; c += L) {
-          // The zero is made in the loop that uses it: a vector carried into an inner loop may be
-          // boxed (see the class comment).
-          final DoubleVector zero = DoubleVector.zero(DS);
           DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, row + c)
               .convertShape(F2D, DS, 0);
           DoubleVector z = v.fma(DoubleVector.fromArray(DS, alpha, c),
               DoubleVector.fromArray(DS, shift, c));
-          ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
-              .intoArray(y, row + c);
+          FloatVector f = (FloatVector) z.convertShape(D2F, FS, 0);
+          f.blend(0f, f.compare(LE, 0f)).intoArray(y, row + c);
         }
         for (int c = vectors; c < channels; c++) {
           y[row + c] = (float) Math.max(Math.fma(x[row + c], alpha[c], shift[c]), 0.0);
@@ -758,10 +754,11 @@ final class VectorKernels extends KernelOps {
 
   /**
    * {@link #normalizeRun} with the fused ReLU: {@code y = (float) max(fma(x, alpha, shift), 0)},
-   * exactly {@link Math#max}'s result (a NaN stays NaN, -0.0 becomes 0.0) as a compare and a
-   * blend (the lanewise MAX must also honour Math.max's rules for NaN and -0.0, which x86's
-   * max instructions do not, so C2 adds fix-ups to it); its own loop, so that the plain pass keeps
-   * no extra instruction.
+   * exactly {@link Math#max}'s result (a NaN stays NaN, -0.0 becomes 0.0), as a compare and a
+   * blend of the narrowed float lanes. Measured on (32, 256, 14, 14) planes in cache, the ReLU pass
+   * against the plain one: 1.17-1.23x this way, 1.45-1.5x with the lanewise MAX (which must honour
+   * Math.max's rules for NaN and -0.0, so C2 adds fix-ups), 1.8x with the compare and blend on the
+   * wide double lanes. Its own loop, so that the plain pass keeps no extra instruction.
    */
   private static void normalizeRunRelu(float[] x, float[] y, int start, int len, double alpha,
       double shift) {
@@ -769,12 +766,11 @@ final class VectorKernels extends KernelOps {
     if (vectors > 0) {
       final DoubleVector a = DoubleVector.broadcast(DS, alpha);
       final DoubleVector b = DoubleVector.broadcast(DS, shift);
-      final DoubleVector zero = DoubleVector.zero(DS);
       for (int i = start, end = start + vectors; i < end; i += L) {
         DoubleVector z = ((DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0))
             .fma(a, b);
-        ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
-            .intoArray(y, i);
+        FloatVector f = (FloatVector) z.convertShape(D2F, FS, 0);
+        f.blend(0f, f.compare(LE, 0f)).intoArray(y, i);
       }
     }
     if (vectors == len) {
@@ -782,11 +778,10 @@ final class VectorKernels extends KernelOps {
     }
     if (vectors > 0 && x != y) { // the overlapping last vector, as in normalizeRun
       final int i = start + len - L;
-      final DoubleVector zero = DoubleVector.zero(DS);
       DoubleVector z = ((DoubleVector) FloatVector.fromArray(FS, x, i).convertShape(F2D, DS, 0))
           .fma(DoubleVector.broadcast(DS, alpha), DoubleVector.broadcast(DS, shift));
-      ((FloatVector) z.blend(zero, z.compare(LE, zero)).convertShape(D2F, FS, 0))
-          .intoArray(y, i);
+      FloatVector f = (FloatVector) z.convertShape(D2F, FS, 0);
+      f.blend(0f, f.compare(LE, 0f)).intoArray(y, i);
     } else {
       for (int i = start + vectors, end = start + len; i < end; i++) {
         y[i] = (float) Math.max(Math.fma(x[i], alpha, shift), 0.0);
