@@ -917,6 +917,11 @@ final class VectorKernels extends KernelOps {
   void backwardDxRows(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int rows,
       int channels, int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
     if (reluOutput != null) {
+      if (len == 1 && channels >= L) {
+        backwardDxMatrixRowsMasked(x, dy, reluOutput, dx, base, rows, channels, mean, meanDy, k,
+            scale);
+        return;
+      }
       if (len < L) {
         backwardDxFlatMasked(x, dy, reluOutput, dx, base, rows, channels, len, mean, meanDy, k,
             scale);
@@ -1492,6 +1497,35 @@ final class VectorKernels extends KernelOps {
     for (; i < end; i++, at = at + 1 == row ? 0 : at + 1) {
       double g = y[i] <= 0f ? 0.0 : dy[i];
       dx[i] = (float) (g * constants[at]);
+    }
+  }
+
+  /** {@link #backwardDxRows} with the ReLU mask for one value per plane and at least L channels. */
+  private static void backwardDxMatrixRowsMasked(float[] x, float[] dy, float[] y, float[] dx,
+      int base, int rows, int channels, double[] mean, double[] meanDy, double[] k,
+      double[] scale) {
+    final double[] folded = matrixScratch(2 * channels); // slopes, then offsets
+    for (int c = 0; c < channels; c++) {
+      folded[c] = dxSlope(k[c], scale[c]);
+      folded[channels + c] = dxOffset(mean[c], meanDy[c], k[c], scale[c]);
+    }
+    final int vectors = channels - channels % L;
+    for (int r = 0, row = base; r < rows; r++, row += channels) {
+      for (int c = 0; c < vectors; c += L) {
+        DoubleVector inner = ((DoubleVector) FloatVector.fromArray(FS, x, row + c)
+            .convertShape(F2D, DS, 0)).fma(DoubleVector.fromArray(DS, folded, c),
+            DoubleVector.fromArray(DS, folded, channels + c));
+        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, row + c)
+            .blend(0f, FloatVector.fromArray(FS, y, row + c).compare(LE, 0f))
+            .convertShape(F2D, DS, 0);
+        DoubleVector result = g.fma(DoubleVector.fromArray(DS, scale, c), inner);
+        ((FloatVector) result.convertShape(D2F, FS, 0)).intoArray(dx, row + c);
+      }
+      for (int c = vectors; c < channels; c++) {
+        double g = y[row + c] <= 0f ? 0.0 : dy[row + c];
+        dx[row + c] = (float) Math.fma(g, scale[c],
+            Math.fma(x[row + c], folded[c], folded[channels + c]));
+      }
     }
   }
 }
