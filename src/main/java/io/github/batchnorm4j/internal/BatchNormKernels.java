@@ -25,7 +25,7 @@ package io.github.batchnorm4j.internal;
  *       along).
  * </ul>
  * The two training passes run in one of two orders, with bitwise the same results ({@link
- * #BLOCKED} and {@link #STREAMED}, chosen by size unless forced):
+ * PassOrder#BLOCKED} and {@link PassOrder#STREAMED}, chosen by size unless forced):
  * <ul>
  *   <li><b>Blocked</b>: the channels in groups of at most {@link #GROUP_BYTES} of first-pass data;
  *       both passes over one group, each visiting the group's (segment, channel) units in memory
@@ -131,6 +131,22 @@ public final class BatchNormKernels {
    * @param runningMean null for no running update (then runningVar is null too)
    * @param unbiasedRunningVar the running variance takes var * m / (m - 1) (PyTorch) or var
    * @param relu the fused activation: y = max(0, BN(x))
+   * @param ops the kernels to run (scalar or Vector API)
+   * @param batch N, the number of samples
+   * @param channels C, the number of channels
+   * @param spatial the product of the spatial sizes
+   * @param channelsLast true for (N, *spatial, C) data, false for (N, C, *spatial)
+   * @param x the input; not modified (unless an output is the same array)
+   * @param y receives the output; may be x
+   * @param weight gamma, or null for gamma = 1
+   * @param bias beta, or null for beta = 0
+   * @param runningVar the running variance, updated in place, or null (with runningMean)
+   * @param factor the running-average factor f in [0, 1]
+   * @param eps added to the variance, finite and &gt; 0
+   * @param saveMean the batch mean, float-rounded: written by the forward, the pivot of the backward
+   * @param saveInvStd the inverse standard deviation: written by the forward, read by the backward
+   * @param threads the most threads to use, &gt;= 1
+   * @param order the order of the two training passes (every order gives the same bits)
    */
   public static void forwardTraining(KernelOps ops, int batch, int channels, int spatial,
       boolean channelsLast, float[] x, float[] y,
@@ -161,7 +177,24 @@ public final class BatchNormKernels {
     }
   }
 
-  /** Eval forward with fixed statistics; see {@code BatchNormFunctional.forwardInference}. */
+  /**
+   * Eval forward with fixed statistics; see {@code BatchNormFunctional.forwardInference}.
+   *
+   * @param ops the kernels to run (scalar or Vector API)
+   * @param batch N, the number of samples
+   * @param channels C, the number of channels
+   * @param spatial the product of the spatial sizes
+   * @param channelsLast true for (N, *spatial, C) data, false for (N, C, *spatial)
+   * @param x the input; not modified (unless an output is the same array)
+   * @param y receives the output; may be x
+   * @param weight gamma, or null for gamma = 1
+   * @param bias beta, or null for beta = 0
+   * @param mean the per-channel mean
+   * @param var the per-channel variance
+   * @param eps added to the variance, finite and &gt; 0
+   * @param relu true to fuse a ReLU: y = max(0, BN(x))
+   * @param threads the most threads to use, &gt;= 1
+   */
   public static void forwardInference(KernelOps ops, int batch, int channels, int spatial,
       boolean channelsLast, float[] x, float[] y,
       float[] weight, float[] bias, float[] mean, float[] var, double eps, boolean relu,
@@ -191,6 +224,21 @@ public final class BatchNormKernels {
    *
    * @param reluOutput the forward's output when it fused a ReLU (dy is masked where it is
    *     {@code <= 0}), else null
+   * @param ops the kernels to run (scalar or Vector API)
+   * @param batch N, the number of samples
+   * @param channels C, the number of channels
+   * @param spatial the product of the spatial sizes
+   * @param channelsLast true for (N, *spatial, C) data, false for (N, C, *spatial)
+   * @param x the input; not modified (unless an output is the same array)
+   * @param dy dL/dy; not modified (unless dx is dy)
+   * @param dx receives dL/dx; may be x, dy or the ReLU output
+   * @param weight gamma, or null for gamma = 1
+   * @param saveMean the batch mean, float-rounded: written by the forward, the pivot of the backward
+   * @param saveInvStd the inverse standard deviation: written by the forward, read by the backward
+   * @param weightGrad dgamma is added here, or null to skip
+   * @param biasGrad dbeta is added here, or null to skip
+   * @param threads the most threads to use, &gt;= 1
+   * @param order the order of the two training passes (every order gives the same bits)
    */
   public static void backwardTraining(KernelOps ops, int batch, int channels, int spatial,
       boolean channelsLast, float[] x, float[] reluOutput,
@@ -220,7 +268,26 @@ public final class BatchNormKernels {
     }
   }
 
-  /** Eval backward with fixed statistics; see {@code BatchNormFunctional.backwardInference}. */
+  /**
+   * Eval backward with fixed statistics; see {@code BatchNormFunctional.backwardInference}.
+   *
+   * @param ops the kernels to run (scalar or Vector API)
+   * @param batch N, the number of samples
+   * @param channels C, the number of channels
+   * @param spatial the product of the spatial sizes
+   * @param channelsLast true for (N, *spatial, C) data, false for (N, C, *spatial)
+   * @param x the input; not modified (unless an output is the same array)
+   * @param reluOutput the forward's output when it fused a ReLU (dy is masked where it is &lt;= 0), else null
+   * @param dy dL/dy; not modified (unless dx is dy)
+   * @param dx receives dL/dx; may be x, dy or the ReLU output
+   * @param weight gamma, or null for gamma = 1
+   * @param mean the per-channel mean
+   * @param var the per-channel variance
+   * @param eps added to the variance, finite and &gt; 0
+   * @param weightGrad dgamma is added here, or null to skip
+   * @param biasGrad dbeta is added here, or null to skip
+   * @param threads the most threads to use, &gt;= 1
+   */
   public static void backwardInference(KernelOps ops, int batch, int channels, int spatial,
       boolean channelsLast, float[] x, float[] reluOutput,
       float[] dy, float[] dx, float[] weight, float[] mean, float[] var, double eps,
@@ -273,6 +340,15 @@ public final class BatchNormKernels {
    * The statistics pass alone, channels-first: per channel {@code mean_c = (1/m) sum x} and
    * {@code m2_c = sum (x - mean_c)^2} in double, from the same shifted sums as the training
    * forward. Nothing is written when m = 0.
+   *
+   * @param ops the kernels to run (scalar or Vector API)
+   * @param batch N, the number of samples
+   * @param channels C, the number of channels
+   * @param spatial the product of the spatial sizes
+   * @param x the input; not modified (unless an output is the same array)
+   * @param mean the per-channel mean
+   * @param m2 receives sum (x - mean)^2 per channel
+   * @param threads the most threads to use, &gt;= 1
    */
   public static void moments(KernelOps ops, int batch, int channels, int spatial, float[] x,
       double[] mean, double[] m2, int threads) {
@@ -302,6 +378,17 @@ public final class BatchNormKernels {
   /**
    * The backward's sums alone, channels-first, around a given mean: {@code sumGrad_c = sum dy}
    * and {@code sumGradCentered_c = sum dy * (x - mean_c)}, in double. Writes zeros when m = 0.
+   *
+   * @param ops the kernels to run (scalar or Vector API)
+   * @param batch N, the number of samples
+   * @param channels C, the number of channels
+   * @param spatial the product of the spatial sizes
+   * @param x the input; not modified (unless an output is the same array)
+   * @param dy dL/dy; not modified (unless dx is dy)
+   * @param mean the per-channel mean
+   * @param sumGrad receives sum dy per channel
+   * @param sumGradCentered receives sum dy * (x - mean) per channel
+   * @param threads the most threads to use, &gt;= 1
    */
   public static void gradientSums(KernelOps ops, int batch, int channels, int spatial, float[] x,
       float[] dy, double[] mean, double[] sumGrad, double[] sumGradCentered, int threads) {
@@ -335,6 +422,19 @@ public final class BatchNormKernels {
   /**
    * The training backward's dx pass alone, channels-first, with given per-channel constants:
    * {@code dx = (float) (scale_c * ((dy - meanGrad_c) - (x - center_c) * slope_c))}.
+   *
+   * @param ops the kernels to run (scalar or Vector API)
+   * @param batch N, the number of samples
+   * @param channels C, the number of channels
+   * @param spatial the product of the spatial sizes
+   * @param x the input; not modified (unless an output is the same array)
+   * @param dy dL/dy; not modified (unless dx is dy)
+   * @param dx receives dL/dx; may be x, dy or the ReLU output
+   * @param center the per-channel center of x
+   * @param meanGrad the per-channel mean of dy
+   * @param slope the per-channel slope of (x - center)
+   * @param scale the per-channel factor of the result
+   * @param threads the most threads to use, &gt;= 1
    */
   public static void gradInput(KernelOps ops, int batch, int channels, int spatial, float[] x,
       float[] dy, float[] dx, double[] center, double[] meanGrad, double[] slope, double[] scale,

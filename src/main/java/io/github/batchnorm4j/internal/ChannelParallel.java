@@ -42,7 +42,11 @@ public final class ChannelParallel {
 
   /** Numbered work, published to the workers without allocating. */
   public interface Work {
-    /** Runs item {@code item}; items are independent of each other. */
+    /**
+     * Runs item {@code item}; items are independent of each other.
+     *
+     * @param item the item's number, in [0, items)
+     */
     void run(int item);
   }
 
@@ -51,6 +55,11 @@ public final class ChannelParallel {
   /**
    * Returns how many threads a call on {@code elements} elements with {@code items} items should
    * use: 1 for small tensors, else {@code min(threads, processors, items)}.
+   *
+   * @param threads the most threads the caller allows
+   * @param elements the number of values the call touches
+   * @param items the number of work items
+   * @return the number of threads, &gt;= 1
    */
   public static int effectiveThreads(int threads, long elements, int items) {
     if (threads <= 1 || elements < MIN_PARALLEL_ELEMENTS) {
@@ -63,6 +72,10 @@ public final class ChannelParallel {
    * Runs {@code work.run(i)} for every {@code 0 <= i < items}, on at most {@code threads} threads
    * including the caller's. Returns when all items are done; an exception or error thrown by an
    * item is rethrown here (after the other items have finished).
+   *
+   * @param work the items' work
+   * @param items the number of items
+   * @param threads the most threads to use, the caller's included
    */
   public static void run(Work work, int items, int threads) {
     int t = Math.min(Math.min(threads, PROCESSORS), items);

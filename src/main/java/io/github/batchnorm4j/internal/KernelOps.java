@@ -41,7 +41,7 @@ public abstract class KernelOps {
 
   KernelOps() {}
 
-  /** A short name for logs and benchmarks, such as "scalar" or "vector 512-bit". */
+  /** {@return a short name for logs and benchmarks, such as "scalar" or "vector 512-bit"} */
   public abstract String name();
 
   /**
@@ -166,7 +166,7 @@ public abstract class KernelOps {
   // ---------------------------------------------------------------------------------------------
   // Selection, once per JVM (the Lucene VectorizationProvider pattern).
 
-  /** Returns the kernels chosen at start-up (see the class comment for the rules). */
+  /** {@return the kernels chosen at start-up (see the class comment for the rules)} */
   public static KernelOps get() {
     return Holder.INSTANCE;
   }
@@ -179,12 +179,16 @@ public abstract class KernelOps {
    */
   public static final int MIN_VECTOR_ELEMENTS = 1 << 12;
 
-  /** Returns the kernels for a tensor of {@code elements} values: {@link #get()}, or scalar. */
+  /**
+   * {@return the kernels for a tensor of {@code elements} values: {@link #get()}, or scalar}
+   *
+   * @param elements the number of values in the tensor
+   */
   public static KernelOps forSize(long elements) {
     return elements < MIN_VECTOR_ELEMENTS ? ScalarKernels.INSTANCE : Holder.INSTANCE;
   }
 
-  /** Returns the scalar kernels, always available. */
+  /** {@return the scalar kernels, always available} */
   public static KernelOps scalar() {
     return ScalarKernels.INSTANCE;
   }
@@ -193,12 +197,14 @@ public abstract class KernelOps {
    * Returns the Vector API kernels if they can run in this JVM (the module {@code
    * jdk.incubator.vector} is present and the machine has at least 256-bit double vectors), whether
    * or not they were chosen as the default; else empty. For tests and benchmarks.
+   *
+   * @return the Vector API kernels, or empty
    */
   public static Optional<KernelOps> vector() {
     return Optional.ofNullable(VectorHolder.INSTANCE);
   }
 
-  /** Why {@link #get()} returned what it did, as logged once. */
+  /** {@return why {@link #get()} returned what it did, as logged once} */
   public static String selectionReason() {
     return Holder.REASON;
   }
@@ -221,7 +227,11 @@ public abstract class KernelOps {
     static final KernelOps INSTANCE = loadVector(WHY_NOT);
   }
 
-  /** Whether a value of {@code -Dbatchnorm4j.simd} forces the scalar kernels. */
+  /**
+   * {@return whether a value of {@code -Dbatchnorm4j.simd} forces the scalar kernels}
+   *
+   * @param setting the property's value, or null
+   */
   public static boolean forcesScalar(String setting) {
     String v = setting == null ? "" : setting.trim().toLowerCase(Locale.ROOT);
     return v.equals("false") || v.equals("scalar") || v.equals("off") || v.equals("no");
