@@ -341,13 +341,75 @@ final class VectorKernels extends KernelOps {
     final double[] acc = matrixScratch(3 * width); // sum dy, sum dy * c, sum c
     final int d = width;
     final int s = 2 * width;
+    final int quads = width - width % (4 * L);
     final int groups = width - width % (2 * L);
     final int vectors = width - width % L;
     final int tileRows = Math.max(8, MATRIX_TILE / channels);
     for (int t0 = r0; t0 < r1; t0 += tileRows) {
       final int t1 = Math.min(r1, t0 + tileRows);
+      // Groups of 4 L channels: twelve sums in registers down the tile's rows.
+      for (int j = 0; j < quads; j += 4 * L) {
+        final DoubleVector p0 = DoubleVector.fromArray(DS, pivot, c0 + j);
+        final DoubleVector p1 = DoubleVector.fromArray(DS, pivot, c0 + j + L);
+        final DoubleVector p2 = DoubleVector.fromArray(DS, pivot, c0 + j + 2 * L);
+        final DoubleVector p3 = DoubleVector.fromArray(DS, pivot, c0 + j + 3 * L);
+        DoubleVector g0 = DoubleVector.fromArray(DS, acc, j);
+        DoubleVector g1 = DoubleVector.fromArray(DS, acc, j + L);
+        DoubleVector g2 = DoubleVector.fromArray(DS, acc, j + 2 * L);
+        DoubleVector g3 = DoubleVector.fromArray(DS, acc, j + 3 * L);
+        DoubleVector d0 = DoubleVector.fromArray(DS, acc, d + j);
+        DoubleVector d1 = DoubleVector.fromArray(DS, acc, d + j + L);
+        DoubleVector d2 = DoubleVector.fromArray(DS, acc, d + j + 2 * L);
+        DoubleVector d3 = DoubleVector.fromArray(DS, acc, d + j + 3 * L);
+        DoubleVector e0 = DoubleVector.fromArray(DS, acc, s + j);
+        DoubleVector e1 = DoubleVector.fromArray(DS, acc, s + j + L);
+        DoubleVector e2 = DoubleVector.fromArray(DS, acc, s + j + 2 * L);
+        DoubleVector e3 = DoubleVector.fromArray(DS, acc, s + j + 3 * L);
+        for (int r = t0, i = t0 * channels + c0 + j; r < t1; r++, i += channels) {
+          DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(p0);
+          DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .convertShape(F2D, DS, 0);
+          g0 = g0.add(ga);
+          d0 = ga.fma(ca, d0);
+          e0 = e0.add(ca);
+          DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
+              .convertShape(F2D, DS, 0)).sub(p1);
+          DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
+              .convertShape(F2D, DS, 0);
+          g1 = g1.add(gb);
+          d1 = gb.fma(cb, d1);
+          e1 = e1.add(cb);
+          DoubleVector cc = ((DoubleVector) FloatVector.fromArray(FS, x, i + 2 * L)
+              .convertShape(F2D, DS, 0)).sub(p2);
+          DoubleVector gc = (DoubleVector) FloatVector.fromArray(FS, dy, i + 2 * L)
+              .convertShape(F2D, DS, 0);
+          g2 = g2.add(gc);
+          d2 = gc.fma(cc, d2);
+          e2 = e2.add(cc);
+          DoubleVector cd = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
+              .convertShape(F2D, DS, 0)).sub(p3);
+          DoubleVector gd = (DoubleVector) FloatVector.fromArray(FS, dy, i + 3 * L)
+              .convertShape(F2D, DS, 0);
+          g3 = g3.add(gd);
+          d3 = gd.fma(cd, d3);
+          e3 = e3.add(cd);
+        }
+        g0.intoArray(acc, j);
+        g1.intoArray(acc, j + L);
+        g2.intoArray(acc, j + 2 * L);
+        g3.intoArray(acc, j + 3 * L);
+        d0.intoArray(acc, d + j);
+        d1.intoArray(acc, d + j + L);
+        d2.intoArray(acc, d + j + 2 * L);
+        d3.intoArray(acc, d + j + 3 * L);
+        e0.intoArray(acc, s + j);
+        e1.intoArray(acc, s + j + L);
+        e2.intoArray(acc, s + j + 2 * L);
+        e3.intoArray(acc, s + j + 3 * L);
+      }
       // Groups of 2 L channels: their sums stay in registers down the tile's rows.
-      for (int j = 0; j < groups; j += 2 * L) {
+      for (int j = quads; j < groups; j += 2 * L) {
         final DoubleVector p0 = DoubleVector.fromArray(DS, pivot, c0 + j);
         final DoubleVector p1 = DoubleVector.fromArray(DS, pivot, c0 + j + L);
         DoubleVector g0 = DoubleVector.fromArray(DS, acc, j);
@@ -1273,12 +1335,78 @@ final class VectorKernels extends KernelOps {
     final double[] acc = matrixScratch(3 * width); // sum g, sum g * c, sum c
     final int d = width;
     final int s = 2 * width;
+    final int quads = width - width % (4 * L);
     final int groups = width - width % (2 * L);
     final int vectors = width - width % L;
     final int tileRows = Math.max(8, MATRIX_TILE / channels);
     for (int t0 = r0; t0 < r1; t0 += tileRows) {
       final int t1 = Math.min(r1, t0 + tileRows);
-      for (int j = 0; j < groups; j += 2 * L) {
+      // Groups of 4 L channels: twelve sums in registers down the tile's rows.
+      for (int j = 0; j < quads; j += 4 * L) {
+        final DoubleVector p0 = DoubleVector.fromArray(DS, pivot, c0 + j);
+        final DoubleVector p1 = DoubleVector.fromArray(DS, pivot, c0 + j + L);
+        final DoubleVector p2 = DoubleVector.fromArray(DS, pivot, c0 + j + 2 * L);
+        final DoubleVector p3 = DoubleVector.fromArray(DS, pivot, c0 + j + 3 * L);
+        DoubleVector g0 = DoubleVector.fromArray(DS, acc, j);
+        DoubleVector g1 = DoubleVector.fromArray(DS, acc, j + L);
+        DoubleVector g2 = DoubleVector.fromArray(DS, acc, j + 2 * L);
+        DoubleVector g3 = DoubleVector.fromArray(DS, acc, j + 3 * L);
+        DoubleVector d0 = DoubleVector.fromArray(DS, acc, d + j);
+        DoubleVector d1 = DoubleVector.fromArray(DS, acc, d + j + L);
+        DoubleVector d2 = DoubleVector.fromArray(DS, acc, d + j + 2 * L);
+        DoubleVector d3 = DoubleVector.fromArray(DS, acc, d + j + 3 * L);
+        DoubleVector e0 = DoubleVector.fromArray(DS, acc, s + j);
+        DoubleVector e1 = DoubleVector.fromArray(DS, acc, s + j + L);
+        DoubleVector e2 = DoubleVector.fromArray(DS, acc, s + j + 2 * L);
+        DoubleVector e3 = DoubleVector.fromArray(DS, acc, s + j + 3 * L);
+        for (int r = t0, i = t0 * channels + c0 + j; r < t1; r++, i += channels) {
+          DoubleVector ca = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+              .convertShape(F2D, DS, 0)).sub(p0);
+          DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i)
+              .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          g0 = g0.add(ga);
+          d0 = ga.fma(ca, d0);
+          e0 = e0.add(ca);
+          DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
+              .convertShape(F2D, DS, 0)).sub(p1);
+          DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
+              .blend(0f, FloatVector.fromArray(FS, y, i + L).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          g1 = g1.add(gb);
+          d1 = gb.fma(cb, d1);
+          e1 = e1.add(cb);
+          DoubleVector cc = ((DoubleVector) FloatVector.fromArray(FS, x, i + 2 * L)
+              .convertShape(F2D, DS, 0)).sub(p2);
+          DoubleVector gc = (DoubleVector) FloatVector.fromArray(FS, dy, i + 2 * L)
+              .blend(0f, FloatVector.fromArray(FS, y, i + 2 * L).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          g2 = g2.add(gc);
+          d2 = gc.fma(cc, d2);
+          e2 = e2.add(cc);
+          DoubleVector cd = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
+              .convertShape(F2D, DS, 0)).sub(p3);
+          DoubleVector gd = (DoubleVector) FloatVector.fromArray(FS, dy, i + 3 * L)
+              .blend(0f, FloatVector.fromArray(FS, y, i + 3 * L).compare(LE, 0f))
+              .convertShape(F2D, DS, 0);
+          g3 = g3.add(gd);
+          d3 = gd.fma(cd, d3);
+          e3 = e3.add(cd);
+        }
+        g0.intoArray(acc, j);
+        g1.intoArray(acc, j + L);
+        g2.intoArray(acc, j + 2 * L);
+        g3.intoArray(acc, j + 3 * L);
+        d0.intoArray(acc, d + j);
+        d1.intoArray(acc, d + j + L);
+        d2.intoArray(acc, d + j + 2 * L);
+        d3.intoArray(acc, d + j + 3 * L);
+        e0.intoArray(acc, s + j);
+        e1.intoArray(acc, s + j + L);
+        e2.intoArray(acc, s + j + 2 * L);
+        e3.intoArray(acc, s + j + 3 * L);
+      }
+      for (int j = quads; j < groups; j += 2 * L) {
         final DoubleVector p0 = DoubleVector.fromArray(DS, pivot, c0 + j);
         final DoubleVector p1 = DoubleVector.fromArray(DS, pivot, c0 + j + L);
         DoubleVector g0 = DoubleVector.fromArray(DS, acc, j);
