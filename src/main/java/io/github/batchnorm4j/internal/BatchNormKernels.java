@@ -120,9 +120,18 @@ public final class BatchNormKernels {
 
   private BatchNormKernels() {}
 
-  // Channels-last data (N, *spatial, C) is (N * S) rows of C values: the planner takes it as
-  // channels-first data with N * S samples and planes of one value, which has exactly the same
-  // channels, values and element positions, so one set of passes serves both layouts.
+  /**
+   * The calling thread's {@link Job}, started for data of this shape. Channels-last data (N,
+   * *spatial, C) is (N * S) rows of C values: the planner takes it as channels-first data with
+   * N * S samples and planes of one value, which has exactly the same channels, values and element
+   * positions, so one set of passes serves both layouts.
+   */
+  private static Job job(KernelOps ops, int batch, int channels, int spatial,
+      boolean channelsLast) {
+    Job j = JOBS.get();
+    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
+    return j;
+  }
 
   /**
    * Training forward over all channels; see {@code BatchNormFunctional.forwardTraining}. Writes
@@ -156,8 +165,7 @@ public final class BatchNormKernels {
     if ((long) batch * spatial == 0) {
       return;
     }
-    Job j = JOBS.get();
-    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
+    Job j = job(ops, batch, channels, spatial, channelsLast);
     j.x = x;
     j.y = y;
     j.relu = relu;
@@ -202,8 +210,7 @@ public final class BatchNormKernels {
     if ((long) batch * spatial == 0) {
       return;
     }
-    Job j = JOBS.get();
-    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
+    Job j = job(ops, batch, channels, spatial, channelsLast);
     j.x = x;
     j.y = y;
     j.relu = relu;
@@ -247,8 +254,7 @@ public final class BatchNormKernels {
     if ((long) batch * spatial == 0) {
       return;
     }
-    Job j = JOBS.get();
-    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
+    Job j = job(ops, batch, channels, spatial, channelsLast);
     j.x = x;
     j.reluOutput = reluOutput;
     j.dy = dy;
@@ -295,8 +301,7 @@ public final class BatchNormKernels {
     if ((long) batch * spatial == 0) {
       return;
     }
-    Job j = JOBS.get();
-    j.start(ops, channelsLast ? batch * spatial : batch, channels, channelsLast ? 1 : spatial);
+    Job j = job(ops, batch, channels, spatial, channelsLast);
     j.x = x;
     j.reluOutput = reluOutput;
     j.dy = dy;
@@ -355,8 +360,7 @@ public final class BatchNormKernels {
     if ((long) batch * spatial == 0) {
       return;
     }
-    Job j = JOBS.get();
-    j.start(ops, batch, channels, spatial);
+    Job j = job(ops, batch, channels, spatial, false);
     j.x = x;
     try {
       j.runSums(Pass.FORWARD_STATS, j.threadsFor(threads));
@@ -367,7 +371,7 @@ public final class BatchNormKernels {
           sum += j.partials[3 * u];
           squares += j.partials[3 * u + 1];
         }
-        mean[c] = j.shiftOf(c) + sum / j.count;
+        mean[c] = j.shift(c) + sum / j.count;
         m2[c] = Math.max(0, squares - sum * (sum / j.count));
       }
     } finally {
@@ -397,8 +401,7 @@ public final class BatchNormKernels {
       java.util.Arrays.fill(sumGradCentered, 0, channels, 0.0);
       return;
     }
-    Job j = JOBS.get();
-    j.start(ops, batch, channels, spatial);
+    Job j = job(ops, batch, channels, spatial, false);
     j.x = x;
     j.dy = dy;
     System.arraycopy(mean, 0, j.pivot, 0, channels);
@@ -442,8 +445,7 @@ public final class BatchNormKernels {
     if ((long) batch * spatial == 0) {
       return;
     }
-    Job j = JOBS.get();
-    j.start(ops, batch, channels, spatial);
+    Job j = job(ops, batch, channels, spatial, false);
     j.x = x;
     j.dy = dy;
     j.dx = dx;
@@ -880,12 +882,8 @@ public final class BatchNormKernels {
       return sliced ? Math.min(SEGMENT, spatial - (g % slicesPerPlane) * SEGMENT) : spatial;
     }
 
-    double shiftOf(int c) {
-      return shift(c);
-    }
-
-    private double shift(int c) {
-      // K: the channel's first value; a large common offset cancels exactly in x - K.
+    /** K of channel c: its first value, so that a large common offset cancels exactly in x - K. */
+    double shift(int c) {
       double shift = x[c * spatial];
       return Double.isFinite(shift) ? shift : 0.0;
     }
