@@ -9,8 +9,8 @@ import net.jqwik.api.constraints.IntRange;
 
 /**
  * Random splits of a random batch over 1 to 4 workers (empty shares included), random shapes and
- * offsets: synchronized batch norm equals one module on the concatenated batch within 1e-6 relative
- * (see {@link SyncBatchNormTest} for the measure) through three training steps and an eval step.
+ * offsets: synchronized batch norm equals one module on the concatenated batch within 1e-6 relative,
+ * y within 3e-6 (see {@link SyncBatchNormTest} for the measure) through three training steps and an eval step.
  */
 class SyncBatchNormProperties {
 
@@ -27,7 +27,6 @@ class SyncBatchNormProperties {
     double offset = new double[] {0, -50, 1e4}[offsetKind];
     SyncBatchNormTest.Errors e = SyncBatchNormTest.compare(local, new int[] {0, c, s}, offset, seed,
         0.1, true, false);
-    assertThat(e.max()).as("%s for batches %s", e, Arrays.toString(local))
-        .isLessThan(SyncBatchNormTest.TOLERANCE);
+    assertThat(e.worst()).as("%s for batches %s", e, Arrays.toString(local)).isLessThan(1.0);
   }
 }

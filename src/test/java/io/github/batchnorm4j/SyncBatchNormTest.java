@@ -34,6 +34,13 @@ class SyncBatchNormTest {
 
   static final double TOLERANCE = 1e-6;
 
+  /**
+   * y's bound: without the Vector API, y is formed in float, within about one ulp of the exact
+   * value on either side (docs/numerics.md), so two results differ by up to about four ulps of the
+   * largest |y|, which can be five times the mean magnitude the errors are relative to.
+   */
+  static final double Y_TOLERANCE = 3e-6;
+
   // Daemon threads, shared by the tests and the properties; idle ones end after 60 s.
   private static final ExecutorService POOL = Executors.newCachedThreadPool(r -> {
     Thread t = new Thread(r, "sync-bn-worker");
@@ -133,8 +140,10 @@ class SyncBatchNormTest {
 
   /** The worst relative error seen per quantity, for the report. */
   record Errors(double y, double dx, double dgamma, double dbeta, double running, double eval) {
-    double max() {
-      return Math.max(Math.max(Math.max(y, dx), Math.max(dgamma, dbeta)), Math.max(running, eval));
+    /** {@return the largest error as a fraction of its bound: below 1 passes} */
+    double worst() {
+      double others = Math.max(Math.max(dx, Math.max(dgamma, dbeta)), Math.max(running, eval));
+      return Math.max(y / Y_TOLERANCE, others / TOLERANCE);
     }
   }
 
@@ -280,19 +289,19 @@ class SyncBatchNormTest {
     double worst = 0;
     for (int[] dims : new int[][] {{0, 3, 5, 7}, {0, 5}, {0, 4, 9}, {0, 2, 3, 2, 4}}) {
       Errors e = compare(local, dims, offset, 17 * k + dims.length, 0.1, true, false);
-      worst = Math.max(worst, e.max());
-      assertThat(e.max()).as("%s for shape %s", e, Arrays.toString(dims)).isLessThan(TOLERANCE);
+      worst = Math.max(worst, e.worst());
+      assertThat(e.worst()).as("%s for shape %s", e, Arrays.toString(dims)).isLessThan(1.0);
     }
-    System.out.printf("SYNC-EQUALITY k=%d batches=[%s] offset=%s max relative error %.3g%n", k,
+    System.out.printf("SYNC-EQUALITY k=%d batches=[%s] offset=%s worst error / bound %.3g%n", k,
         batches, offset, worst);
   }
 
   @Test
   void withoutAffineAndWithTheCumulativeAverage() {
     Errors e = compare(new int[] {2, 0, 3}, new int[] {0, 4, 6, 6}, 1e4, 5, 0.1, false, true);
-    assertThat(e.max()).as(e.toString()).isLessThan(TOLERANCE);
+    assertThat(e.worst()).as(e.toString()).isLessThan(1.0);
     e = compare(new int[] {3, 1}, new int[] {0, 4, 6}, 0, 6, 0.9, true, false);
-    assertThat(e.max()).as(e.toString()).isLessThan(TOLERANCE);
+    assertThat(e.worst()).as(e.toString()).isLessThan(1.0);
   }
 
   /** The comparison fails when a worker's share is given to the wrong rows (the test can fail). */

@@ -4,6 +4,8 @@ import static io.github.batchnorm4j.testing.TorchTolerances.assertOutput;
 import static io.github.batchnorm4j.testing.TorchTolerances.assertRunningStat;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.github.batchnorm4j.internal.BatchNormKernels;
+import io.github.batchnorm4j.internal.KernelOps;
 import io.github.batchnorm4j.testing.Modules;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
 import io.github.batchnorm4j.testing.TestData;
@@ -241,8 +243,8 @@ class LivePyTorchDifferentialTest {
   @Example
   void accuracyAgainstFloat64Reference() {
     StringBuilder table = new StringBuilder();
-    table.append(String.format("%n%-22s %-14s %10s %12s %12s %8s%n", "input", "quantity",
-        "max|ref|", "torch err", "ours err", "ok"));
+    table.append(String.format("%n%-22s %-14s %10s %12s %12s %12s %8s%n", "input", "quantity",
+        "max|ref|", "torch err", "scalar err", "vector err", "ok"));
     List<String> worse = new ArrayList<>();
     double eps = 1e-5;
     for (Fixed f : FIXED) {
@@ -278,27 +280,15 @@ class LivePyTorchDifferentialTest {
       float[] rv = tTrain.runningVar();
       TorchBatchNorm.Result tEval = torch.run(shape, xEval, dyEval, w, b, rm, rv, false, 1.0, eps);
 
-      // batchnorm4j: the same, eval with the same (PyTorch's) running statistics.
-      BatchNorm ours = Modules.build(Modules.kindOfRank(shape.length), c, eps, 1.0, true, true);
-      System.arraycopy(w, 0, ours.weight(), 0, c);
-      System.arraycopy(b, 0, ours.bias(), 0, c);
-      Shape sh = Shape.of(shape);
-      ours.train();
-      ours.zeroGrad();
-      float[] oY = ours.forward(Tensor.of(sh, x.clone())).data();
-      float[] oDx = ours.backward(Tensor.of(sh, dy.clone())).data();
-      float[] oDw = ours.weightGrad().clone();
-      float[] oDb = ours.biasGrad().clone();
-      // Eval with exactly PyTorch's running statistics (ours agree to about 1e-7 relative; the
-      // table compares evaluation, not the update).
-      System.arraycopy(rm, 0, ours.runningMean(), 0, c);
-      System.arraycopy(rv, 0, ours.runningVar(), 0, c);
-      ours.eval();
-      ours.zeroGrad();
-      float[] oYe = ours.forward(Tensor.of(sh, xEval.clone())).data();
-      float[] oDxe = ours.backward(Tensor.of(sh, dyEval.clone())).data();
-      float[] oDwe = ours.weightGrad().clone();
-      float[] oDbe = ours.biasGrad().clone();
+      // batchnorm4j: the same, eval with the same (PyTorch's) running statistics; once with each
+      // kernel implementation (the Vector API one where this JVM has it), whatever the tensor's
+      // size would pick, since a user may run either.
+      List<String> impls = new ArrayList<>();
+      List<float[][]> outs = new ArrayList<>();
+      for (KernelOps ops : kernelImplementations()) {
+        impls.add(ops == KernelOps.scalar() ? "scalar" : "vector");
+        outs.add(oursWith(ops, n, c, s, x, dy, xEval, dyEval, w, b, rm, rv, eps));
+      }
 
       // float64 reference on the same float inputs and running statistics
       double[] xd = ReferenceBatchNorm.toDouble(x);
@@ -316,21 +306,64 @@ class LivePyTorchDifferentialTest {
           rBackE.dWeight(), rBackE.dBias()};
       float[][] torchOut = {tTrain.y(), tTrain.dx(), tTrain.weightGrad(), tTrain.biasGrad(), tEval.y(),
           tEval.dx(), tEval.weightGrad(), tEval.biasGrad()};
-      float[][] oursOut = {oY, oDx, oDw, oDb, oYe, oDxe, oDwe, oDbe};
       for (int q = 0; q < QUANTITIES.length; q++) {
         double scale = TestData.maxAbs(refs[q]);
         double te = maxAbsError(refs[q], torchOut[q]);
-        double oe = maxAbsError(refs[q], oursOut[q]);
-        boolean ok = oe <= te;
-        table.append(String.format("%-22s %-14s %10.4g %12.3e %12.3e %8s%n", f.name(), QUANTITIES[q],
-            scale, te, oe, ok ? "yes" : "WORSE"));
-        if (!ok) {
-          worse.add(f.name() + " " + QUANTITIES[q] + ": ours " + oe + " > torch " + te);
+        StringBuilder row = new StringBuilder(String.format("%-22s %-14s %10.4g %12.3e", f.name(),
+            QUANTITIES[q], scale, te));
+        boolean ok = true;
+        for (int k = 0; k < 2; k++) {
+          if (k < outs.size()) {
+            double oe = maxAbsError(refs[q], outs.get(k)[q]);
+            row.append(String.format(" %12.3e", oe));
+            if (!(oe <= te)) {
+              ok = false;
+              worse.add(f.name() + " " + QUANTITIES[q] + ": ours (" + impls.get(k) + ") " + oe
+                  + " > torch " + te);
+            }
+          } else {
+            row.append(String.format(" %12s", "-"));
+          }
         }
+        table.append(row).append(String.format(" %8s%n", ok ? "yes" : "WORSE"));
       }
     }
     System.out.println(table);
     assertThat(worse).as("quantities where batchnorm4j is less accurate than PyTorch").isEmpty();
+  }
+
+  /** The scalar kernels, and the Vector API ones where this JVM has them. */
+  private static List<KernelOps> kernelImplementations() {
+    List<KernelOps> all = new ArrayList<>();
+    all.add(KernelOps.scalar());
+    KernelOps.vector().ifPresent(all::add);
+    return all;
+  }
+
+  /**
+   * One training step (momentum 1) then eval with the given running statistics, as the module
+   * runs them, on the kernels {@code ops}: y, dx, dgamma, dbeta of each.
+   */
+  private static float[][] oursWith(KernelOps ops, int n, int c, int s, float[] x, float[] dy,
+      float[] xEval, float[] dyEval, float[] w, float[] b, float[] rm, float[] rv, double eps) {
+    float[] y = new float[x.length];
+    float[] dx = new float[x.length];
+    float[] mean = new float[c];
+    float[] invStd = new float[c];
+    float[] dw = new float[c];
+    float[] db = new float[c];
+    BatchNormKernels.forwardTraining(ops, n, c, s, false, x, y, w, b, null, null, 1.0, true, eps,
+        false, mean, invStd, 1, BatchNormKernels.PassOrder.AUTO);
+    BatchNormKernels.backwardTraining(ops, n, c, s, false, x, null, dy, dx, w, mean, invStd, dw,
+        db, 1, BatchNormKernels.PassOrder.AUTO);
+    float[] ye = new float[x.length];
+    float[] dxe = new float[x.length];
+    float[] dwe = new float[c];
+    float[] dbe = new float[c];
+    BatchNormKernels.forwardInference(ops, n, c, s, false, xEval, ye, w, b, rm, rv, eps, false, 1);
+    BatchNormKernels.backwardInference(ops, n, c, s, false, xEval, null, dyEval, dxe, w, rm, rv,
+        eps, dwe, dbe, 1);
+    return new float[][] {y, dx, dw, db, ye, dxe, dwe, dbe};
   }
 
   private static double maxAbsError(double[] ref, float[] got) {

@@ -1,30 +1,47 @@
 package io.github.batchnorm4j.internal;
 
 /**
- * The scalar kernels: plain Java loops, always available, and the fallback when the Vector API is
- * absent or switched off ({@code -Dbatchnorm4j.simd=false}). See {@link KernelOps} for the contract
- * and {@link BatchNormKernels} for the passes that call these loops.
+ * The scalar kernels: plain Java loops, always available, and the kernels of every JVM started
+ * without the Vector API module. They are written for what HotSpot's C2 compiler does with plain
+ * loops, so that they are fast without any flag (docs/kernels.md, "Plain loops and C2", has the
+ * measurements). See {@link KernelOps} for the contract and {@link BatchNormKernels} for the passes
+ * that call these loops.
  *
- * <h2>Accuracy</h2>
+ * <h2>Sums: double, four independent accumulators</h2>
+ * Each float term is widened to double, so {@code x - K}, its square and the products of two
+ * floats are exact, and the sums round as double sums do (see the {@link KernelOps} contract).
+ * C2 vectorizes no reduction, so each sum is kept in four accumulators, unrolled by hand, whose adds
+ * do not wait for each other: 2.7 times faster than two accumulators on this loop. They are added
+ * in a fixed order, so the results do not depend on anything but the block.
+ *
+ * <h2>Elementwise: float arithmetic</h2>
+ * C2 of JDK 17 does not vectorize the widening of float data to double (such a loop ran 50 times
+ * slower than the same loop in float), but it vectorizes float {@code -} and {@code Math.fma}. So
+ * the elementwise passes run in float, with the per-channel constants rounded to float once per
+ * call and every scale split into two floats {@code a + a'} (so that its rounding does not count):
  * <ul>
- *   <li>Sums are accumulated in double. The statistics sum x - K and (x - K)^2 with K a value of the
- *       channel, so a large common offset cancels before anything is squared (docs/kernels.md
- *       bounds the error).
- *   <li>Each output element is computed in double from the float inputs and rounded to float once:
- *       {@code y = (float) ((x - mean) * alpha + beta)} with mean and alpha = gamma * invStd in double.
- *       The error is within about half an ulp of y, and it does not grow with |x| as PyTorch's
- *       float form {@code x * alpha + (beta - mean * alpha)} does.
- *   <li>The training backward uses the saved float mean only as a pivot: it recovers the exact batch
- *       mean from x in the same pass, so a large offset does not bias the gradient, and it forms dx
- *       in double, so the cancellation in {@code dy - mean(dy) - xhat * k} costs nothing.
+ *   <li>{@code y = fma(x - P, a, fma(x - P, a', b))}, where P is 0 when the mean is small against
+ *       the spread (x is then used as it is, exactly) and otherwise the mean rounded to float (x - P
+ *       is then exact for the data with a large offset, by Sterbenz's lemma); the rest of the mean
+ *       goes into b, computed in double. The error stays within about one ulp of y whatever the
+ *       offset, where PyTorch's {@code x * alpha + (beta - mean * alpha)} loses four digits at an
+ *       offset of 1e4.
+ *   <li>{@code dx = fma(g, s, fma(g, s', fma(x - P, t, fma(x - P, t', u))))} with {@code s} the
+ *       scale, {@code t = -s k} and {@code u} the rest, so about one ulp of the largest of the
+ *       terms {@code s g} and {@code s (x - mean) k}. Where these cancel (two values per channel and
+ *       a small eps), the error is relative to them, not to dx; so is PyTorch's, whose float
+ *       formula is several times less accurate there (docs/numerics.md).
  * </ul>
- *
- * <p>The loops keep two independent accumulators per sum, so that the adds of consecutive elements
- * do not wait for each other; the order is fixed, so results are reproducible.
  */
 public final class ScalarKernels extends KernelOps {
 
   static final ScalarKernels INSTANCE = new ScalarKernels();
+
+  /**
+   * The pivot P is the mean (rounded to float) when |mean * scale| exceeds this, that is when the
+   * mean lies more than this many output units from 0; below it P = 0.
+   */
+  static final double PIVOT_THRESHOLD = 8;
 
   private ScalarKernels() {}
 
@@ -33,73 +50,94 @@ public final class ScalarKernels extends KernelOps {
     return "scalar";
   }
 
+  /** {@return the pivot P for a channel of this mean and scale (see the class comment)} */
+  static float pivot(double mean, double scale) {
+    return Math.abs(mean * scale) > PIVOT_THRESHOLD ? (float) mean : 0f;
+  }
+
+  /** {@return the rest of {@code value} after its rounding to float, itself rounded to float} */
+  static float low(double value) {
+    return (float) (value - (float) value);
+  }
+
   @Override
   void shiftedSums(float[] x, int base, int stride, int planes, int len, double shift,
       double[] out, int o) {
-    double s0 = 0;
-    double s1 = 0;
-    double q0 = 0;
-    double q1 = 0;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    double q0 = 0, q1 = 0, q2 = 0, q3 = 0;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
+      final int end = start + len;
       int i = start;
-      for (int end = start + len - 1; i < end; i += 2) {
-        double a = x[i] - shift;
-        double b = x[i + 1] - shift;
-        s0 += a;
-        q0 += a * a;
-        s1 += b;
-        q1 += b * b;
+      for (; i <= end - 4; i += 4) {
+        double a = x[i] - shift, b = x[i + 1] - shift, c = x[i + 2] - shift, d = x[i + 3] - shift;
+        s0 += a; s1 += b; s2 += c; s3 += d;
+        q0 += a * a; q1 += b * b; q2 += c * c; q3 += d * d;
       }
-      if (i < start + len) {
+      for (; i < end; i++) {
         double a = x[i] - shift;
         s0 += a;
         q0 += a * a;
       }
     }
-    out[o] = s0 + s1;
-    out[o + 1] = q0 + q1;
+    out[o] = (s0 + s1) + (s2 + s3);
+    out[o + 1] = (q0 + q1) + (q2 + q3);
   }
 
   @Override
   void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
       double mean, double alpha, double beta, boolean relu) {
-    for (int p = 0, start = base; p < planes; p++, start += stride) {
+    // y = d a + b with d = x - P, a = aHi + aLo and b = bHi + bLo (each a double split into two
+    // floats). d aHi = p + pe exactly (fma), p + bHi = t + te exactly (Knuth's two-sum), so
+    // y = t + (te + pe + d aLo + bLo): the bracket is tiny against t, and y is rounded about once.
+    final float p = pivot(mean, alpha);
+    final float aHi = (float) alpha;
+    final float aLo = low(alpha);
+    final double offset = beta + (p - mean) * alpha;
+    final float bHi = (float) offset;
+    final float bLo = low(offset);
+    for (int q = 0, start = base; q < planes; q++, start += stride) {
+      final int end = start + len;
       if (relu) {
-        for (int i = start, end = start + len; i < end; i++) {
-          y[i] = (float) Math.max((x[i] - mean) * alpha + beta, 0.0); // NaN stays NaN
+        for (int i = start; i < end; i++) {
+          y[i] = Math.max(affine(x[i] - p, aHi, aLo, bHi, bLo), 0f); // NaN stays NaN
         }
       } else {
-        for (int i = start, end = start + len; i < end; i++) {
-          y[i] = (float) ((x[i] - mean) * alpha + beta);
+        for (int i = start; i < end; i++) {
+          y[i] = affine(x[i] - p, aHi, aLo, bHi, bLo);
         }
       }
     }
   }
 
+  /** {@code d * (aHi + aLo) + (bHi + bLo)}, rounded to float about once (see normalize). */
+  private static float affine(float d, float aHi, float aLo, float bHi, float bLo) {
+    float prod = d * aHi;
+    float prodErr = Math.fma(d, aHi, -prod);
+    float t = prod + bHi;
+    float z = t - prod;
+    float sumErr = (prod - (t - z)) + (bHi - z);
+    return t + (sumErr + prodErr + Math.fma(d, aLo, bLo));
+  }
+
   @Override
   void backwardSums(float[] x, float[] dy, float[] reluOutput, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {
-    double g0 = 0;
-    double g1 = 0;
-    double d0 = 0;
-    double d1 = 0;
-    double c0 = 0;
-    double c1 = 0;
+    double g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
+    double c0 = 0, c1 = 0, c2 = 0, c3 = 0;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
+      final int end = start + len;
       int i = start;
-      for (int end = start + len - 1; i < end; i += 2) {
-        double ca = x[i] - pivot; // exact in double
-        double cb = x[i + 1] - pivot;
-        double ga = gradient(dy, reluOutput, i);
-        double gb = gradient(dy, reluOutput, i + 1);
-        g0 += ga;
-        d0 += ga * ca;
-        c0 += ca;
-        g1 += gb;
-        d1 += gb * cb;
-        c1 += cb;
+      for (; i <= end - 4; i += 4) {
+        double ca = x[i] - pivot, cb = x[i + 1] - pivot; // exact in double
+        double cc = x[i + 2] - pivot, cd = x[i + 3] - pivot;
+        double ga = gradient(dy, reluOutput, i), gb = gradient(dy, reluOutput, i + 1);
+        double gc = gradient(dy, reluOutput, i + 2), gd = gradient(dy, reluOutput, i + 3);
+        g0 += ga; g1 += gb; g2 += gc; g3 += gd;
+        d0 += ga * ca; d1 += gb * cb; d2 += gc * cc; d3 += gd * cd;
+        c0 += ca; c1 += cb; c2 += cc; c3 += cd;
       }
-      if (i < start + len) {
+      for (; i < end; i++) {
         double ca = x[i] - pivot;
         double ga = gradient(dy, reluOutput, i);
         g0 += ga;
@@ -107,17 +145,37 @@ public final class ScalarKernels extends KernelOps {
         c0 += ca;
       }
     }
-    out[o] = g0 + g1;
-    out[o + 1] = d0 + d1;
-    out[o + 2] = c0 + c1;
+    out[o] = (g0 + g1) + (g2 + g3);
+    out[o + 1] = (d0 + d1) + (d2 + d3);
+    out[o + 2] = (c0 + c1) + (c2 + c3);
   }
 
   @Override
   void backwardDx(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int stride,
       int planes, int len, double mean, double meanDy, double k, double scale) {
-    for (int p = 0, start = base; p < planes; p++, start += stride) {
-      for (int i = start, end = start + len; i < end; i++) {
-        dx[i] = (float) (scale * ((gradient(dy, reluOutput, i) - meanDy) - (x[i] - mean) * k));
+    // dx = scale (g - meanDy - (x - mean) k) = g s + (x - P) t + u with s = scale, t = -scale k
+    // and u = -scale (meanDy + (P - mean) k); s and t split into two floats each.
+    final float p = pivot(mean, scale);
+    final double slope = -scale * k;
+    final float sHi = (float) scale;
+    final float sLo = low(scale);
+    final float tHi = (float) slope;
+    final float tLo = low(slope);
+    final float u = (float) (-scale * (meanDy + (p - mean) * k));
+    for (int q = 0, start = base; q < planes; q++, start += stride) {
+      final int end = start + len;
+      if (reluOutput == null) {
+        for (int i = start; i < end; i++) {
+          float c = x[i] - p;
+          float g = dy[i];
+          dx[i] = Math.fma(g, sHi, Math.fma(g, sLo, Math.fma(c, tHi, Math.fma(c, tLo, u))));
+        }
+      } else {
+        for (int i = start; i < end; i++) {
+          float c = x[i] - p;
+          float g = reluOutput[i] <= 0f ? 0f : dy[i];
+          dx[i] = Math.fma(g, sHi, Math.fma(g, sLo, Math.fma(c, tHi, Math.fma(c, tLo, u))));
+        }
       }
     }
   }
@@ -125,35 +183,46 @@ public final class ScalarKernels extends KernelOps {
   @Override
   void scaleGrad(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int stride,
       int planes, int len, double center, double scale, boolean sums, double[] out, int o) {
+    // dx = g * scale, nearly correctly rounded: fma(g, s, g * s') with scale = s + s'.
+    final float sHi = (float) scale;
+    final float sLo = low(scale);
     if (!sums) {
-      for (int p = 0, start = base; p < planes; p++, start += stride) {
-        for (int i = start, end = start + len; i < end; i++) {
-          dx[i] = (float) (gradient(dy, reluOutput, i) * scale);
+      for (int q = 0, start = base; q < planes; q++, start += stride) {
+        final int end = start + len;
+        if (reluOutput == null) {
+          for (int i = start; i < end; i++) {
+            float g = dy[i];
+            dx[i] = Math.fma(g, sHi, g * sLo);
+          }
+        } else {
+          for (int i = start; i < end; i++) {
+            float g = reluOutput[i] <= 0f ? 0f : dy[i];
+            dx[i] = Math.fma(g, sHi, g * sLo);
+          }
         }
       }
       return;
     }
-    double g0 = 0;
-    double g1 = 0;
-    double d0 = 0;
-    double d1 = 0;
-    for (int p = 0, start = base; p < planes; p++, start += stride) {
+    double g0 = 0, g1 = 0;
+    double d0 = 0, d1 = 0;
+    for (int q = 0, start = base; q < planes; q++, start += stride) {
+      final int end = start + len;
       int i = start;
-      for (int end = start + len - 1; i < end; i += 2) {
-        double ga = gradient(dy, reluOutput, i);
-        double gb = gradient(dy, reluOutput, i + 1);
+      for (; i <= end - 2; i += 2) {
+        float ga = gradient(dy, reluOutput, i);
+        float gb = gradient(dy, reluOutput, i + 1);
         g0 += ga;
         d0 += ga * (x[i] - center);
         g1 += gb;
         d1 += gb * (x[i + 1] - center);
-        dx[i] = (float) (ga * scale);
-        dx[i + 1] = (float) (gb * scale);
+        dx[i] = Math.fma(ga, sHi, ga * sLo);
+        dx[i + 1] = Math.fma(gb, sHi, gb * sLo);
       }
-      if (i < start + len) {
-        double ga = gradient(dy, reluOutput, i);
+      for (; i < end; i++) {
+        float ga = gradient(dy, reluOutput, i);
         g0 += ga;
         d0 += ga * (x[i] - center);
-        dx[i] = (float) (ga * scale);
+        dx[i] = Math.fma(ga, sHi, ga * sLo);
       }
     }
     out[o] = g0 + g1;
@@ -165,7 +234,7 @@ public final class ScalarKernels extends KernelOps {
    * output is {@code <= 0}, as PyTorch's {@code threshold_backward} masks it (a NaN output passes
    * dy).
    */
-  private static double gradient(float[] dy, float[] reluOutput, int i) {
-    return reluOutput != null && reluOutput[i] <= 0f ? 0.0 : dy[i];
+  private static float gradient(float[] dy, float[] reluOutput, int i) {
+    return reluOutput != null && reluOutput[i] <= 0f ? 0f : dy[i];
   }
 }
