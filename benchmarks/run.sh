@@ -8,7 +8,8 @@
 #     (TorchBatchNorm for the forwards, TorchBackward for the backward);
 #   - the copy bandwidth (Bandwidth.copy) at 1 and 2 threads;
 # on the five real shapes and the call-overhead shape (2, 4, 2, 2), training forward, eval forward
-# and training backward. It builds nothing: build first (benchmarks/README.md).
+# and training backward; 3 forks, 6 x 100 ms warm-up, 5 x 100 ms measured, -prof gc. It builds
+# nothing: build first (benchmarks/README.md).
 #
 # Every fork runs with GLIBC_TUNABLES set below (forks inherit this script's environment; the
 # PyTorch state refuses to run without it). Before and after each JMH run the script records
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
     --max-load) max_load="$2"; shift 2 ;;
     --report) report="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
-    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -84,7 +85,7 @@ include=(
 if [ "$smoke" = 1 ]; then
   settings=(-f 1 -wi 2 -w 50ms -i 3 -r 50ms -p shape=32x256x14x14,2x4x2x2)
 else
-  settings=(-f 3 -wi 5 -w 100ms -i 5 -r 100ms)
+  settings=(-f 3 -wi 6 -w 100ms -i 5 -r 100ms)
 fi
 jmh_args=("${include[@]}" "${settings[@]}" -prof gc -foe true "${extra[@]}")
 
@@ -152,7 +153,10 @@ for jdk in "${jdks[@]}"; do
 done
 
 if [ -n "$report" ]; then
+  mkdir -p "$report"
+  report="$(cd "$report" && pwd)"
   java="${jdks[0]}/bin/java"
-  "$java" -cp "$jar" io.github.batchnorm4j.bench.Report --out "$report" "${run_dirs[@]}"
+  # from the repository root, so that the pages name the run directories relative to it
+  (cd "$repo" && "$java" -cp "$jar" io.github.batchnorm4j.bench.Report --out "$report" "${run_dirs[@]}")
 fi
 echo "results in $out"

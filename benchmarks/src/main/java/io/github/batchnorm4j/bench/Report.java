@@ -63,6 +63,12 @@ public final class Report {
     {"trainBackward", "training backward", "3"},
   };
 
+  /** Bytes per measured iteration above which a library benchmark is said to allocate. */
+  static final long HEAVY_ITERATION_BYTES = 1L << 20;
+
+  /** A fork's first measured iteration above this times its median: not warmed up. */
+  static final double MAX_WARMING = 1.5;
+
   double maxLoad = 0.5;
   double maxForeign = 0.10;
   double maxSteal = 0.05;
@@ -107,7 +113,8 @@ public final class Report {
   // ----------------------------------------------------------------------------------------------
 
   /** One benchmark with one set of parameters: medians per fork, and the gc profiler's B/op. */
-  record Cell(double median, double[] forkMedians, double allocPerOp, double opsPerIteration) {
+  record Cell(double median, double[] forkMedians, double allocPerOp, double opsPerIteration,
+      double warming) {
     double spread() {
       if (forkMedians.length < 2) {
         return Double.NaN;
@@ -149,6 +156,7 @@ public final class Report {
         String key = key(o.get("benchmark").getAsString(), o.getAsJsonObject("params"));
         JsonArray raw = o.getAsJsonObject("primaryMetric").getAsJsonArray("rawData");
         double[] forkMedians = new double[raw.size()];
+        double warming = 0;
         for (int f = 0; f < raw.size(); f++) {
           JsonArray it = raw.get(f).getAsJsonArray();
           double[] v = new double[it.size()];
@@ -156,6 +164,7 @@ public final class Report {
             v[i] = it.get(i).getAsDouble();
           }
           forkMedians[f] = Report.median(v);
+          warming = Math.max(warming, v[0] / forkMedians[f]);
         }
         double alloc = Double.NaN;
         JsonObject secondary = o.getAsJsonObject("secondaryMetrics");
@@ -168,10 +177,11 @@ public final class Report {
         }
         double med = Report.median(forkMedians);
         double iterMicros = micros(o.get("measurementTime").getAsString());
-        run.cells.put(key, new Cell(med, forkMedians, alloc, iterMicros / med));
+        run.cells.put(key, new Cell(med, forkMedians, alloc, iterMicros / med, warming));
         run.feature = Integer.parseInt(o.get("jdkVersion").getAsString().split("[.+-]")[0]);
         run.forkCount = Math.max(run.forkCount, o.get("forks").getAsInt());
-        run.iterations = o.get("forks").getAsInt() + " forks, " + o.get("warmupIterations")
+        int forks = o.get("forks").getAsInt();
+        run.iterations = forks + (forks == 1 ? " fork, " : " forks, ") + o.get("warmupIterations")
             .getAsInt() + " x " + o.get("warmupTime").getAsString() + " warm-up, "
             + o.get("measurementIterations").getAsInt() + " x "
             + o.get("measurementTime").getAsString() + " measured";
@@ -192,6 +202,29 @@ public final class Report {
 
     String name() {
       return "JDK " + feature;
+    }
+
+    /** The shapes this run measured, real ones first. */
+    List<String> shapes() {
+      List<String> out = new ArrayList<>();
+      for (String s : REAL) {
+        if (hasShape(s)) {
+          out.add(s);
+        }
+      }
+      if (hasShape(CALL)) {
+        out.add(CALL);
+      }
+      return out;
+    }
+
+    boolean hasShape(String shape) {
+      for (String k : cells.keySet()) {
+        if (k.contains("|" + shape + "|")) {
+          return true;
+        }
+      }
+      return false;
     }
 
     Cell cell(String cls, String method, String shape, String threads) {
@@ -301,8 +334,9 @@ public final class Report {
     int cells;
     int missing;
     int spreadCells;
-    double worstSpread = 0;
+    double worstSpread = Double.NaN;
     int singleForkCells;
+    int warmingCells;
     int forkRecords;
     int disturbedForks;
     double worstForeign = 0;
@@ -321,11 +355,14 @@ public final class Report {
         return Double.NaN;
       }
       cells++;
+      if (c.warming() > MAX_WARMING) {
+        warmingCells++;
+      }
       double s = c.spread();
       if (Double.isNaN(s)) {
         singleForkCells++;
       } else {
-        worstSpread = Math.max(worstSpread, s);
+        worstSpread = Double.isNaN(worstSpread) ? s : Math.max(worstSpread, s);
         if (s > maxSpread) {
           spreadCells++;
         }
@@ -373,6 +410,10 @@ public final class Report {
         r.add(spreadCells + " of " + cells + f(" benchmarks with fork medians spread above %.0f%%",
             100 * maxSpread));
       }
+      if (warmingCells > 0) {
+        r.add(warmingCells + " of " + cells + f(" benchmarks still warming up (a fork's first "
+            + "measured iteration above %.1fx its median)", MAX_WARMING));
+      }
       if (singleForkCells > 0) {
         r.add(singleForkCells + " benchmarks with a single fork (spread unknown)");
       }
@@ -389,13 +430,14 @@ public final class Report {
           .append(run.loads("before")).append(", after ").append(run.loads("after"))
           .append(" (1, 5, 15 min; the after value includes the run itself). ")
           .append(cells).append(" benchmarks, ").append(run.iterations)
-          .append(f("; fork-median spread up to %.0f%%", 100 * worstSpread));
+          .append(Double.isNaN(worstSpread) ? "" : f("; fork-median spread up to %.0f%%",
+              100 * worstSpread));
       if (forkRecords > 0) {
         b.append(f("; other processes' CPU during a fork up to %.2f cores, steal up to %.2f",
             worstForeign, worstSteal));
       }
       if (missing > 0) {
-        b.append("; ").append(missing).append(" benchmarks missing");
+        b.append("; ").append(missing).append(" benchmarks not in the run");
       }
       b.append(". ");
       b.append(reasons.isEmpty() ? "**Quiet.**" : "**DISTURBED**: " + String.join("; ", reasons)
@@ -507,7 +549,8 @@ public final class Report {
     if (Double.isNaN(us)) {
       return "n/a";
     }
-    return us >= 100 ? f("%.0f", us) : us >= 10 ? f("%.1f", us) : f("%.2f", us);
+    return us >= 100 ? f("%.0f", us) : us >= 10 ? f("%.1f", us) : us >= 0.1 ? f("%.2f", us)
+        : f("%.4f", us);
   }
 
   static String shapeText(String shape) {
@@ -711,51 +754,69 @@ public final class Report {
         }
         String jvm = run.name() + ", " + flagText(lib);
         double worst = Double.POSITIVE_INFINITY;
+        boolean complete = true;
         for (int p = 0; p < PASSES.length; p++) {
           Summary r = ratios(s, lib, PASSES[p][0], "default");
           worst = Math.min(worst, r.n() == 0 ? Double.NaN : r.min());
+          complete &= r.n() == REAL.length;
           row(t, jvm, "defaults: " + PASSES[p][1] + " geomean >= " + goals[p], r.text(),
-              r.n() == REAL.length && r.geomean() >= goals[p]);
+              r.n() == REAL.length ? r.geomean() >= goals[p] : null);
         }
-        row(t, jvm, "defaults: no case below " + floor, f("lowest %.2f", worst),
-            worst >= floor);
+        row(t, jvm, "defaults: no case below " + floor, Double.isNaN(worst) ? "n/a"
+            : f("lowest %.2f", worst), complete ? worst >= floor : null);
       }
       for (String threads : new String[] {"1", "2"}) {
         for (String shape : new String[] {REAL[0], REAL[1]}) {
           for (String[] p : new String[][] {PASSES[0], PASSES[2]}) {
             double fr = copyFraction(s, FLAG, p[0], shape, threads, Integer.parseInt(p[2]));
             row(t, run.name() + ", with the flag", p[1] + " " + shapeText(shape) + " at "
-                + threadsText(threads) + ": >= 70% of copy", f("%.0f%%", 100 * fr), fr >= 0.7);
+                + threadsText(threads) + ": >= 70% of copy", Double.isNaN(fr) ? "n/a"
+                : f("%.0f%%", 100 * fr), Double.isNaN(fr) ? null : fr >= 0.7);
           }
         }
       }
       double worstAlloc = 0;
       int counted = 0;
+      List<String> heavy = new ArrayList<>();
       for (String lib : LIBS) {
         for (String threads : THREADS) {
           for (String[] p : PASSES) {
-            Cell c = run.cell(lib, p[0], CALL, threads);
-            if (c != null && !Double.isNaN(c.allocPerOp())) {
-              worstAlloc = Math.max(worstAlloc, c.allocPerOp());
-              counted++;
+            for (String shape : run.shapes()) {
+              Cell c = run.cell(lib, p[0], shape, threads);
+              if (c == null || Double.isNaN(c.allocPerOp())) {
+                continue;
+              }
+              if (shape.equals(CALL)) {
+                worstAlloc = Math.max(worstAlloc, c.allocPerOp());
+                counted++;
+              }
+              if (c.allocPerOp() * c.opsPerIteration() > HEAVY_ITERATION_BYTES) {
+                heavy.add(f("%s %s %s %s: %.0f B/call", flagText(lib), p[1], shapeText(shape),
+                    threadsText(threads), c.allocPerOp()));
+              }
             }
           }
         }
       }
       row(t, run.name(), "zero bytes per call: gc.alloc.rate.norm on " + shapeText(CALL)
-          + " (every library setting and pass; the most calls per iteration, so the harness's own "
-          + "allocation is spread thinnest; large shapes in the details)",
-          counted == 0 ? "not measured" : f("at most %.3f B/call over %d benchmarks", worstAlloc,
-              counted), counted > 0 && worstAlloc < 1);
+          + ", every library setting and pass, below 16 B (the smallest object), where the "
+          + "harness's own allocation per iteration is spread over the most calls",
+          counted == 0 ? "not measured" : f("at most %.2f B/call over %d benchmarks", worstAlloc,
+              counted), counted == 0 ? null : worstAlloc < 16);
+      row(t, run.name(), f("no library benchmark allocates more than %d MB per measured "
+          + "iteration (the harness itself: about 0.1 MB)", HEAVY_ITERATION_BYTES >> 20),
+          heavy.isEmpty() ? "none" : String.join("; ", heavy), heavy.isEmpty());
     }
     appendHeaders(md, st);
     md.append("\n").append(t);
     return md.toString();
   }
 
-  private static void row(StringBuilder t, String jvm, String check, String value, boolean ok) {
+  /** A check's row; {@code ok} null when the run lacks what the check needs. */
+  private static void row(StringBuilder t, String jvm, String check, String value, Boolean ok) {
     t.append("| ").append(jvm).append(" | ").append(check).append(" | ").append(value)
-        .append(" | ").append(ok ? "yes" : "**no**").append(" |\n");
+        .append(" | ").append(ok == null ? "n/a (not in this run)" : ok ? "yes" : "**no**")
+        .append(" |\n");
   }
 
   /** One run's page: every median, the ratios and % of copy per shape, allocation, the forks. */
@@ -771,14 +832,14 @@ public final class Report {
     }
     md.append("\n");
 
-    List<String> shapes = new ArrayList<>(Arrays.asList(REAL));
-    shapes.add(CALL);
+    List<String> shapes = run.shapes();
     for (String[] p : PASSES) {
       Map<Run, Status> st = Map.of(run, new Status(run));
       Status s = st.get(run);
       md.append("## ").append(Character.toUpperCase(p[1].charAt(0))).append(p[1].substring(1))
           .append("\n\n");
-      StringBuilder t = new StringBuilder("µs per call (fork-median spread in brackets), then "
+      StringBuilder t = new StringBuilder("µs per call (fork-median spread in brackets; `w`: a "
+          + "fork's first measured iteration took over 1.5x the fork's median, not warmed up), then "
           + "PyTorch / batchnorm4j at the same thread setting, then % of copy (" + p[2]
           + " arrays of minimum traffic).\n\n");
       t.append("| shape | setting | PyTorch µs | no flag µs | flag µs | ratio no flag | "
@@ -798,6 +859,10 @@ public final class Report {
               .append(" | ").append(ratioText(torch / nf))
               .append(" | ").append(ratioText(torch / fl));
           for (String cls : new String[] {tc, NO_FLAG, FLAG}) {
+            if (shape.equals(CALL)) {
+              t.append(" | -"); // 32 values: a call, not a stream
+              continue;
+            }
             double fr = copyFraction(s, cls, p[0], shape, threads, arrays);
             t.append(" | ").append(Double.isNaN(fr) ? "n/a" : f("%.0f%%", 100 * fr));
           }
@@ -818,6 +883,9 @@ public final class Report {
       for (String shape : shapes) {
         for (String threads : new String[] {"1", "2"}) {
           double c = s.use("Bandwidth", "copy", shape, threads);
+          if (Double.isNaN(c)) {
+            continue;
+          }
           t.append("| ").append(shapeText(shape)).append(" | ").append(threads).append(" | ")
               .append(timeCell(run, "Bandwidth", "copy", shape, threads)).append(" | ")
               .append(Double.isNaN(c) ? "n/a" : f("%.1f", gbps(shape, 2, c))).append(" |\n");
@@ -868,7 +936,8 @@ public final class Report {
     }
     double s = c.spread();
     String spread = Double.isNaN(s) ? "" : f(" (%.0f%%)", 100 * s);
-    return fmtTime(c.median()) + spread + (s > maxSpread ? " ~" : "");
+    return fmtTime(c.median()) + spread + (s > maxSpread ? " ~" : "")
+        + (c.warming() > MAX_WARMING ? " w" : "");
   }
 
   static String ratioText(double r) {
@@ -994,6 +1063,13 @@ public final class Report {
     svg.append(f("<text x=\"%d\" y=\"42\" fill=\"%s\">%s. Five real shapes; (2, 4, 2, 2) left "
         + "out (call overhead).</text>\n", left, notFinal ? "#c00000" : "#333333",
         escape(labels.toString())));
+    if (notFinal) {
+      svg.append(f("<text x=\"%d\" y=\"%d\" font-size=\"44\" font-weight=\"bold\" "
+          + "fill=\"#c00000\" fill-opacity=\"0.12\" text-anchor=\"middle\" "
+          + "transform=\"rotate(-12 %d %d)\">%s RUN - NOT RESULTS</text>\n", width / 2,
+          top + plotH / 2, width / 2, top + plotH / 2,
+          escape(runs.get(0).label.toUpperCase(Locale.ROOT))));
+    }
     for (int pi = 0; pi < PASSES.length; pi++) {
       int x0 = left + pi * (panelW + 20);
       svg.append(f("<text x=\"%d\" y=\"%d\" font-weight=\"bold\" text-anchor=\"middle\">%s</text>"
