@@ -94,7 +94,9 @@ export GLIBC_TUNABLES="$GLIBC_TUNABLES_REQUIRED"
 # Library version on the benchmarks' class path (from target/lib), and the repository's commit.
 libjar="$(cd "$here/target/lib" && ls batchnorm4j-*.jar 2>/dev/null | head -1)"
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-dirty="$(git -C "$repo" status --porcelain 2>/dev/null | grep -v '^??' | grep -c . || true)"
+# tracked files changed, outside the run's own outputs (benchmarks/results/, docs/generated/)
+dirty="$(git -C "$repo" status --porcelain 2>/dev/null | grep -v '^??' \
+  | grep -v -e ' benchmarks/results/' -e ' docs/generated/' | grep -c . || true)"
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
