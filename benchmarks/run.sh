@@ -24,12 +24,15 @@
 #                    final, trial, smoke ... (default: trial)
 #   --smoke          tiny settings to check the pipeline: 1 fork, shapes 32x256x14x14 and 2x4x2x2,
 #                    2 x 50 ms warm-up, 3 x 50 ms measured; label smoke
+#   --forks N, --warmups N, --warmup-time T, --iterations N, --iteration-time T, --shapes A,B
+#                    override the settings (defaults 3, 6, 100ms, 5, 100ms, all six shapes)
 #   --settle SEC     wait up to SEC seconds for the 1-minute load average to fall below
 #                    --max-load before each JMH run (default 240; the wait is recorded)
 #   --max-load L     (default 0.5)
 #   --report DIR     afterwards, generate the report from every JDK of this run into DIR
 #                    (for example docs/generated)
-# Anything after -- goes to JMH last, so it overrides the settings here (-p shape=..., -f ...).
+# Anything after -- goes to JMH as is (for example -p threads=1); JMH refuses an option given twice,
+# so change forks, iterations and shapes with the options above, not after --.
 set -euo pipefail
 
 GLIBC_TUNABLES_REQUIRED="glibc.malloc.arena_max=1:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296"
@@ -45,6 +48,7 @@ smoke=0
 settle=240
 max_load=0.5
 report=""
+forks="" wi="" w="" i="" r="" shapes=""
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -54,6 +58,12 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; label="smoke"; shift ;;
     --settle) settle="$2"; shift 2 ;;
     --max-load) max_load="$2"; shift 2 ;;
+    --forks) forks="$2"; shift 2 ;;
+    --warmups) wi="$2"; shift 2 ;;
+    --warmup-time) w="$2"; shift 2 ;;
+    --iterations) i="$2"; shift 2 ;;
+    --iteration-time) r="$2"; shift 2 ;;
+    --shapes) shapes="$2"; shift 2 ;;
     --report) report="$2"; shift 2 ;;
     --) shift; extra=("$@"); break ;;
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0"; exit 0 ;;
@@ -83,10 +93,12 @@ include=(
   '^io\.github\.batchnorm4j\.bench\.Bandwidth\.copy$'
 )
 if [ "$smoke" = 1 ]; then
-  settings=(-f 1 -wi 2 -w 50ms -i 3 -r 50ms -p shape=32x256x14x14,2x4x2x2)
+  : "${forks:=1}" "${wi:=2}" "${w:=50ms}" "${i:=3}" "${r:=50ms}" "${shapes:=32x256x14x14,2x4x2x2}"
 else
-  settings=(-f 3 -wi 6 -w 100ms -i 5 -r 100ms)
+  : "${forks:=3}" "${wi:=6}" "${w:=100ms}" "${i:=5}" "${r:=100ms}"
 fi
+settings=(-f "$forks" -wi "$wi" -w "$w" -i "$i" -r "$r")
+[ -z "$shapes" ] || settings+=(-p "shape=$shapes")
 jmh_args=("${include[@]}" "${settings[@]}" -prof gc -foe true "${extra[@]}")
 
 export GLIBC_TUNABLES="$GLIBC_TUNABLES_REQUIRED"
