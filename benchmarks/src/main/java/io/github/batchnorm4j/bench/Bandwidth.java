@@ -16,6 +16,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * The machine's streaming bandwidth in the same run, on float arrays of each benchmark shape's
@@ -25,8 +26,8 @@ import org.openjdk.jmh.annotations.Warmup;
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 8, time = 200, timeUnit = TimeUnit.MILLISECONDS)
-@Measurement(iterations = 5, time = 200, timeUnit = TimeUnit.MILLISECONDS)
+@Warmup(iterations = 6, time = 100, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 5, time = 100, timeUnit = TimeUnit.MILLISECONDS)
 @Fork(value = 3, jvmArgsAppend = {"-Xms2g", "-Xmx2g", "--add-modules", "jdk.incubator.vector"})
 @State(Scope.Benchmark)
 public class Bandwidth {
@@ -43,8 +44,11 @@ public class Bandwidth {
   private float[] dst;
   private Helper helper;
 
+  private ForkProbe probe;
+
   @Setup(Level.Trial)
-  public void setUp() {
+  public void setUp(BenchmarkParams params) {
+    probe = ForkProbe.begin(params);
     int n = BenchShape.parse(shape).numel();
     src = BenchShape.random(3, n, 0.5);
     dst = new float[n];
@@ -60,6 +64,7 @@ public class Bandwidth {
       helper.stopped = true;
       helper.join();
     }
+    probe.end();
   }
 
   @Benchmark

@@ -11,13 +11,16 @@ import org.openjdk.jmh.annotations.OutputTimeUnit;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * batchnorm4j with the Vector API kernels: the JVM has {@code jdk.incubator.vector}. The pair of
- * {@link BatchNorm4jScalar} differs only in that flag (Lucene's pattern).
+ * batchnorm4j in a JVM with {@code --add-modules jdk.incubator.vector} (the "flag"), so the library
+ * can use its Vector API kernels. The pair of {@link BatchNorm4jScalar} differs only in that flag
+ * (Lucene's pattern). The modules come from {@link BatchNorm4jState}: the library's defaults, or
+ * {@code threads(n)}. The fork settings here are those of benchmarks/run.sh, which also passes them
+ * on the command line.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 8, time = 200, timeUnit = TimeUnit.MILLISECONDS)
-@Measurement(iterations = 5, time = 200, timeUnit = TimeUnit.MILLISECONDS)
+@Warmup(iterations = 6, time = 100, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 5, time = 100, timeUnit = TimeUnit.MILLISECONDS)
 @Fork(value = 3, jvmArgsAppend = {"-Xms2g", "-Xmx2g", "--add-modules", "jdk.incubator.vector"})
 public class BatchNorm4jSimd {
 

@@ -8,20 +8,30 @@ import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.infra.BenchmarkParams;
 
 /**
  * Resident tensors and two modules (one in training mode with a saved forward for the backward,
- * one in eval mode), built with {@code threads(threads)}. The data are N(0.5, 1) with gamma and beta
- * away from 1 and 0, so no kernel gets a trivial case.
+ * one in eval mode). The data are N(0.5, 1) with gamma and beta away from 1 and 0, so no kernel
+ * gets a trivial case.
+ *
+ * <p>{@code threads}: {@value #DEFAULT} builds the modules with {@code new BatchNorm2d(C)}, no
+ * builder setting at all, so it measures whatever the library's defaults are at the version on the
+ * class path (the thread count it then reports is recorded in the fork log); a number n builds them
+ * with {@code BatchNorm2d.builder(C).threads(n)}.
  */
 @State(Scope.Benchmark)
 public class BatchNorm4jState {
 
+  /** The {@code threads} value meaning "the library's defaults, no builder settings". */
+  static final String DEFAULT = "default";
+
   @Param({"32x64x56x56", "32x256x14x14", "8x512x7x7", "128x32x8x8", "64x16x28x28", "2x4x2x2"})
   public String shape;
 
-  @Param({"1", "2"})
-  public int threads;
+  @Param({DEFAULT, "1", "2"})
+  public String threads;
 
   BatchNorm2d train;
   BatchNorm2d eval;
@@ -29,28 +39,36 @@ public class BatchNorm4jState {
   Tensor y;
   Tensor dy;
   Tensor dx;
+  private ForkProbe probe;
 
   @Setup(Level.Trial)
-  public void setUp() {
+  public void setUp(BenchmarkParams params) {
+    probe = ForkProbe.begin(params);
     BenchShape s = BenchShape.parse(shape);
     fill(Shape.of(s.n, s.c, s.h, s.w), threads);
+    probe.fact("libraryThreads", threadsOf(train));
+  }
+
+  @TearDown(Level.Trial)
+  public void tearDown() {
+    probe.end();
   }
 
   /** Resident tensors and modules of this kind for any shape, outside JMH's parameters. */
   static BatchNorm4jState resident(Shape shape, int threads) {
     BatchNorm4jState state = new BatchNorm4jState();
-    state.fill(shape, threads);
+    state.fill(shape, Integer.toString(threads));
     return state;
   }
 
-  private void fill(Shape sh, int threads) {
+  private void fill(Shape sh, String threads) {
     int channels = sh.dim(1);
     x = Tensor.of(sh, BenchShape.random(1, sh.numel(), 0.5));
     dy = Tensor.of(sh, BenchShape.random(2, sh.numel(), 0));
     y = Tensor.zeros(sh);
     dx = Tensor.zeros(sh);
-    train = BatchNorm2d.builder(channels).threads(threads).build();
-    eval = BatchNorm2d.builder(channels).threads(threads).build();
+    train = module(channels, threads);
+    eval = module(channels, threads);
     for (int c = 0; c < channels; c++) {
       train.weight()[c] = eval.weight()[c] = 1.5f + 0.01f * c;
       train.bias()[c] = eval.bias()[c] = -0.25f;
@@ -58,5 +76,21 @@ public class BatchNorm4jState {
     eval.forward(x, y); // training-mode statistics for the eval module's running stats
     eval.eval();
     train.forward(x, y); // saved statistics for the backward
+  }
+
+  static BatchNorm2d module(int channels, String threads) {
+    if (DEFAULT.equals(threads)) {
+      return new BatchNorm2d(channels);
+    }
+    return BatchNorm2d.builder(channels).threads(Integer.parseInt(threads)).build();
+  }
+
+  /** The module's {@code threads()} if the library has that accessor, for the fork log. */
+  static String threadsOf(Object module) {
+    try {
+      return String.valueOf(module.getClass().getMethod("threads").invoke(module));
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return "n/a";
+    }
   }
 }

@@ -13,20 +13,20 @@ import org.openjdk.jmh.annotations.Warmup;
 
 /**
  * PyTorch's CPU batch norm (libtorch 2.7.1, float32, through DJL's PyTorch engine, offline) on
- * the same shapes and data as batchnorm4j, with {@code torch.set_num_threads(threads)}.
+ * the same shapes and data as batchnorm4j, at PyTorch's default thread counts or at n inter-op and
+ * intra-op threads ({@link TorchState}).
  *
  * <p>The tensors are resident (created once); the forwards call {@code torch::batch_norm} directly
  * ({@link JniUtils#batchNorm}, the same native entry as {@code F.batch_norm}) with no autograd, so
  * the timed region is the kernel, the output allocation that is part of every PyTorch call, and one
  * JNI crossing. There is no direct call for the backward in DJL, so {@link #trainStep} runs
  * autograd: a fresh leaf view of x (no copy), the forward recorded, and {@code backward(dy)}, which
- * hands dx to the leaf without accumulation. The backward alone is reported as trainStep minus
- * trainForward.
+ * hands dx to the leaf without accumulation. The backward alone is {@link TorchBackward}.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Warmup(iterations = 8, time = 200, timeUnit = TimeUnit.MILLISECONDS)
-@Measurement(iterations = 5, time = 200, timeUnit = TimeUnit.MILLISECONDS)
+@Warmup(iterations = 6, time = 100, timeUnit = TimeUnit.MILLISECONDS)
+@Measurement(iterations = 5, time = 100, timeUnit = TimeUnit.MILLISECONDS)
 @Fork(value = 3, jvmArgsAppend = {"-Xms2g", "-Xmx2g", "-Dai.djl.offline=true",
     "-Dai.djl.default_engine=PyTorch"})
 public class TorchBatchNorm extends TorchState {
