@@ -119,6 +119,40 @@ public final class ScalarKernels extends KernelOps {
     return t + (sumErr + prodErr + Math.fma(d, aLo, bLo));
   }
 
+  /**
+   * Channel by channel through the rows, not plane by plane in memory order: the constants of a
+   * channel are then derived once per call, not once per plane, which on planes of 49 or 64 values
+   * cost more than the plane itself. The rows of one call are a tile of about {@code
+   * BatchNormKernels.ITEM} values, in cache, so the strided walk costs nothing. Same bits.
+   */
+  @Override
+  void normalizeRows(float[] x, float[] y, int base, int rows, int channels, int len,
+      double[] mean, double[] alpha, double[] beta, boolean relu) {
+    for (int c = 0; c < channels; c++) {
+      normalize(x, y, base + c * len, channels * len, rows, len, mean[c], alpha[c], beta[c], relu);
+    }
+  }
+
+  /** Channel by channel, as {@link #normalizeRows}. */
+  @Override
+  void backwardDxRows(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int rows,
+      int channels, int len, double[] mean, double[] meanDy, double[] k, double[] scale) {
+    for (int c = 0; c < channels; c++) {
+      backwardDx(x, dy, reluOutput, dx, base + c * len, channels * len, rows, len, mean[c],
+          meanDy[c], k[c], scale[c]);
+    }
+  }
+
+  /** Channel by channel, as {@link #normalizeRows}. */
+  @Override
+  void scaleGradRows(float[] dy, float[] reluOutput, float[] dx, int base, int rows, int channels,
+      int len, double[] scale) {
+    for (int c = 0; c < channels; c++) {
+      scaleGrad(null, dy, reluOutput, dx, base + c * len, channels * len, rows, len, 0.0, scale[c],
+          false, null, 0);
+    }
+  }
+
   @Override
   void backwardSums(float[] x, float[] dy, float[] reluOutput, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {
