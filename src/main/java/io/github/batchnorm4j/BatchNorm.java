@@ -54,13 +54,14 @@ import java.util.function.Function;
  *       each call adds the parameter gradients again.
  *   <li>A rejected input changes nothing. (PyTorch increments {@code num_batches_tracked} before
  *       it checks for a single value per channel, so there a rejected batch is still counted.)
- *   <li>Accuracy: every output element is computed in double from the float32 inputs and rounded
- *       once, as {@code (x - mean) * alpha + beta} with alpha = gamma * invStd (the scalar kernels)
- *       or as {@code fma(x, alpha, beta - mean * alpha)} (the Vector API kernels; the folded shift
- *       costs about 1e-16 relative in double), and the backward recovers the exact batch mean, so
- *       the error stays within about one ulp of the result, also for inputs with a large common
- *       offset (say 1e4 + noise), where PyTorch's float form x * alpha + shift loses about
- *       |mean| / std ulps.
+ *   <li>Accuracy: every output element y = (x - mean) * alpha + beta, alpha = gamma * invStd, is
+ *       rounded about once: the Vector API kernels compute {@code fma(x, alpha, beta - mean *
+ *       alpha)} in double (the folded shift costs about 1e-16 relative), the scalar kernels compute
+ *       it in float with the constants split into two floats and an error-free product and sum
+ *       (C2 vectorizes float loops without any flag, not double ones on float data); and the
+ *       backward recovers the exact batch mean. So the error stays within about one ulp of the
+ *       result, also for inputs with a large common offset (say 1e4 + noise), where PyTorch's float
+ *       form x * alpha + shift loses about |mean| / std ulps.
  * </ul>
  *
  * <h2>Interop</h2>
