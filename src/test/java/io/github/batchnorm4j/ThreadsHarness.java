@@ -43,7 +43,9 @@ public final class ThreadsHarness {
     System.out.printf(Locale.ROOT, "# %s, java %s, %d processors, kernels: %s, load %s%n", mode,
         System.getProperty("java.version"), Runtime.getRuntime().availableProcessors(),
         io.github.batchnorm4j.internal.KernelOps.get().name(), load());
-    if (mode.equals("spin")) {
+    if (mode.equals("spincpu")) {
+      spinCpu(args.length > 1 ? Integer.parseInt(args[1]) : 1000);
+    } else if (mode.equals("spin")) {
       spin(args.length > 1 ? Double.parseDouble(args[1]) : 4,
           args.length > 2 ? Integer.parseInt(args[2]) : 1000);
     } else {
@@ -278,6 +280,46 @@ public final class ThreadsHarness {
         + " [%s]; caller steps default / threads(1) median %.3f; worker CPU per step median"
         + " %.1f us; busy chunks/s with threads(1) median %.0f%n", pairs, median(busyRatio),
         quartiles(busyRatio), median(stepRatio), median(workerUs), median(oneRate));
+  }
+
+  /**
+   * The CPU time a worker uses per call beyond its items: calls of two trivial items (one for
+   * the caller, one for the worker, about 1 µs each) separated by {@code gapMicros} of the
+   * caller's own work, so that the worker spins its full time after each call and then parks.
+   */
+  private static void spinCpu(int gapMicros) {
+    ChannelParallel.Work w = item -> work(1);
+    for (int i = 0; i < 2000; i++) {
+      ChannelParallel.run(w, 2, 2);
+    }
+    java.lang.management.ThreadMXBean mx =
+        java.lang.management.ManagementFactory.getThreadMXBean();
+    List<Long> workers = new ArrayList<>();
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      if (t.getName().startsWith("batchnorm4j-worker-")) {
+        workers.add(t.getId());
+      }
+    }
+    int rounds = 9;
+    int calls = 500;
+    double[] perCall = new double[rounds];
+    double[] callerUs = new double[rounds];
+    for (int r = 0; r < rounds; r++) {
+      long cpu0 = cpu(mx, workers);
+      long inCall = 0;
+      for (int i = 0; i < calls; i++) {
+        work(gapMicros);
+        long t0 = System.nanoTime();
+        ChannelParallel.run(w, 2, 2);
+        inCall += System.nanoTime() - t0;
+      }
+      perCall[r] = (cpu(mx, workers) - cpu0) / 1e3 / calls;
+      callerUs[r] = inCall / 1e3 / calls;
+    }
+    System.out.printf(Locale.ROOT, "spin %s ns: worker CPU per call median %.1f us [%s];"
+        + " caller's time in the call median %.1f us%n",
+        System.getProperty("batchnorm4j.spinNanos", "default"), median(perCall),
+        quartiles(perCall), median(callerUs));
   }
 
   private static long cpu(java.lang.management.ThreadMXBean mx, List<Long> ids) {

@@ -24,10 +24,15 @@ import java.util.concurrent.locks.LockSupport;
  * <h2>Threads</h2>
  * The workers are daemon threads, created lazily by the first call that wants them (single-threaded
  * use never starts one) and kept for the life of the JVM; at most {@code availableProcessors - 1}
- * of them exist, and one call never uses more threads than there are processors. After a call a
- * worker spins briefly (about {@link #SPIN_NANOS} ns) so that back-to-back calls find it awake, then
- * parks. The pool serves one call at a time; a call that finds it busy (another thread's call is
- * running) runs all its items on its own thread instead of waiting, with the same results.
+ * of them exist, and one call never uses more threads than there are processors. After its items
+ * of a call a worker yields its processor once, then spins for {@link #SPIN_NANOS} (20 µs) so that
+ * the next pass of the same call, or a call made right after it, finds it awake, then parks. The
+ * yield matters on a busy machine: the scheduler often wakes a worker on its caller's own
+ * processor, and a worker that spun there kept its caller off the processor until it parked
+ * (measured: a call of two 1 µs items took 60 to 180 µs with a 100 µs spin and no yield, 7 to 36
+ * µs with the yield). The pool serves one call at a time; a call that finds it busy (another
+ * thread's call is running) runs all its items on its own thread instead of waiting, with the
+ * same results.
  */
 public final class ChannelParallel {
 
@@ -49,17 +54,14 @@ public final class ChannelParallel {
       intProperty("batchnorm4j.minParallelElements", 1 << 15);
 
   /**
-   * How long an idle worker spins before it parks. For experiments, {@code
-   * -Dbatchnorm4j.spinNanos=n} overrides it.
+   * How long an idle worker spins before it parks, and how long a caller spins waiting for items
+   * still running on workers before it parks: 20 µs. Long enough to cover the gap between the two
+   * passes of a training call (the per-channel arithmetic, about 15 µs for 512 channels) and
+   * calls made back to back; short, because the spin is CPU time taken from the application's
+   * other threads whenever the next call comes later, as it does in a network (measured in
+   * docs/kernels.md). For experiments, {@code -Dbatchnorm4j.spinNanos=n} overrides it.
    */
-  static final long SPIN_NANOS = intProperty("batchnorm4j.spinNanos", 100_000);
-
-  /** EXPERIMENT: whether waiting threads yield while they spin. */
-  static final boolean YIELD = Boolean.parseBoolean(System.getProperty("batchnorm4j.spinYield",
-      "false"));
-  /** EXPERIMENT: whether a worker yields once after each call. */
-  static final boolean YIELD_ONCE = Boolean.parseBoolean(System.getProperty(
-      "batchnorm4j.yieldOnce", "false"));
+  static final long SPIN_NANOS = intProperty("batchnorm4j.spinNanos", 20_000);
 
   /** The number of processors, the most threads a call uses. */
   static final int PROCESSORS = Math.max(1, Runtime.getRuntime().availableProcessors());
@@ -248,15 +250,13 @@ public final class ChannelParallel {
         }
       }
       work(0, generation); // the caller works too
-      // Wait for items still running on workers.
+      // Wait for items still running on workers: spin briefly (an item takes microseconds), then
+      // park, so that a worker preempted in the middle of an item can have this processor.
+      long deadline = System.nanoTime() + SPIN_NANOS;
       int spins = 0;
       while (finished.get() < n) {
-        if (++spins < 20_000) {
-          if (YIELD && spins > 64) {
-            Thread.yield();
-          } else {
-            Thread.onSpinWait();
-          }
+        if ((++spins & 63) != 0 || System.nanoTime() < deadline) {
+          Thread.onSpinWait();
         } else {
           callerParked = true;
           if (finished.get() < n) {
@@ -375,10 +375,13 @@ public final class ChannelParallel {
       }
     }
 
+    /**
+     * Waits for the next call: yields once (if the scheduler put this worker on its caller's
+     * processor, the caller gets it back now rather than after the spin), spins for {@link
+     * #SPIN_NANOS}, then parks until a call unparks it.
+     */
     private long awaitGeneration(long seen) {
-      if (YIELD_ONCE) {
-        Thread.yield();
-      }
+      Thread.yield();
       long deadline = System.nanoTime() + SPIN_NANOS;
       int spins = 0;
       while (true) {
@@ -387,11 +390,7 @@ public final class ChannelParallel {
           return t;
         }
         if ((++spins & 63) != 0 || System.nanoTime() < deadline) {
-          if (YIELD && spins > 64) {
-            Thread.yield();
-          } else {
-            Thread.onSpinWait();
-          }
+          Thread.onSpinWait();
           continue;
         }
         parked = true;
