@@ -83,7 +83,7 @@ import java.util.function.Function;
  * errors: like PyTorch, they propagate into the outputs and statistics of their channel. A module is
  * not thread-safe: a forward or backward that starts while another of the same module is running
  * throws {@link IllegalStateException} (a cheap guard; it cannot see calls from two threads that
- * do not overlap in time, so order those yourself). By default a call of at least 32,768 values
+ * do not overlap in time, so order those yourself). By default a call of at least 262,144 values
  * uses up to {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by
  * {@code -Dbatchnorm4j.threads}) and a smaller one the caller's thread only; {@link
  * Builder#threads(int)} sets the most threads exactly. Results are bitwise identical for every
@@ -799,8 +799,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      * the processors), whatever the system property {@code batchnorm4j.threads} says; 1 keeps
      * every call on the caller's thread. Calls of fewer than 32,768 values run on the caller's
      * thread whatever n is. The default, {@link BatchNormOptions#AUTO_THREADS} (0), uses up to
-     * {@link BatchNormOptions#automaticThreads()} threads: the processors, capped by {@code
-     * -Dbatchnorm4j.threads}. Results are bitwise identical for every value.
+     * {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by {@code
+     * -Dbatchnorm4j.threads}) for calls of at least 262,144 values, and the caller's thread for
+     * smaller ones. Results are bitwise identical for every value.
      *
      * @param threads the most threads one call may use, &gt;= 1, or {@link
      *     BatchNormOptions#AUTO_THREADS} for the automatic default

@@ -24,25 +24,31 @@ public record BatchNormOptions(
     double eps, Layout layout, Activation activation, boolean unbiasedRunningVar, int threads) {
 
   /**
-   * The default thread count, 0: "automatic". A call of at least 32,768 elements (N * C *
+   * The default thread count, 0: "automatic". A call of at least 262,144 values (N * C *
    * spatial) uses up to {@link #automaticThreads()} threads, the caller's included: the number of
    * processors ({@code Runtime.availableProcessors()}), capped by the system property {@code
-   * batchnorm4j.threads} when it is set. A smaller call, where waking another thread costs more
-   * than it saves, runs on the caller's thread alone. An explicit count ({@link #withThreads(int)},
-   * {@code builder(...).threads(n)}) is not capped by the property.
+   * batchnorm4j.threads} when it is set. A smaller call runs on the caller's thread alone: below
+   * that size, waking a worker that has parked since the last call cost about as much as it
+   * saved (measured; docs/kernels.md). An explicit count ({@link #withThreads(int)}, {@code
+   * builder(...).threads(n)}) is not capped by the property, and shares calls from 32,768
+   * values.
    *
    * <p>{@code -Dbatchnorm4j.threads=n} (an integer &gt;= 1) is for a JVM that is already parallel
    * by itself, say a Spark executor running one task per core: {@code -Dbatchnorm4j.threads=1}
-   * keeps every call on its caller's thread. It is read once, when the first call runs (or {@link
+   * keeps every call with the default threads on its caller's thread. It is read once, when the first call runs (or {@link
    * #automaticThreads()} is asked); an invalid value (not an integer, or &lt; 1) is ignored with
    * one {@code WARNING} through {@link System.Logger} (logger {@code io.github.batchnorm4j}) naming
    * the property, the value and the expected form, rather than failing: results never depend on
    * the thread count, so a mistyped setting can cost speed only.
    *
    * <p>Several threads come from one shared set of daemon worker threads ({@code
-   * batchnorm4j-worker-1}, ...), which serves one call at a time: a call that finds it busy runs
-   * on its own thread, so modules called from many threads at once do not oversubscribe the
-   * machine. Results are bitwise identical for every thread count, automatic or explicit.
+   * batchnorm4j-worker-1}, ...; at most processors - 1, started by the first call that needs
+   * them), which serves one call at a time: a call that finds it busy runs on its own thread, so
+   * modules called from many threads at once do not oversubscribe the machine. After its part of
+   * a call a worker yields its processor once, spins for 20 µs (so that the call's next pass, or
+   * a call made right after, finds it awake), then parks until a call wakes it: between calls
+   * further apart than that, the workers use no CPU. Nothing is allocated per call. Results are
+   * bitwise identical for every thread count, automatic or explicit.
    */
   public static final int AUTO_THREADS = ChannelParallel.AUTOMATIC;
 

@@ -67,12 +67,14 @@ public final class ThreadsHarness {
   /** The 1 vs 2 threads table. */
   private static void threshold(int gapMicros, int rounds) {
     List<Shape> shapes = new ArrayList<>();
-    for (int n : new int[] {1, 2, 4, 8, 16, 32}) {
-      shapes.add(Shape.of(n, 32, 16, 16)); // 8,192 values per sample
+    for (int n : new int[] {4, 8, 16, 24, 32, 48, 64}) {
+      shapes.add(Shape.of(n, 32, 16, 16)); // 8,192 values per sample: 32,768 to 524,288
     }
-    for (int n : new int[] {32, 64, 128, 256, 512, 1024}) {
+    for (int n : new int[] {128, 256, 512, 768, 1024, 1536, 2048}) {
       shapes.add(Shape.of(n, 256)); // BatchNorm1d, the short-plane kernels
     }
+    shapes.add(Shape.of(8, 512, 7, 7)); // the two smaller shapes of the benchmarks
+    shapes.add(Shape.of(128, 32, 8, 8));
     System.out.printf(Locale.ROOT, "# gap %d us before each timed call, %d rounds%n", gapMicros,
         rounds);
     System.out.println("shape | elements | pass | 1 thread us | 2 threads us | 1 / 2"

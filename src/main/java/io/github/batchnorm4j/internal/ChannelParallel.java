@@ -38,7 +38,7 @@ public final class ChannelParallel {
 
   /**
    * The thread count that means "automatic": up to {@link #automaticThreads()} threads for calls
-   * of at least {@link #MIN_PARALLEL_ELEMENTS} elements. The public name is {@code
+   * of at least {@link #MIN_AUTOMATIC_ELEMENTS} elements. The public name is {@code
    * BatchNormOptions.AUTO_THREADS}.
    */
   public static final int AUTOMATIC = 0;
@@ -47,11 +47,24 @@ public final class ChannelParallel {
   public static final String THREADS_PROPERTY = "batchnorm4j.threads";
 
   /**
-   * Tensors with fewer elements than this always run on the caller's thread. For experiments,
-   * {@code -Dbatchnorm4j.minParallelElements=n} overrides it.
+   * Calls with fewer elements than this always run on the caller's thread, whatever the thread
+   * count: the planner cuts work into items of about 16,384 values, so smaller calls have at most
+   * one item per pass to share. For experiments, {@code -Dbatchnorm4j.minParallelElements=n}
+   * overrides it.
    */
   public static final int MIN_PARALLEL_ELEMENTS =
       intProperty("batchnorm4j.minParallelElements", 1 << 15);
+
+  /**
+   * With {@link #AUTOMATIC} threads, calls with fewer elements than this run on the caller's
+   * thread: 262,144 (2^18), where two threads started to win on the measured 2-core machine even
+   * when the worker had parked since the last call and had to be woken (docs/kernels.md,
+   * "Threads"). An explicit thread count shares from {@link #MIN_PARALLEL_ELEMENTS}: between the
+   * two, two threads win only when the worker is still awake from a call just before. For
+   * experiments, {@code -Dbatchnorm4j.minAutomaticElements=n} overrides it.
+   */
+  public static final int MIN_AUTOMATIC_ELEMENTS =
+      intProperty("batchnorm4j.minAutomaticElements", 1 << 18);
 
   /**
    * How long an idle worker spins before it parks, and how long a caller spins waiting for items
@@ -126,8 +139,10 @@ public final class ChannelParallel {
 
   /**
    * Returns how many threads a call on {@code elements} elements with {@code items} items should
-   * use: 1 for small tensors, else {@code min(limit, processors, items)}, where the limit is
-   * {@code threads}, or {@link #automaticThreads()} for {@link #AUTOMATIC}.
+   * use: 1 for small tensors (fewer than {@link #MIN_PARALLEL_ELEMENTS} elements, or {@link
+   * #MIN_AUTOMATIC_ELEMENTS} with {@link #AUTOMATIC} threads), else {@code min(limit, processors,
+   * items)}, where the limit is {@code threads}, or {@link #automaticThreads()} for {@link
+   * #AUTOMATIC}.
    *
    * @param threads the most threads the caller allows, or {@link #AUTOMATIC}
    * @param elements the number of values the call touches
@@ -135,7 +150,13 @@ public final class ChannelParallel {
    * @return the number of threads, &gt;= 1
    */
   public static int effectiveThreads(int threads, long elements, int items) {
-    int limit = threads == AUTOMATIC ? AUTOMATIC_LIMIT : threads;
+    int limit = threads;
+    if (threads == AUTOMATIC) {
+      if (elements < MIN_AUTOMATIC_ELEMENTS) {
+        return 1;
+      }
+      limit = AUTOMATIC_LIMIT;
+    }
     if (limit <= 1 || elements < MIN_PARALLEL_ELEMENTS) {
       return 1;
     }
