@@ -20,10 +20,17 @@ import java.util.SplittableRandom;
  *     io.github.batchnorm4j.ThreadsHarness threshold 0
  *
  * # What the workers' spinning costs a busy thread of the application: a thread running a fixed
- * # workload while the caller alternates 1 ms of its own work with a training forward and
- * # backward; its throughput with the worker spinning n ns after each call, against threads(1).
+ * # workload while the caller alternates 300 us of its own work with a training forward and
+ * # backward; its throughput with the default threads (the worker spinning n ns after each call)
+ * # against threads(1), over 8 s.
  * java -Dbatchnorm4j.spinNanos=100000 -cp target/classes:target/test-classes \
- *     io.github.batchnorm4j.ThreadsHarness spin
+ *     io.github.batchnorm4j.ThreadsHarness spin 8 300
+ *
+ * # The worker's CPU time per call beyond its items (two trivial items, 1 ms apart).
+ * java -cp target/classes:target/test-classes io.github.batchnorm4j.ThreadsHarness spincpu 1000
+ *
+ * # What waking a parked thread costs its waker, and how soon the woken thread runs.
+ * java -cp target/classes:target/test-classes io.github.batchnorm4j.ThreadsHarness unpark
  * </pre>
  */
 public final class ThreadsHarness {
@@ -35,7 +42,8 @@ public final class ThreadsHarness {
   /**
    * Runs one measurement, see the class comment.
    *
-   * @param args {@code threshold [gapMicros [rounds]]} or {@code spin [seconds [gapMicros]]}
+   * @param args {@code threshold [gapMicros [rounds]]}, {@code spin [seconds [gapMicros]]},
+   *     {@code spincpu [gapMicros]} or {@code unpark}
    * @throws InterruptedException if interrupted
    */
   public static void main(String[] args) throws InterruptedException {
@@ -43,7 +51,9 @@ public final class ThreadsHarness {
     System.out.printf(Locale.ROOT, "# %s, java %s, %d processors, kernels: %s, load %s%n", mode,
         System.getProperty("java.version"), Runtime.getRuntime().availableProcessors(),
         io.github.batchnorm4j.internal.KernelOps.get().name(), load());
-    if (mode.equals("spincpu")) {
+    if (mode.equals("unpark")) {
+      unpark();
+    } else if (mode.equals("spincpu")) {
       spinCpu(args.length > 1 ? Integer.parseInt(args[1]) : 1000);
     } else if (mode.equals("spin")) {
       spin(args.length > 1 ? Double.parseDouble(args[1]) : 4,
@@ -322,6 +332,51 @@ public final class ThreadsHarness {
         + " caller's time in the call median %.1f us%n",
         System.getProperty("batchnorm4j.spinNanos", "default"), median(perCall),
         quartiles(perCall), median(callerUs));
+  }
+
+  private static volatile long woke;
+  private static volatile boolean parked;
+
+  /**
+   * What waking a parked thread costs: the time {@code LockSupport.unpark} takes its caller, and
+   * the time until the woken thread runs, 1 ms of the caller's own work apart (300 wake-ups).
+   */
+  private static void unpark() {
+    Thread sleeper = new Thread(() -> {
+      while (true) {
+        parked = true;
+        java.util.concurrent.locks.LockSupport.park();
+        parked = false;
+        woke = System.nanoTime();
+      }
+    }, "sleeper");
+    sleeper.setDaemon(true);
+    sleeper.start();
+    int n = 300;
+    long[] call = new long[n];
+    long[] latency = new long[n];
+    for (int i = -50; i < n; i++) {
+      work(1000);
+      while (!parked) {
+        Thread.onSpinWait();
+      }
+      long t0 = System.nanoTime();
+      java.util.concurrent.locks.LockSupport.unpark(sleeper);
+      long t1 = System.nanoTime();
+      while (woke < t0) {
+        Thread.onSpinWait();
+      }
+      if (i >= 0) {
+        call[i] = t1 - t0;
+        latency[i] = woke - t0;
+      }
+    }
+    Arrays.sort(call);
+    Arrays.sort(latency);
+    System.out.printf(Locale.ROOT, "unpark: the caller's time median %.1f us (90th percentile"
+        + " %.1f); until the woken thread runs median %.1f us (90th percentile %.1f)%n",
+        call[n / 2] / 1e3, call[9 * n / 10] / 1e3, latency[n / 2] / 1e3,
+        latency[9 * n / 10] / 1e3);
   }
 
   private static long cpu(java.lang.management.ThreadMXBean mx, List<Long> ids) {
