@@ -35,11 +35,11 @@ public record BatchNormOptions(
    *
    * <p>{@code -Dbatchnorm4j.threads=n} (an integer &gt;= 1) is for a JVM that is already parallel
    * by itself, say a Spark executor running one task per core: {@code -Dbatchnorm4j.threads=1}
-   * keeps every call with the default threads on its caller's thread. It is read once, when the first call runs (or {@link
-   * #automaticThreads()} is asked); an invalid value (not an integer, or &lt; 1) is ignored with
-   * one {@code WARNING} through {@link System.Logger} (logger {@code io.github.batchnorm4j}) naming
-   * the property, the value and the expected form, rather than failing: results never depend on
-   * the thread count, so a mistyped setting can cost speed only.
+   * keeps every call with the default threads on its caller's thread. It is read once, when the
+   * first call runs (or {@link #automaticThreads()} is asked); an invalid value (not an integer, or
+   * &lt; 1) is ignored with one {@code WARNING} through {@link System.Logger} (logger {@code
+   * io.github.batchnorm4j}) naming the property, the value and the expected form, rather than
+   * failing: results never depend on the thread count, so a mistyped setting can cost speed only.
    *
    * <p>Several threads come from one shared set of daemon worker threads ({@code
    * batchnorm4j-worker-1}, ...; at most processors - 1, started by the first call that needs

@@ -62,7 +62,8 @@ import java.util.Arrays;
  * Channels-first modules without a fused activation (the defaults); the synchronized path's
  * passes (the local sums, the normalization, dx) use the module's threads (by default automatic:
  * see {@link BatchNormOptions#AUTO_THREADS}; with several workers in one JVM, one call at a time
- * gets the shared worker threads and the others run on their own threads). It allocates the messages (a few arrays of 2 C doubles) on every training call.
+ * gets the shared worker threads and the others run on their own threads). It allocates the
+ * messages (a few arrays of 2 C doubles) on every training call.
  * A wrapper is not thread-safe: it belongs to its worker's thread, like its module. See
  * docs/distributed.md for the design and the message sizes.
  */

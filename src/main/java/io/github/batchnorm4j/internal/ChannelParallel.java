@@ -58,22 +58,24 @@ public final class ChannelParallel {
 
   /**
    * With {@link #AUTOMATIC} threads, calls with fewer elements than this run on the caller's
-   * thread: 262,144 (2^18), where two threads started to win on the measured 2-core machine even
-   * when the worker had parked since the last call and had to be woken (docs/kernels.md,
-   * "Threads"). An explicit thread count shares from {@link #MIN_PARALLEL_ELEMENTS}: between the
-   * two, two threads win only when the worker is still awake from a call just before. For
-   * experiments, {@code -Dbatchnorm4j.minAutomaticElements=n} overrides it.
+   * thread: 262,144 (2^18). On the measured 2-core machine (docs/kernels.md, "Threads"), two
+   * threads won 1.9 to 2 times there when the worker was still awake from the call before, and
+   * roughly broke even (0.81 to 1.66) when it had parked since and had to be woken, as in a
+   * network where other layers run between the calls; on smaller calls a woken worker lost up to
+   * 3.7 times with the fast kernels. An explicit thread count shares from {@link
+   * #MIN_PARALLEL_ELEMENTS}. For experiments, {@code -Dbatchnorm4j.minAutomaticElements=n}
+   * overrides it.
    */
   public static final int MIN_AUTOMATIC_ELEMENTS =
       intProperty("batchnorm4j.minAutomaticElements", 1 << 18);
 
   /**
    * How long an idle worker spins before it parks, and how long a caller spins waiting for items
-   * still running on workers before it parks: 20 µs. Long enough to cover the gap between the two
-   * passes of a training call (the per-channel arithmetic, about 15 µs for 512 channels) and
-   * calls made back to back; short, because the spin is CPU time taken from the application's
-   * other threads whenever the next call comes later, as it does in a network (measured in
-   * docs/kernels.md). For experiments, {@code -Dbatchnorm4j.spinNanos=n} overrides it.
+   * still running on workers before it parks: 20 µs. Meant to cover the gap between the two
+   * passes of a training call (the caller's per-channel arithmetic) and calls made back to back;
+   * short, because the spin is CPU time taken from the application's other threads whenever the
+   * next call comes later, as it does in a network (measured in docs/kernels.md). For
+   * experiments, {@code -Dbatchnorm4j.spinNanos=n} overrides it.
    */
   static final long SPIN_NANOS = intProperty("batchnorm4j.spinNanos", 20_000);
 
