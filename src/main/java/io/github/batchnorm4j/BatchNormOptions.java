@@ -28,8 +28,8 @@ public record BatchNormOptions(
    * spatial) uses up to {@link #automaticThreads()} threads, the caller's included: the number of
    * processors ({@code Runtime.availableProcessors()}), capped by the system property {@code
    * batchnorm4j.threads} when it is set. A smaller call runs on the caller's thread alone: below
-   * that size, waking a worker that has parked since the last call cost about as much as it
-   * saved (measured; docs/kernels.md). An explicit count ({@link #withThreads(int)}, {@code
+   * that size, waking a worker that had parked since the last call cost more than it saved on the
+   * measured 2-core machine (docs/kernels.md; around it, about as much). An explicit count ({@link #withThreads(int)}, {@code
    * builder(...).threads(n)}) is not capped by the property, and shares calls from 32,768
    * values.
    *
