@@ -49,8 +49,8 @@ public final class ChannelParallel {
 
   /**
    * Calls with fewer elements than this always run on the caller's thread, whatever the thread
-   * count: the planner cuts work into items of about 16,384 values, so smaller calls have at most
-   * one item per pass to share. For experiments, {@code -Dbatchnorm4j.minParallelElements=n}
+   * count: the planner's work items hold about 16,384 values, so there is little to share below
+   * it. For experiments, {@code -Dbatchnorm4j.minParallelElements=n}
    * overrides it.
    */
   public static final int MIN_PARALLEL_ELEMENTS =
