@@ -84,8 +84,11 @@ import java.util.function.Function;
  * errors: like PyTorch, they propagate into the outputs and statistics of their channel. A module is
  * not thread-safe: a forward or backward that starts while another of the same module is running
  * throws {@link IllegalStateException} (a cheap guard; it cannot see calls from two threads that
- * do not overlap in time, so order those yourself). It may use several threads internally
- * ({@link Builder#threads(int)}), with bitwise identical results for every thread count.
+ * do not overlap in time, so order those yourself). By default a call of at least 262,144 values
+ * uses up to {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by
+ * {@code -Dbatchnorm4j.threads}) and a smaller one the caller's thread only; {@link
+ * Builder#threads(int)} sets the most threads exactly. Results are bitwise identical for every
+ * thread count.
  */
 public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNorm3d {
 
@@ -435,7 +438,10 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     return trackRunningStats;
   }
 
-  /** {@return the most threads one call may use (1 = the caller's thread only)} */
+  /**
+   * {@return the most threads one call may use (1 = the caller's thread only), or {@link
+   * BatchNormOptions#AUTO_THREADS} (0, the default) for the automatic count}
+   */
   public int threads() {
     return options.threads();
   }
@@ -706,7 +712,8 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
 
   /**
    * Configures a batch-norm module. Defaults are PyTorch's: eps 1e-5, momentum 0.1, affine, with
-   * running statistics, one thread. Values are validated by {@link #build()}.
+   * running statistics; threads {@link BatchNormOptions#AUTO_THREADS}. Values are validated by
+   * {@link #build()}.
    *
    * @param <M> the module class built
    */
@@ -719,7 +726,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     boolean cumulative;
     boolean affine = true;
     boolean trackRunningStats = true;
-    int threads = 1;
+    int threads = BatchNormOptions.AUTO_THREADS;
     Layout layout = Layout.CHANNELS_FIRST;
     Activation activation = Activation.NONE;
     boolean unbiasedRunningVar = true;
@@ -789,10 +796,16 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
     }
 
     /**
-     * Sets the most threads one call may use, including the caller's (default 1, the caller's
-     * thread only). Results are bitwise identical for every value.
+     * Sets the most threads one call may use, including the caller's: exactly n (never more than
+     * the processors), whatever the system property {@code batchnorm4j.threads} says; 1 keeps
+     * every call on the caller's thread. Calls of fewer than 32,768 values run on the caller's
+     * thread whatever n is. The default, {@link BatchNormOptions#AUTO_THREADS} (0), uses up to
+     * {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by {@code
+     * -Dbatchnorm4j.threads}) for calls of at least 262,144 values, and the caller's thread for
+     * smaller ones. Results are bitwise identical for every value.
      *
-     * @param threads the most threads one call may use, &gt;= 1
+     * @param threads the most threads one call may use, &gt;= 1, or {@link
+     *     BatchNormOptions#AUTO_THREADS} for the automatic default
      * @return this builder
      */
     public Builder<M> threads(int threads) {
@@ -846,7 +859,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      *
      * @return the new module
      * @throws IllegalArgumentException if numFeatures &lt; 1, eps is not finite and &gt; 0,
-     *     momentum is outside [0, 1] (or NaN), threads &lt; 1, or layout or activation is null
+     *     momentum is outside [0, 1] (or NaN), threads &lt; 0, or layout or activation is null
      */
     public M build() {
       return factory.apply(validated());

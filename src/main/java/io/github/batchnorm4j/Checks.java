@@ -43,10 +43,11 @@ final class Checks {
     return momentum;
   }
 
-  /** threads must be &gt;= 1. */
+  /** threads must be &gt;= 1, or 0 for the automatic default. */
   static int threads(int threads) {
-    if (threads < 1) {
-      throw new IllegalArgumentException("threads must be >= 1 but is " + threads);
+    if (threads < 0) {
+      throw new IllegalArgumentException("threads must be >= 1, or 0 (AUTO_THREADS) for the"
+          + " automatic default, but is " + threads);
     }
     return threads;
   }

@@ -308,7 +308,7 @@ public final class FrozenBatchNorm2d {
     private double eps = 1e-5;
     private Layout layout = Layout.CHANNELS_FIRST;
     private Activation activation = Activation.NONE;
-    private int threads = 1;
+    private int threads = BatchNormOptions.AUTO_THREADS;
 
     private Builder(int numFeatures) {
       this.numFeatures = numFeatures;
@@ -348,9 +348,13 @@ public final class FrozenBatchNorm2d {
     }
 
     /**
-     * Sets the most threads one call may use (default 1); results do not depend on it.
+     * Sets the most threads one call may use, exactly (never more than the processors), as
+     * {@link BatchNorm.Builder#threads(int)} does; the default, {@link
+     * BatchNormOptions#AUTO_THREADS}, uses up to {@link BatchNormOptions#automaticThreads()}
+     * threads for calls of at least 262,144 values. Results do not depend on it.
      *
-     * @param threads the most threads one call may use, &gt;= 1
+     * @param threads the most threads one call may use, &gt;= 1, or {@link
+     *     BatchNormOptions#AUTO_THREADS}
      * @return this builder
      */
     public Builder threads(int threads) {
@@ -363,7 +367,7 @@ public final class FrozenBatchNorm2d {
      *
      * @return the new module
      * @throws IllegalArgumentException if numFeatures &lt; 1, eps is not finite and &gt; 0,
-     *     threads &lt; 1, or layout or activation is null
+     *     threads &lt; 0, or layout or activation is null
      */
     public FrozenBatchNorm2d build() {
       return new FrozenBatchNorm2d(validated());

@@ -59,9 +59,11 @@ import java.util.Arrays;
  * not take part, so its peers' exchange fails (an {@link InProcessExchange} times out).
  *
  * <h2>Scope</h2>
- * Channels-first modules without a fused activation (the defaults); the synchronized path runs on
- * the caller's thread for the statistics and the backward, and with the module's threads for the
- * normalization. It allocates the messages (a few arrays of 2 C doubles) on every training call.
+ * Channels-first modules without a fused activation (the defaults); the synchronized path's
+ * passes (the local sums, the normalization, dx) use the module's threads (by default automatic:
+ * see {@link BatchNormOptions#AUTO_THREADS}; with several workers in one JVM, one call at a time
+ * gets the shared worker threads and the others run on their own threads). It allocates the
+ * messages (a few arrays of 2 C doubles) on every training call.
  * A wrapper is not thread-safe: it belongs to its worker's thread, like its module. See
  * docs/distributed.md for the design and the message sizes.
  */

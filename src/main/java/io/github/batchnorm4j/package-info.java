@@ -38,8 +38,14 @@
  *       thread that runs the Vector API kernels at most 512 KiB (a few doubles per channel of one
  *       row) plus a few vectors' worth; a call that needs more (about 80,000 channels or more)
  *       allocates the excess and lets it go.
- *   <li>Results are bitwise identical whatever the number of threads; worker threads are
- *       persistent daemon threads, so several threads allocate nothing per call either.
+ *   <li>Threads: by default ({@link io.github.batchnorm4j.BatchNormOptions#AUTO_THREADS}) a call
+ *       of at least 262,144 values is shared between the caller and up to {@code
+ *       availableProcessors - 1} shared daemon worker threads ({@code batchnorm4j-worker-1},
+ *       ...), and a smaller call runs on the caller's thread; {@code -Dbatchnorm4j.threads=n}
+ *       caps that default, and {@code threads(n)} sets an exact limit instead. After a call a
+ *       worker spins for 20 µs, then parks. The workers are persistent, so several threads
+ *       allocate nothing per call either, and results are bitwise identical whatever the number
+ *       of threads.
  *   <li>Statistics are accumulated in double from values shifted by one of the channel's own values,
  *       so inputs with a large common offset keep their accuracy.
  *   <li>SIMD: with {@code --add-modules jdk.incubator.vector} the kernels use the Vector API (same

@@ -126,8 +126,9 @@ class BadInputTest {
     assertThatThrownBy(() -> new BatchNorm2d(-3))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("numFeatures must be >= 1 but is -3 (BatchNorm2d)");
-    assertThatThrownBy(() -> BatchNorm2d.builder(4).threads(0).build())
-        .hasMessage("threads must be >= 1 but is 0 (BatchNorm2d)");
+    assertThatThrownBy(() -> BatchNorm2d.builder(4).threads(-1).build())
+        .hasMessage("threads must be >= 1, or 0 (AUTO_THREADS) for the automatic default, but is"
+            + " -1 (BatchNorm2d)");
     // cumulativeMovingAverage ignores a momentum set before it; momentum() after it undoes it
     assertThat(BatchNorm2d.builder(4).momentum(0.5).cumulativeMovingAverage().build().momentum())
         .isEmpty();

@@ -89,8 +89,9 @@ class FunctionalTest {
     assertThatThrownBy(() -> BatchNormFunctional.forwardTraining(options, Shape.of(1, c, 1),
         new float[c], new float[c], affine, running, 0.1, saved))
         .hasMessageContaining("expected more than 1 value per channel when training");
-    assertThatThrownBy(() -> options.withThreads(0))
-        .hasMessage("threads must be >= 1 but is 0");
+    assertThatThrownBy(() -> options.withThreads(-1))
+        .hasMessage("threads must be >= 1, or 0 (AUTO_THREADS) for the automatic default, but is"
+            + " -1");
     assertThatThrownBy(() -> BatchNormFunctional.backwardTraining(options, shape, x, null, dy, null,
         affine, saved, null))
         .hasMessage("dx must not be null; input shape (3, 4, 13)");

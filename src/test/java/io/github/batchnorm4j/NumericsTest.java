@@ -83,7 +83,7 @@ class NumericsTest {
     float[] x = TestData.gaussian(TestData.rng(11), shape.numel(), 2, 1);
     float[] dy = TestData.gaussian(TestData.rng(12), shape.numel(), 1, 0);
     Object[] expected = null;
-    for (int threads : new int[] {1, 2, 3, 4, 7, 16}) {
+    for (int threads : new int[] {1, BatchNormOptions.AUTO_THREADS, 2, 3, 4, 7, 16}) {
       Object[] got = runAll(threads, shape, x, dy);
       if (expected == null) {
         expected = got;

@@ -38,7 +38,7 @@ class SemanticsTest {
     assertThat(bn.tracksRunningStats()).isTrue();
     assertThat(bn.isTraining()).isTrue();
     assertThat(bn.numFeatures()).isEqualTo(3);
-    assertThat(bn.threads()).isEqualTo(1);
+    assertThat(bn.threads()).isEqualTo(BatchNormOptions.AUTO_THREADS);
     assertThat(bn).hasToString(
         "BatchNorm2d(3, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)");
     assertThat(BatchNorm3d.builder(2).cumulativeMovingAverage().build().momentum()).isEmpty();

@@ -24,21 +24,68 @@ import java.util.concurrent.locks.LockSupport;
  * <h2>Threads</h2>
  * The workers are daemon threads, created lazily by the first call that wants them (single-threaded
  * use never starts one) and kept for the life of the JVM; at most {@code availableProcessors - 1}
- * of them exist, and one call never uses more threads than there are processors. After a call a
- * worker spins briefly (about {@link #SPIN_NANOS} ns) so that back-to-back calls find it awake, then
- * parks. The pool serves one call at a time; a call that finds it busy (another thread's call is
- * running) runs all its items on its own thread instead of waiting, with the same results.
+ * of them exist, and one call never uses more threads than there are processors. After its items
+ * of a call a worker yields its processor once, then spins for {@link #SPIN_NANOS} (20 µs) so that
+ * the next pass of the same call, or a call made right after it, finds it awake, then parks. The
+ * yield matters on a busy machine: the scheduler can wake a worker on its caller's own
+ * processor, and a worker that spun there kept its caller off the processor until it parked
+ * (measured on a loaded 2-core machine, docs/kernels.md: a call of two 1 µs items kept its caller
+ * 105 and 120 µs in two of three rounds with a 100 µs spin and no yield, 7 to 15 µs with the yield
+ * and a 20 µs spin). The pool serves one call at a time; a call that finds it busy (another
+ * thread's call is running) runs all its items on its own thread instead of waiting, with the
+ * same results.
  */
 public final class ChannelParallel {
 
-  /** Tensors with fewer elements than this always run on the caller's thread. */
-  public static final int MIN_PARALLEL_ELEMENTS = 1 << 15;
+  /**
+   * The thread count that means "automatic": up to {@link #automaticThreads()} threads for calls
+   * of at least {@link #MIN_AUTOMATIC_ELEMENTS} elements. The public name is {@code
+   * BatchNormOptions.AUTO_THREADS}.
+   */
+  public static final int AUTOMATIC = 0;
 
-  /** How long an idle worker spins before it parks. */
-  static final long SPIN_NANOS = 100_000;
+  /** The system property that caps {@link #automaticThreads()}. */
+  public static final String THREADS_PROPERTY = "batchnorm4j.threads";
+
+  /**
+   * Calls with fewer elements than this always run on the caller's thread, whatever the thread
+   * count: the planner's work items hold about 16,384 values, so there is little to share below
+   * it. For experiments, {@code -Dbatchnorm4j.minParallelElements=n}
+   * overrides it.
+   */
+  public static final int MIN_PARALLEL_ELEMENTS =
+      intProperty("batchnorm4j.minParallelElements", 1 << 15);
+
+  /**
+   * With {@link #AUTOMATIC} threads, calls with fewer elements than this run on the caller's
+   * thread: 262,144 (2^18). On the measured 2-core machine (docs/kernels.md, "Threads"), two
+   * threads won 1.9 to 2 times there when the worker was still awake from the call before, and
+   * roughly broke even (0.81 to 1.66) when it had parked since and had to be woken, as in a
+   * network where other layers run between the calls; on smaller calls a woken worker lost up to
+   * 3.7 times with the fast kernels. An explicit thread count shares from {@link
+   * #MIN_PARALLEL_ELEMENTS}. For experiments, {@code -Dbatchnorm4j.minAutomaticElements=n}
+   * overrides it.
+   */
+  public static final int MIN_AUTOMATIC_ELEMENTS =
+      intProperty("batchnorm4j.minAutomaticElements", 1 << 18);
+
+  /**
+   * How long an idle worker spins before it parks, and how long a caller spins waiting for items
+   * still running on workers before it parks: 20 µs. Meant to cover the gap between the two
+   * passes of a training call (the caller's per-channel arithmetic) and calls made back to back;
+   * short, because the spin is CPU time taken from the application's other threads whenever the
+   * next call comes later, as it does in a network (measured in docs/kernels.md). For
+   * experiments, {@code -Dbatchnorm4j.spinNanos=n} overrides it.
+   */
+  static final long SPIN_NANOS = intProperty("batchnorm4j.spinNanos", 20_000);
 
   /** The number of processors, the most threads a call uses. */
   static final int PROCESSORS = Math.max(1, Runtime.getRuntime().availableProcessors());
+
+  /** The most threads an {@link #AUTOMATIC} call uses; see {@link #automaticThreads()}. */
+  private static final int AUTOMATIC_LIMIT = automaticLimit(System.getProperty(THREADS_PROPERTY),
+      PROCESSORS, message -> System.getLogger("io.github.batchnorm4j")
+          .log(System.Logger.Level.WARNING, message));
 
   /** Numbered work, published to the workers without allocating. */
   public interface Work {
@@ -53,19 +100,95 @@ public final class ChannelParallel {
   private ChannelParallel() {}
 
   /**
-   * Returns how many threads a call on {@code elements} elements with {@code items} items should
-   * use: 1 for small tensors, else {@code min(threads, processors, items)}.
+   * {@return the most threads a call with {@link #AUTOMATIC} threads uses in this JVM: the number
+   * of processors, capped by {@code -Dbatchnorm4j.threads} when that is a valid integer}
+   */
+  public static int automaticThreads() {
+    return AUTOMATIC_LIMIT;
+  }
+
+  /**
+   * The most threads an {@link #AUTOMATIC} call uses, given the value of {@link
+   * #THREADS_PROPERTY}: {@code processors}, or {@code min(processors, value)} for an integer value
+   * &gt;= 1. Anything else is reported to {@code warn} once, with the property, the value and the
+   * expected form, and ignored: results never depend on the thread count, so a mistyped tuning knob
+   * should cost speed at worst, not fail a job.
    *
-   * @param threads the most threads the caller allows
+   * @param value the property's value, or null when it is not set
+   * @param processors the number of processors, &gt;= 1
+   * @param warn receives the warning for an invalid value
+   * @return the limit, in [1, processors]
+   */
+  public static int automaticLimit(String value, int processors,
+      java.util.function.Consumer<String> warn) {
+    if (value == null) {
+      return processors;
+    }
+    String v = value.trim();
+    int cap = -1;
+    try {
+      cap = Integer.parseInt(v);
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    if (cap < 1) {
+      warn.accept("ignoring -D" + THREADS_PROPERTY + "=" + value + ": expected an integer >= 1"
+          + " (the most threads one call of a module with the default threads may use); using "
+          + processors + " (the number of processors)");
+      return processors;
+    }
+    return Math.min(processors, cap);
+  }
+
+  /**
+   * Returns how many threads a call on {@code elements} elements with {@code items} items should
+   * use: 1 for small tensors (fewer than {@link #MIN_PARALLEL_ELEMENTS} elements, or {@link
+   * #MIN_AUTOMATIC_ELEMENTS} with {@link #AUTOMATIC} threads), else {@code min(limit, processors,
+   * items)}, where the limit is {@code threads}, or {@link #automaticThreads()} for {@link
+   * #AUTOMATIC}.
+   *
+   * @param threads the most threads the caller allows, or {@link #AUTOMATIC}
    * @param elements the number of values the call touches
    * @param items the number of work items
    * @return the number of threads, &gt;= 1
    */
   public static int effectiveThreads(int threads, long elements, int items) {
-    if (threads <= 1 || elements < MIN_PARALLEL_ELEMENTS) {
+    int limit = threads;
+    if (threads == AUTOMATIC) {
+      if (elements < MIN_AUTOMATIC_ELEMENTS) {
+        return 1;
+      }
+      limit = AUTOMATIC_LIMIT;
+    }
+    if (limit <= 1 || elements < MIN_PARALLEL_ELEMENTS) {
       return 1;
     }
-    return Math.max(1, Math.min(Math.min(threads, PROCESSORS), items));
+    return Math.max(1, Math.min(Math.min(limit, PROCESSORS), items));
+  }
+
+  /**
+   * {@return how many work items the worker threads (not the callers) have run since the JVM
+   * started} Tests use it to observe that a call was shared, or was not.
+   */
+  public static long itemsRunByWorkers() {
+    Pool pool = Pool.INSTANCE;
+    long sum = 0;
+    for (int p = 1; p <= PROCESSORS; p++) {
+      sum += pool.workerItems[p * Pool.PAD];
+    }
+    return sum;
+  }
+
+  private static int intProperty(String name, int fallback) {
+    String value = System.getProperty(name);
+    if (value == null) {
+      return fallback;
+    }
+    try {
+      return Math.max(0, Integer.parseInt(value.trim()));
+    } catch (NumberFormatException e) {
+      return fallback;
+    }
   }
 
   /**
@@ -75,10 +198,11 @@ public final class ChannelParallel {
    *
    * @param work the items' work
    * @param items the number of items
-   * @param threads the most threads to use, the caller's included
+   * @param threads the most threads to use, the caller's included, or {@link #AUTOMATIC}
    */
   public static void run(Work work, int items, int threads) {
-    int t = Math.min(Math.min(threads, PROCESSORS), items);
+    int limit = threads == AUTOMATIC ? AUTOMATIC_LIMIT : threads;
+    int t = Math.min(Math.min(limit, PROCESSORS), items);
     if (t <= 1) {
       for (int i = 0; i < items; i++) {
         work.run(i);
@@ -123,6 +247,11 @@ public final class ChannelParallel {
     Thread caller;
     volatile boolean callerParked;
     volatile Throwable failure;
+    /**
+     * Per participant p &gt;= 1 (worker p - 1), every {@link #PAD} slots, the items it has run;
+     * written by that worker only. For {@link #itemsRunByWorkers()}.
+     */
+    final long[] workerItems = new long[(PROCESSORS + 1) * PAD];
     private Worker[] workers = new Worker[0];
 
     void invoke(Work w, int n, int wanted) {
@@ -145,10 +274,12 @@ public final class ChannelParallel {
         }
       }
       work(0, generation); // the caller works too
-      // Wait for items still running on workers.
+      // Wait for items still running on workers: spin briefly (an item takes microseconds), then
+      // park, so that a worker preempted in the middle of an item can have this processor.
+      long deadline = System.nanoTime() + SPIN_NANOS;
       int spins = 0;
       while (finished.get() < n) {
-        if (++spins < 20_000) {
+        if ((++spins & 63) != 0 || System.nanoTime() < deadline) {
           Thread.onSpinWait();
         } else {
           callerParked = true;
@@ -209,17 +340,21 @@ public final class ChannelParallel {
             break;
           }
           if (claims.compareAndSet(q * PAD, t, t + 1)) {
-            runItem(w, (int) item);
+            runItem(w, (int) item, p);
           }
         }
       }
     }
 
-    void runItem(Work w, int item) {
+    void runItem(Work w, int item, int p) {
       try {
         w.run(item);
       } catch (Throwable e) {
         failure = e;
+      }
+      if (p > 0) {
+        // Counted before the item is finished, so the caller sees it once its call returns.
+        workerItems[p * PAD]++;
       }
       if (finished.incrementAndGet() == items && Thread.currentThread() != caller) {
         if (callerParked) {
@@ -264,7 +399,13 @@ public final class ChannelParallel {
       }
     }
 
+    /**
+     * Waits for the next call: yields once (if the scheduler put this worker on its caller's
+     * processor, the caller gets it back now rather than after the spin), spins for {@link
+     * #SPIN_NANOS}, then parks until a call unparks it.
+     */
     private long awaitGeneration(long seen) {
+      Thread.yield();
       long deadline = System.nanoTime() + SPIN_NANOS;
       int spins = 0;
       while (true) {

@@ -1,0 +1,277 @@
+package io.github.batchnorm4j;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assumptions.assumeThat;
+
+import io.github.batchnorm4j.internal.ChannelParallel;
+import io.github.batchnorm4j.testing.TestData;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The default threads (issue 13): a module or options built without {@code threads(...)} share
+ * large calls with the worker threads and keep small ones on the caller's thread; {@code
+ * -Dbatchnorm4j.threads} caps the default but not an explicit count, and an invalid value is
+ * ignored with one warning; the results are those of one thread, bit for bit. What ran where is
+ * observed, not assumed: {@link ChannelParallel#itemsRunByWorkers()} counts the work items the
+ * worker threads actually ran.
+ */
+class DefaultThreadsTest {
+
+  /** 4 x 64 x 32 x 32 = 262,144 values: shared by default. */
+  private static final Shape LARGE = Shape.of(4, 64, 32, 32);
+
+  /** 4 x 64 x 1023 = 261,888 values: not shared by default, shared by an explicit threads(2). */
+  private static final Shape MEDIUM = Shape.of(4, 64, 1023);
+
+  @Test
+  void theShapesAreOnEitherSideOfTheThresholds() {
+    assertThat(LARGE.numel()).isGreaterThanOrEqualTo(ChannelParallel.MIN_AUTOMATIC_ELEMENTS);
+    assertThat(MEDIUM.numel()).isLessThan(ChannelParallel.MIN_AUTOMATIC_ELEMENTS)
+        .isGreaterThanOrEqualTo(ChannelParallel.MIN_PARALLEL_ELEMENTS);
+  }
+
+  @Test
+  void theDefaultIsAutomaticEverywhere() {
+    assertThat(BatchNormOptions.AUTO_THREADS).isZero();
+    assertThat(BatchNormOptions.defaults().threads()).isEqualTo(BatchNormOptions.AUTO_THREADS);
+    assertThat(new BatchNorm2d(4).threads()).isEqualTo(BatchNormOptions.AUTO_THREADS);
+    assertThat(BatchNorm1d.builder(4).build().options().threads()).isZero();
+    assertThat(FrozenBatchNorm2d.builder(4).build().options().threads()).isZero();
+    assertThat(FrozenBatchNorm2d.freeze(new BatchNorm2d(4)).options().threads()).isZero();
+    assertThat(FrozenBatchNorm2d.freeze(BatchNorm2d.builder(4).threads(3).build()).options()
+        .threads()).isEqualTo(3);
+    // An explicit count is kept as given, and AUTO_THREADS restores the default.
+    assertThat(BatchNorm2d.builder(4).threads(1).build().threads()).isEqualTo(1);
+    assertThat(BatchNorm2d.builder(4).threads(2).threads(BatchNormOptions.AUTO_THREADS).build()
+        .threads()).isZero();
+    assertThat(BatchNormOptions.defaults().withThreads(5).withThreads(0).threads()).isZero();
+    // This JVM has no -Dbatchnorm4j.threads: the automatic limit is the processors.
+    assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
+    assertThat(BatchNormOptions.automaticThreads())
+        .isEqualTo(Runtime.getRuntime().availableProcessors());
+  }
+
+  @Test
+  void negativeThreadsAreRejectedNamingTheDefault() {
+    String message = "threads must be >= 1, or 0 (AUTO_THREADS) for the automatic default, but"
+        + " is -1";
+    assertThatThrownBy(() -> BatchNormOptions.defaults().withThreads(-1)).hasMessage(message);
+    assertThatThrownBy(() -> BatchNorm2d.builder(4).threads(-1).build())
+        .hasMessage(message + " (BatchNorm2d)");
+    assertThatThrownBy(() -> FrozenBatchNorm2d.builder(4).threads(-1).build())
+        .hasMessage(message + " (FrozenBatchNorm2d)");
+  }
+
+  @Test
+  void largeCallsWithTheDefaultThreadsAreSharedWithTheWorkers() {
+    assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
+    assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
+    Tensor x = Tensor.of(LARGE, TestData.gaussian(TestData.rng(1), LARGE.numel(), 1, 0));
+    Tensor dy = Tensor.of(LARGE, TestData.gaussian(TestData.rng(2), LARGE.numel(), 1, 0));
+    Tensor y = Tensor.zeros(LARGE);
+    Tensor dx = Tensor.zeros(LARGE);
+
+    BatchNorm2d train = new BatchNorm2d(64);
+    assertShared("training forward and backward", () -> {
+      train.forward(x, y);
+      train.backward(dy, dx);
+    });
+    BatchNorm2d eval = new BatchNorm2d(64).eval();
+    assertShared("eval forward", () -> eval.forward(x, y));
+    FrozenBatchNorm2d frozen = FrozenBatchNorm2d.builder(64).build();
+    assertShared("FrozenBatchNorm2d forward", () -> frozen.forward(x, y));
+    float[] mean = new float[64];
+    float[] invStd = new float[64];
+    BatchStatistics saved = new BatchStatistics(mean, invStd);
+    assertShared("BatchNormFunctional with default options",
+        () -> BatchNormFunctional.forwardTraining(BatchNormOptions.defaults(), LARGE, x.data(),
+            y.data(), null, null, 0.1, saved));
+
+    // The worker threads: daemon threads named batchnorm4j-worker-k, fewer than the processors.
+    List<Thread> workers = new ArrayList<>();
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      if (t.getName().startsWith("batchnorm4j-worker-")) {
+        workers.add(t);
+      }
+    }
+    assertThat(workers).isNotEmpty()
+        .hasSizeLessThan(Runtime.getRuntime().availableProcessors())
+        .allSatisfy(t -> {
+          assertThat(t.isDaemon()).as(t.getName() + " is a daemon").isTrue();
+          assertThat(t.getName()).matches("batchnorm4j-worker-[1-9][0-9]*");
+        });
+  }
+
+  @Test
+  void smallerCallsAndThreadsOneStayOnTheCallersThread() {
+    Tensor x = Tensor.of(MEDIUM, TestData.gaussian(TestData.rng(3), MEDIUM.numel(), 1, 0));
+    Tensor dy = Tensor.of(MEDIUM, TestData.gaussian(TestData.rng(4), MEDIUM.numel(), 1, 0));
+    Tensor y = Tensor.zeros(MEDIUM);
+    Tensor dx = Tensor.zeros(MEDIUM);
+    BatchNorm1d train = new BatchNorm1d(64);
+    BatchNorm1d eval = new BatchNorm1d(64).eval();
+    assertNotShared("calls under the threshold with the default threads", () -> {
+      train.forward(x, y);
+      train.backward(dy, dx);
+      eval.forward(x, y);
+      eval.backward(dy, dx);
+    });
+    if (Runtime.getRuntime().availableProcessors() > 1) {
+      BatchNorm1d two = BatchNorm1d.builder(64).threads(2).build();
+      assertShared("the same calls with an explicit threads(2)", () -> {
+        two.forward(x, y);
+        two.backward(dy, dx);
+      });
+    }
+
+    Tensor big = Tensor.of(LARGE, TestData.gaussian(TestData.rng(5), LARGE.numel(), 1, 0));
+    Tensor out = Tensor.zeros(LARGE);
+    Tensor grad = Tensor.zeros(LARGE);
+    BatchNorm2d one = BatchNorm2d.builder(64).threads(1).build();
+    assertNotShared("large calls with threads(1)", () -> {
+      one.forward(big, out);
+      one.backward(big, grad);
+    });
+  }
+
+  @Test
+  void theDefaultGivesTheBitsOfOneThread() {
+    assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
+    assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
+    for (Layout layout : Layout.values()) {
+      for (Activation activation : Activation.values()) {
+        // 266,104 values, 37 channels (does not divide the work evenly).
+        Shape shape = layout == Layout.CHANNELS_FIRST ? Shape.of(8, 37, 31, 29)
+            : Shape.of(8, 31, 29, 37);
+        float[] x = TestData.gaussian(TestData.rng(6), shape.numel(), 2, 1e3);
+        float[] dy = TestData.gaussian(TestData.rng(7), shape.numel(), 1, 0);
+        // Fresh modules until the workers took part in one's calls (on a busy machine a worker
+        // may not get a processor in time for a call).
+        long before = ChannelParallel.itemsRunByWorkers();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        List<float[]> auto;
+        do {
+          before = ChannelParallel.itemsRunByWorkers();
+          auto = runAll(BatchNorm2d.builder(37).layout(layout).activation(activation).build(),
+              shape, x, dy);
+        } while (ChannelParallel.itemsRunByWorkers() == before && System.nanoTime() < deadline);
+        assertThat(ChannelParallel.itemsRunByWorkers()).as("the workers took part").isGreaterThan(
+            before);
+        List<float[]> one = runAll(BatchNorm2d.builder(37).layout(layout).activation(activation)
+            .threads(1).build(), shape, x, dy);
+        for (int k = 0; k < one.size(); k++) {
+          TestData.assertBitwiseEqual(layout + ", " + activation + ", result " + k,
+              auto.get(k), one.get(k));
+        }
+      }
+    }
+  }
+
+  /** The automatic limit from the property's value; the warning for an invalid one. */
+  @Test
+  void thePropertyCapsTheDefaultAndInvalidValuesAreIgnoredWithOneWarning() {
+    List<String> warnings = new ArrayList<>();
+    assertThat(ChannelParallel.automaticLimit(null, 8, warnings::add)).isEqualTo(8);
+    assertThat(ChannelParallel.automaticLimit("1", 8, warnings::add)).isEqualTo(1);
+    assertThat(ChannelParallel.automaticLimit(" 3 ", 8, warnings::add)).isEqualTo(3);
+    assertThat(ChannelParallel.automaticLimit("64", 8, warnings::add)).isEqualTo(8);
+    assertThat(warnings).isEmpty();
+    for (String invalid : new String[] {"0", "-2", "two", "", "1.5", "99999999999"}) {
+      warnings.clear();
+      assertThat(ChannelParallel.automaticLimit(invalid, 8, warnings::add)).as(invalid)
+          .isEqualTo(8);
+      assertThat(warnings).as(invalid).containsExactly("ignoring -Dbatchnorm4j.threads="
+          + invalid + ": expected an integer >= 1 (the most threads one call of a module with the"
+          + " default threads may use); using 8 (the number of processors)");
+    }
+  }
+
+  /**
+   * The property end to end, in fresh JVMs ({@link ThreadsProbe}): {@code
+   * -Dbatchnorm4j.threads=1} keeps default calls on the caller's thread but not an explicit
+   * threads(2); a value that is not a number is ignored with one WARNING on the console.
+   */
+  @Test
+  void thePropertyInAFreshJvm() throws IOException, InterruptedException {
+    assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
+    Probe capped = probe("-Dbatchnorm4j.threads=1");
+    assertThat(capped.out).contains("automatic 1", "default worker items 0")
+        .containsPattern("explicit worker items [1-9]");
+    assertThat(capped.err).doesNotContain("WARNING");
+
+    Probe invalid = probe("-Dbatchnorm4j.threads=lots");
+    int processors = Runtime.getRuntime().availableProcessors();
+    assertThat(invalid.out).contains("automatic " + processors)
+        .containsPattern("default worker items [1-9]");
+    assertThat(invalid.err.split("ignoring -Dbatchnorm4j.threads=lots", -1)).as(invalid.err)
+        .hasSize(2);
+    assertThat(invalid.err).contains("WARNING: ignoring -Dbatchnorm4j.threads=lots: expected an"
+        + " integer >= 1 (the most threads one call of a module with the default threads may"
+        + " use); using " + processors + " (the number of processors)");
+  }
+
+  private record Probe(String out, String err) {}
+
+  private static Probe probe(String property) throws IOException, InterruptedException {
+    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    Process process = new ProcessBuilder(java.toString(), property, "-cp",
+        System.getProperty("java.class.path"), ThreadsProbe.class.getName()).start();
+    process.getOutputStream().close();
+    // Small outputs: read them after the exit.
+    assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("the probe finished").isTrue();
+    String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    String err = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.exitValue()).as(out + err).isZero();
+    return new Probe(out, err);
+  }
+
+  private static List<float[]> runAll(BatchNorm2d bn, Shape shape, float[] x, float[] dy) {
+    for (int c = 0; c < bn.numFeatures(); c++) {
+      bn.weight()[c] = 1 + 0.1f * c;
+      bn.bias()[c] = 0.01f * c;
+    }
+    List<float[]> out = new ArrayList<>();
+    out.add(bn.forward(Tensor.of(shape, x)).data());
+    out.add(bn.backward(Tensor.of(shape, dy)).data());
+    bn.eval();
+    out.add(bn.forward(Tensor.of(shape, x)).data());
+    out.add(bn.backward(Tensor.of(shape, dy)).data());
+    out.add(bn.runningMean());
+    out.add(bn.runningVar());
+    out.add(bn.weightGrad());
+    out.add(bn.biasGrad());
+    return out;
+  }
+
+  /**
+   * Repeats the step until the workers have run an item of it (a worker that is slow to wake on a
+   * busy machine leaves a call's items to its caller, so one call alone proves nothing).
+   */
+  private static void assertShared(String what, Runnable step) {
+    long before = ChannelParallel.itemsRunByWorkers();
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+    int calls = 0;
+    while (ChannelParallel.itemsRunByWorkers() == before && System.nanoTime() < deadline) {
+      step.run();
+      calls++;
+    }
+    assertThat(ChannelParallel.itemsRunByWorkers()).as(what + ": items run by the workers in "
+        + calls + " calls").isGreaterThan(before);
+  }
+
+  private static void assertNotShared(String what, Runnable step) {
+    long before = ChannelParallel.itemsRunByWorkers();
+    for (int i = 0; i < 100; i++) {
+      step.run();
+    }
+    assertThat(ChannelParallel.itemsRunByWorkers()).as(what + ": items run by the workers")
+        .isEqualTo(before);
+  }
+}
