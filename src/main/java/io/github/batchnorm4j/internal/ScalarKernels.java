@@ -43,14 +43,6 @@ public final class ScalarKernels extends KernelOps {
    */
   static final double PIVOT_THRESHOLD = 8;
 
-  /**
-   * Runs shorter than this (BatchNorm1d's (N, C) has runs of one value, channels-last data too)
-   * are computed in double, one value at a time: C2 cannot vectorize a run that short anyway, and
-   * the double formula takes 5 operations a value where the float one takes 13. Same accuracy
-   * (rounded once); the choice depends on the shape only, so the bits do not depend on threads.
-   */
-  static final int MIN_FLOAT_RUN = 16;
-
   private ScalarKernels() {}
 
   @Override
@@ -97,10 +89,6 @@ public final class ScalarKernels extends KernelOps {
     // y = d a + b with d = x - P, a = aHi + aLo and b = bHi + bLo (each a double split into two
     // floats). d aHi = p + pe exactly (fma), p + bHi = t + te exactly (Knuth's two-sum), so
     // y = t + (te + pe + d aLo + bLo): the bracket is tiny against t, and y is rounded about once.
-    if (len < MIN_FLOAT_RUN) {
-      normalizeShortRuns(x, y, base, stride, planes, len, mean, alpha, beta, relu);
-      return;
-    }
     final float p = pivot(mean, alpha);
     final float aHi = (float) alpha;
     final float aLo = low(alpha);
@@ -117,16 +105,6 @@ public final class ScalarKernels extends KernelOps {
         for (int i = start; i < end; i++) {
           y[i] = affine(x[i] - p, aHi, aLo, bHi, bLo);
         }
-      }
-    }
-  }
-
-  private static void normalizeShortRuns(float[] x, float[] y, int base, int stride, int planes,
-      int len, double mean, double alpha, double beta, boolean relu) {
-    for (int q = 0, start = base; q < planes; q++, start += stride) {
-      for (int i = start, end = start + len; i < end; i++) {
-        double v = (x[i] - mean) * alpha + beta;
-        y[i] = (float) (relu ? Math.max(v, 0.0) : v); // NaN stays NaN
       }
     }
   }
@@ -211,14 +189,6 @@ public final class ScalarKernels extends KernelOps {
       int planes, int len, double mean, double meanDy, double k, double scale) {
     // dx = scale (g - meanDy - (x - mean) k) = g s + (x - P) t + u with s = scale, t = -scale k
     // and u = -scale (meanDy + (P - mean) k); s and t split into two floats each.
-    if (len < MIN_FLOAT_RUN) {
-      for (int q = 0, start = base; q < planes; q++, start += stride) {
-        for (int i = start, end = start + len; i < end; i++) {
-          dx[i] = (float) (scale * ((gradient(dy, reluOutput, i) - meanDy) - (x[i] - mean) * k));
-        }
-      }
-      return;
-    }
     final float p = pivot(mean, scale);
     final double slope = -scale * k;
     final float sHi = (float) scale;
