@@ -27,8 +27,8 @@ import java.util.Optional;
  * than the scalar ones (a first training step on (32, 64, 56, 56) took 0.7 s instead of 0.2 s). So
  * when they are chosen, calls run on the scalar kernels at first, while a daemon thread named
  * {@code batchnorm4j-warmup} runs the vector kernels on small blocks with the paths the program
- * uses until they are compiled (typically 0.5 to 2 s, at most half a core, at most 2 s of CPU),
- * then hands over to them ({@link #warmingUp()} turns false). Results computed during the warm-up
+ * uses until they are compiled (1 to 2 s on a busy 2-core machine; it takes at most half a core
+ * and at most 2 s of CPU), then hands over to them ({@link #warmingUp()} turns false). Results computed during the warm-up
  * may therefore differ in the last bits from the same calls made later. {@link
  * #awaitWarmUp(Duration)} waits for the hand-over; {@code -Dbatchnorm4j.warmup=false} ({@link
  * #WARM_UP_PROPERTY}) runs the vector kernels from the first call instead.

@@ -142,6 +142,48 @@ class VectorWarmUpTest {
         weightGrad, biasGrad};
   }
 
+  /** The recording and the delegation allocate nothing per call, either way of the hand-over. */
+  @Test
+  void callsThroughEitherDelegatingAllocateNothing() {
+    com.sun.management.ThreadMXBean threads = io.github.batchnorm4j.testing.Allocations.counters();
+    VectorWarmUp warmUp = new VectorWarmUp(KernelOps.vector().orElse(KernelOps.scalar()), r -> { });
+    for (KernelOps ops : new KernelOps[] {warmUp.recorder(), warmUp.vector()}) {
+      int n = 16;
+      int c = 8;
+      int s = 7 * 7;
+      float[] x = new float[n * c * s];
+      SplittableRandom rnd = new SplittableRandom(5);
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) rnd.nextGaussian();
+      }
+      float[] y = new float[x.length];
+      float[] dx = new float[x.length];
+      float[] weight = new float[c];
+      java.util.Arrays.fill(weight, 1f);
+      float[] bias = new float[c];
+      float[] runningMean = new float[c];
+      float[] runningVar = new float[c];
+      float[] saveMean = new float[c];
+      float[] saveInvStd = new float[c];
+      float[] weightGrad = new float[c];
+      float[] biasGrad = new float[c];
+      Runnable step = () -> {
+        BatchNormKernels.forwardTraining(ops, n, c, s, false, x, y, weight, bias, runningMean,
+            runningVar, 0.1, true, 1e-5, false, saveMean, saveInvStd, 1, PassOrder.AUTO);
+        BatchNormKernels.backwardTraining(ops, n, c, s, false, x, null, y, dx, weight, saveMean,
+            saveInvStd, weightGrad, biasGrad, 1, PassOrder.AUTO);
+      };
+      for (int i = 0; i < 5_000; i++) { // let the JIT compile everything first
+        step.run();
+      }
+      long allocated = io.github.batchnorm4j.testing.Allocations
+          .leastAllocatedInThreeWindows(threads, step, 500);
+      // 1,000 calls: anything per call would show as at least 16 bytes per call.
+      assertThat(allocated).as("bytes allocated by 500 steps through %s", ops.name())
+          .isLessThan(1_000);
+    }
+  }
+
   /**
    * A private warm-up of the vector kernels, fed by calls through its recorder, ends with the
    * vector kernels taking over, on a daemon thread of the documented name, within its budget; the
