@@ -17,16 +17,19 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * <p>So, while the warm-up runs, {@link KernelOps#forSize} hands out the scalar kernels wrapped in
  * a recording {@link Delegating}, which notes each kernel call's <em>signature</em> (which method,
  * with or without the ReLU mask, the run length and the channel count, both {@link #reduced}).
- * One daemon thread, {@value #THREAD_NAME}, runs the vector kernels on small blocks with exactly
- * those signatures: that makes the JIT compile the paths the program uses, with profiles that
- * match its calls, and nothing else (compiling every path of the vector kernels took 3 to 10
- * times longer). Every few rounds it times one call of each signature on a block of about 2,048
+ * One daemon thread, {@value #THREAD_NAME}, waits until no new signature has appeared for {@link
+ * #SETTLE_NANOS} (the program's first calls run without it competing), then runs the vector
+ * kernels on small blocks with exactly those signatures: that makes the JIT compile the paths the
+ * program uses, with profiles that match its calls, and nothing else (compiling every path of the
+ * vector kernels took 3 to 10 times longer). Every few rounds it times one call of each signature on a block of about 2,048
  * values with the vector kernels and with the scalar ones. Compiled, the vector kernels took 0.1
  * to 3 ns per value and at most 2.3 times the scalar kernels' time; interpreted or C1-compiled,
  * 14 to 500 ns per value and 20 to 70 times the scalar time. A signature counts as compiled at
  * most {@link #MAX_NANOS_PER_VALUE} ns per value and {@link #COMPILED_RATIO} times the fastest
  * scalar call. Once every signature seen is compiled and no new one has appeared for {@link
- * #STABLE_ROUNDS} measuring rounds, the vector kernels take over and the thread ends.
+ * #STABLE_ROUNDS} measuring rounds, it runs them once on two new threads (see {@code warmUp}),
+ * measures again, and then the vector kernels take over (through a second {@link Delegating}, for
+ * the reason given there) and the thread ends.
  *
  * <p>Its cost is bounded. After each round the thread sleeps as long as the round took (at least
  * 1 ms), so it takes at most half a core, leaving the other half to the caller and to the JIT
@@ -245,7 +248,7 @@ final class VectorWarmUp implements Runnable {
         // Once more from a thread that has not run the vector kernels: its first call misses
         // their per-thread scratch (a ThreadLocal), a branch the warm-up thread's profile never
         // took, and C2's code traps and is recompiled. Let that happen here rather than in the
-        // program's first vector call (it cost that call about 100 ms), then measure again.
+        // program's first vector call (it cost that step 150 to 250 ms), then measure again.
         probe.roundOnNewThread(vector);
         probe.forgetCompiled();
         checkedOnNewThread = probe.size();
