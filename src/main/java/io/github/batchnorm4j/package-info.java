@@ -49,7 +49,10 @@
  *   <li>Statistics are accumulated in double from values shifted by one of the channel's own values,
  *       so inputs with a large common offset keep their accuracy.
  *   <li>SIMD: with {@code --add-modules jdk.incubator.vector} the kernels use the Vector API (same
- *       accuracy contract); {@code -Dbatchnorm4j.simd=false} forces the scalar kernels.
+ *       accuracy contract); {@code -Dbatchnorm4j.simd=false} forces the scalar kernels. Until the
+ *       JIT has compiled the Vector API kernels, calls run on the scalar ones while a background
+ *       thread warms them up. {@link io.github.batchnorm4j.KernelInfo} says which kernels run and
+ *       why.
  * </ul>
  */
 package io.github.batchnorm4j;

@@ -48,6 +48,63 @@ class KernelSelectionTest {
     assertThat(KernelOps.forcesScalar(null)).isFalse();
   }
 
+  @Test
+  void theWarmUpPropertyUsesTheSameSpellings() {
+    for (String off : new String[] {"false", "FALSE", " scalar ", "off", "no"}) {
+      assertThat(KernelOps.disablesWarmUp(off)).as(off).isTrue();
+    }
+    for (String on : new String[] {"auto", "true", "", "on"}) {
+      assertThat(KernelOps.disablesWarmUp(on)).as(on).isFalse();
+    }
+    assertThat(KernelOps.disablesWarmUp(null)).isFalse();
+  }
+
+  /**
+   * The WARNING for a JVM without the module, for every combination: only where the flag would
+   * change the choice (module absent, scalar not forced, a JIT) and the scalar kernels are
+   * markedly slower (below Java 25); it names the flag and the property that silences it.
+   */
+  @Test
+  void theMissingModuleWarningForEachJdkAndSetting() {
+    for (int feature : new int[] {17, 18, 21, 24, 25, 26, 30}) {
+      for (boolean module : new boolean[] {false, true}) {
+        for (boolean forced : new boolean[] {false, true}) {
+          for (boolean interpreted : new boolean[] {false, true}) {
+            boolean helps = !module && !forced && !interpreted;
+            assertThat(KernelOps.flagWouldHelp(module, forced, interpreted)).isEqualTo(helps);
+            var warning = KernelOps.missingModuleWarning(feature, module, forced, interpreted);
+            String what = feature + " " + module + " " + forced + " " + interpreted;
+            if (helps && feature < KernelOps.QUIET_FROM_FEATURE) {
+              assertThat(warning).as(what).hasValueSatisfying(w -> assertThat(w)
+                  .startsWith("batchnorm4j: the Java vector incubator module is not readable")
+                  .contains("Java " + feature)
+                  .contains("'--add-modules jdk.incubator.vector'")
+                  .contains("-Dbatchnorm4j.simd=false"));
+            } else {
+              assertThat(warning).as(what).isEmpty();
+            }
+          }
+        }
+      }
+    }
+    assertThat(KernelOps.QUIET_FROM_FEATURE).isEqualTo(25);
+  }
+
+  /** Without the module the choice and its state say so; with it, no warm-up in surefire. */
+  @Test
+  void theStateMatchesTheChoice() {
+    KernelOps.State state = KernelOps.state();
+    if (KernelOps.get() == KernelOps.scalar()) {
+      assertThat(state).isEqualTo(KernelOps.State.SCALAR);
+      assertThat(KernelOps.vectorBits()).isZero();
+      assertThat(KernelOps.warmUpOutcome()).isEmpty();
+    } else if (KernelOps.disablesWarmUp(System.getProperty(KernelOps.WARM_UP_PROPERTY))) {
+      assertThat(state).isEqualTo(KernelOps.State.VECTOR);
+      assertThat(KernelOps.forSize(1 << 20)).isSameAs(KernelOps.get());
+    }
+    assertThat(KernelOps.forSize(KernelOps.MIN_VECTOR_ELEMENTS - 1)).isSameAs(KernelOps.scalar());
+  }
+
   /**
    * No method of the Vector API kernels takes or returns a vector. JDK 17's C2 boxes a vector that
    * crosses a call it does not inline, and it may decline to inline even a one-line helper (most

@@ -168,11 +168,31 @@ public abstract class KernelOps {
       int o);
 
   // ---------------------------------------------------------------------------------------------
-  // Selection, once per JVM (the Lucene VectorizationProvider pattern).
+  // Selection, once per JVM (the Lucene VectorizationProvider pattern), and the warm-up.
+
+  /**
+   * The system property that turns the background warm-up off: with {@code
+   * -Dbatchnorm4j.warmup=false} the Vector API kernels run from the first call (slowly until C2
+   * has compiled them), which makes every call give the same bits from the start.
+   */
+  public static final String WARM_UP_PROPERTY = "batchnorm4j.warmup";
+
+  /** The JVM option that puts the Vector API module into the boot layer. */
+  public static final String VECTOR_FLAG = "--add-modules jdk.incubator.vector";
+
+  /**
+   * From this Java feature version on, a JVM without {@link #VECTOR_FLAG} logs its choice at INFO;
+   * below it, at WARNING. Measured (benchmarks/results/defaults-jdk17.json and -jdk25.json, JMH,
+   * the five real shapes, 1 and 2 threads): without the module JDK 17 is 3.7 to 5.7 times slower
+   * (geometric means per pass) and JDK 25 1.5 to 2.5 times, because JDK 25's C2 vectorizes more
+   * of the scalar loops. JDK 21 was not measured (this machine has no JDK 21); it warns, as the
+   * issue asks for JDK 17 and 21 at least.
+   */
+  public static final int QUIET_FROM_FEATURE = 25;
 
   /** {@return the kernels chosen at start-up (see the class comment for the rules)} */
   public static KernelOps get() {
-    return Holder.INSTANCE;
+    return Holder.SELECTION.chosen;
   }
 
   /**
@@ -184,12 +204,13 @@ public abstract class KernelOps {
   public static final int MIN_VECTOR_ELEMENTS = 1 << 12;
 
   /**
-   * {@return the kernels for a tensor of {@code elements} values: {@link #get()}, or scalar}
+   * {@return the kernels for a tensor of {@code elements} values: {@link #get()}, or scalar for
+   * small tensors and while the Vector API kernels are warming up}
    *
    * @param elements the number of values in the tensor
    */
   public static KernelOps forSize(long elements) {
-    return elements < MIN_VECTOR_ELEMENTS ? ScalarKernels.INSTANCE : Holder.INSTANCE;
+    return elements < MIN_VECTOR_ELEMENTS ? ScalarKernels.INSTANCE : Holder.SELECTION.active;
   }
 
   /** {@return the scalar kernels, always available} */
@@ -210,25 +231,70 @@ public abstract class KernelOps {
 
   /** {@return why {@link #get()} returned what it did, as logged once} */
   public static String selectionReason() {
-    return Holder.REASON;
+    return Holder.SELECTION.reason;
   }
 
-  private static final class Holder {
-    static final String REASON;
-    static final KernelOps INSTANCE;
+  /**
+   * {@return true while the Vector API kernels are chosen but not yet compiled, so that {@link
+   * #forSize} still hands out the scalar kernels}
+   */
+  public static boolean warmingUp() {
+    Selection s = Holder.SELECTION;
+    return s.warmUp != null && s.warmUpResult == null;
+  }
 
-    static {
-      String[] reason = new String[1];
-      INSTANCE = select(reason);
-      REASON = reason[0];
-      System.getLogger("io.github.batchnorm4j")
-          .log(System.Logger.Level.INFO, "batchnorm4j kernels: " + REASON);
+  /** What large tensors run on. */
+  public enum State {
+    /** The scalar kernels, for good. */
+    SCALAR,
+    /** The scalar kernels while the Vector API kernels are warming up. */
+    WARMING_UP,
+    /** The Vector API kernels. */
+    VECTOR
+  }
+
+  /** {@return what {@link #forSize} hands out for large tensors now, from one consistent read} */
+  public static State state() {
+    Selection s = Holder.SELECTION;
+    if (s.chosen == ScalarKernels.INSTANCE) {
+      return State.SCALAR;
     }
+    if (s.warmUp == null) {
+      return State.VECTOR;
+    }
+    VectorWarmUp.Result r = s.warmUpResult;
+    return r == null ? State.WARMING_UP : r.vectorTakesOver() ? State.VECTOR : State.SCALAR;
   }
 
-  private static final class VectorHolder {
-    static final String[] WHY_NOT = new String[1];
-    static final KernelOps INSTANCE = loadVector(WHY_NOT);
+  /**
+   * {@return how the warm-up ended, such as "compiled after 640 ms (212 rounds, 4 of 4 kernel
+   * signatures compiled)"; "running" while it runs; empty when there is none (scalar kernels, or
+   * {@code -Dbatchnorm4j.warmup=false})}
+   */
+  public static Optional<String> warmUpOutcome() {
+    Selection s = Holder.SELECTION;
+    if (s.warmUp == null) {
+      return Optional.empty();
+    }
+    VectorWarmUp.Result r = s.warmUpResult;
+    return Optional.of(r == null ? "running" : r.toString());
+  }
+
+  /**
+   * Waits until the warm-up has ended (at once when there is none).
+   *
+   * @param nanos the longest to wait
+   * @return true if no warm-up is running any more
+   * @throws InterruptedException if the waiting thread is interrupted
+   */
+  public static boolean awaitWarmUp(long nanos) throws InterruptedException {
+    VectorWarmUp w = Holder.SELECTION.warmUp;
+    return w == null || w.await(nanos);
+  }
+
+  /** {@return the width in bits of the double vectors of the chosen kernels; 0 for scalar} */
+  public static int vectorBits() {
+    return state() == State.SCALAR ? 0 : VectorHolder.BITS;
   }
 
   /**
@@ -237,8 +303,130 @@ public abstract class KernelOps {
    * @param setting the property's value, or null
    */
   public static boolean forcesScalar(String setting) {
+    return isOff(setting);
+  }
+
+  /**
+   * {@return whether a value of {@code -Dbatchnorm4j.warmup} turns the warm-up off}
+   *
+   * @param setting the property's value, or null
+   */
+  public static boolean disablesWarmUp(String setting) {
+    return isOff(setting);
+  }
+
+  private static boolean isOff(String setting) {
     String v = setting == null ? "" : setting.trim().toLowerCase(Locale.ROOT);
     return v.equals("false") || v.equals("scalar") || v.equals("off") || v.equals("no");
+  }
+
+  /**
+   * {@return whether starting this JVM with {@link #VECTOR_FLAG} would make the library choose the
+   * Vector API kernels: the module is absent, nothing forces scalar and the JIT runs (the vector
+   * width is checked only once the module is there)}
+   *
+   * @param modulePresent whether {@code jdk.incubator.vector} is in the boot layer
+   * @param forcedScalar whether {@code -Dbatchnorm4j.simd} forces the scalar kernels
+   * @param interpretedOnly whether the JVM runs without a JIT ({@code -Xint})
+   */
+  public static boolean flagWouldHelp(boolean modulePresent, boolean forcedScalar,
+      boolean interpretedOnly) {
+    return !modulePresent && !forcedScalar && !interpretedOnly;
+  }
+
+  /**
+   * The WARNING logged once when a JVM that is markedly slower without the Vector API module
+   * lacks it, like Lucene's "Java vector incubator module is not readable"; empty where the
+   * choice is logged at INFO (the module is present, scalar is forced, the JVM is interpreted
+   * only, or the feature version is at least {@link #QUIET_FROM_FEATURE}).
+   *
+   * @param javaFeature {@code Runtime.version().feature()}
+   * @param modulePresent whether {@code jdk.incubator.vector} is in the boot layer
+   * @param forcedScalar whether {@code -Dbatchnorm4j.simd} forces the scalar kernels
+   * @param interpretedOnly whether the JVM runs without a JIT ({@code -Xint})
+   * @return the message, or empty
+   */
+  public static Optional<String> missingModuleWarning(int javaFeature, boolean modulePresent,
+      boolean forcedScalar, boolean interpretedOnly) {
+    if (!flagWouldHelp(modulePresent, forcedScalar, interpretedOnly)
+        || javaFeature >= QUIET_FROM_FEATURE) {
+      return Optional.empty();
+    }
+    return Optional.of("batchnorm4j: the Java vector incubator module is not readable, so its "
+        + "scalar kernels run, several times slower than its SIMD kernels on Java " + javaFeature
+        + ". For SIMD, start the JVM with '" + VECTOR_FLAG + "'; -D" + SIMD_PROPERTY
+        + "=false chooses the scalar kernels without this warning.");
+  }
+
+  /** The choice of this JVM; the warm-up's outcome arrives later, on its thread. */
+  private static final class Selection {
+    final KernelOps chosen;
+    final String reason;
+    /** The warm-up, or null when the chosen kernels run from the start. */
+    final VectorWarmUp warmUp;
+    /** What {@link #forSize} hands out for large tensors: scalar until the warm-up is done. */
+    volatile KernelOps active;
+    volatile VectorWarmUp.Result warmUpResult;
+
+    Selection(KernelOps chosen, String reason, boolean warm) {
+      this.chosen = chosen;
+      this.reason = reason;
+      this.warmUp = warm ? new VectorWarmUp(chosen, this::warmedUp) : null;
+      this.active = warm ? warmUp.recorder() : chosen;
+    }
+
+    private void warmedUp(VectorWarmUp.Result result) {
+      warmUpResult = result;
+      if (result.vectorTakesOver()) {
+        active = warmUp.vector();
+        LOG.log(System.Logger.Level.DEBUG, "batchnorm4j kernels: " + chosen.name()
+            + " in use, warm-up " + result);
+      } else {
+        // The flag was given, yet the vector kernels did not come near compiled speed: a JVM
+        // without C2 (-XX:TieredStopAtLevel=1) or one starved of CPU. Scalar is the safe choice.
+        LOG.log(System.Logger.Level.WARNING, "batchnorm4j kernels: staying on the scalar kernels: "
+            + "the Vector API kernels did not reach compiled speed (warm-up " + result + "); -D"
+            + WARM_UP_PROPERTY + "=false uses them without this check");
+      }
+    }
+  }
+
+  private static final System.Logger LOG = System.getLogger("io.github.batchnorm4j");
+
+  private static final class Holder {
+    static final Selection SELECTION;
+
+    static {
+      String[] reason = new String[1];
+      KernelOps chosen = select(reason);
+      boolean warm = chosen != ScalarKernels.INSTANCE
+          && !disablesWarmUp(System.getProperty(WARM_UP_PROPERTY));
+      SELECTION = new Selection(chosen, reason[0], warm);
+      Optional<String> warning = missingModuleWarning(Runtime.version().feature(),
+          ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent(),
+          forcesScalar(System.getProperty(SIMD_PROPERTY)), interpretedOnly());
+      if (warning.isPresent()) {
+        LOG.log(System.Logger.Level.WARNING, warning.get());
+      } else {
+        LOG.log(System.Logger.Level.INFO, "batchnorm4j kernels: " + reason[0] + (warm
+            ? "; the scalar kernels run until the thread " + VectorWarmUp.THREAD_NAME
+                + " has had these compiled (-D" + WARM_UP_PROPERTY + "=false: from the start)"
+            : ""));
+      }
+      if (warm) {
+        SELECTION.warmUp.start();
+      }
+    }
+  }
+
+  private static final class VectorHolder {
+    static final String[] WHY_NOT = new String[1];
+    static final KernelOps INSTANCE = loadVector(WHY_NOT);
+    static final int BITS = INSTANCE == null ? 0 : preferredDoubleBits();
+  }
+
+  private static boolean interpretedOnly() {
+    return System.getProperty("java.vm.info", "").contains("interpreted mode");
   }
 
   private static KernelOps select(String[] reason) {
@@ -257,14 +445,26 @@ public abstract class KernelOps {
     return vector;
   }
 
+  /** The preferred double species' width, through the public Vector API (read only when loaded). */
+  private static int preferredDoubleBits() {
+    try {
+      Object species = Class.forName("jdk.incubator.vector.DoubleVector")
+          .getField("SPECIES_PREFERRED").get(null);
+      return (Integer) Class.forName("jdk.incubator.vector.VectorSpecies")
+          .getMethod("vectorBitSize").invoke(species);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return 0;
+    }
+  }
+
   private static KernelOps loadVector(String[] reason) {
     Optional<Module> module = ModuleLayer.boot().findModule("jdk.incubator.vector");
     if (module.isEmpty()) {
       reason[0] = "scalar (jdk.incubator.vector is not present; start the JVM with "
-          + "--add-modules jdk.incubator.vector to use SIMD)";
+          + VECTOR_FLAG + " to use SIMD)";
       return null;
     }
-    if (System.getProperty("java.vm.info", "").contains("interpreted mode")) {
+    if (interpretedOnly()) {
       reason[0] = "scalar (the JVM runs interpreted only; the Vector API needs the JIT)";
       return null;
     }
