@@ -1,8 +1,10 @@
 package io.github.batchnorm4j.bench;
 
 import io.github.batchnorm4j.BatchNorm2d;
+import io.github.batchnorm4j.KernelInfo;
 import io.github.batchnorm4j.Shape;
 import io.github.batchnorm4j.Tensor;
+import java.time.Duration;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Param;
 import org.openjdk.jmh.annotations.Scope;
@@ -46,7 +48,18 @@ public class BatchNorm4jState {
     probe = ForkProbe.begin(params);
     BenchShape s = BenchShape.parse(shape);
     fill(Shape.of(s.n, s.c, s.h, s.w), threads);
+    // With the Vector API module the library first runs its scalar kernels while the vector ones
+    // compile in the background (KernelInfo): call every pass this fork measures, then wait for
+    // the hand-over, so that JMH measures the kernels a long-running program gets.
+    for (int i = 0; i < 20; i++) {
+      train.forward(x, y);
+      train.backward(dy, dx);
+      eval.forward(x, y);
+    }
+    KernelInfo.awaitWarmUp(Duration.ofSeconds(60));
+    train.forward(x, y);
     probe.fact("libraryThreads", threadsOf(train));
+    probe.fact("kernels", KernelInfo.current().toString());
   }
 
   @TearDown(Level.Trial)
