@@ -44,7 +44,7 @@ public class BatchNorm4jState {
   private ForkProbe probe;
 
   @Setup(Level.Trial)
-  public void setUp(BenchmarkParams params) {
+  public void setUp(BenchmarkParams params) throws InterruptedException {
     probe = ForkProbe.begin(params);
     BenchShape s = BenchShape.parse(shape);
     fill(Shape.of(s.n, s.c, s.h, s.w), threads);
