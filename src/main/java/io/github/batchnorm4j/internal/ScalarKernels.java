@@ -110,7 +110,7 @@ public final class ScalarKernels extends KernelOps {
   }
 
   /** {@code d * (aHi + aLo) + (bHi + bLo)}, rounded to float about once (see normalize). */
-  private static float affine(float d, float aHi, float aLo, float bHi, float bLo) {
+  static float affine(float d, float aHi, float aLo, float bHi, float bLo) {
     float prod = d * aHi;
     float prodErr = Math.fma(d, aHi, -prod);
     float t = prod + bHi;

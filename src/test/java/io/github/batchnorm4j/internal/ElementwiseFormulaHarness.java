@@ -1,4 +1,4 @@
-package io.github.batchnorm4j;
+package io.github.batchnorm4j.internal;
 
 import java.util.SplittableRandom;
 
@@ -9,26 +9,14 @@ import java.util.SplittableRandom;
  * seeds per input, and how often each is worse than PyTorch's float formula. Not a test: a
  * measurement to rerun when the formulas change. Run with
  *
- * <pre>./mvnw -q test-compile exec:java -Dexec.mainClass=io.github.batchnorm4j.ElementwiseFormulaHarness</pre>
+ * <pre>./mvnw -q test-compile exec:java -Dexec.mainClass=io.github.batchnorm4j.internal.ElementwiseFormulaHarness</pre>
+ *
+ * <p>The pivot and the compensated y are {@link ScalarKernels}' own methods; dx repeats
+ * ScalarKernels.backwardDx's formula inline.
  */
 public final class ElementwiseFormulaHarness {
 
   private ElementwiseFormulaHarness() {}
-
-  /** As ScalarKernels.pivot: the mean when it lies more than 8 output units from 0, else 0. */
-  static float pivot(double mean, double scale) {
-    return Math.abs(mean * scale) > 8 ? (float) mean : 0f;
-  }
-
-  /** ScalarKernels' y: an error-free product and two-sum with split constants. */
-  static float compensated(float d, float aHi, float aLo, float bHi, float bLo) {
-    float prod = d * aHi;
-    float prodErr = Math.fma(d, aHi, -prod);
-    float t = prod + bHi;
-    float z = t - prod;
-    float sumErr = (prod - (t - z)) + (bHi - z);
-    return t + (sumErr + prodErr + Math.fma(d, aLo, bLo));
-  }
 
   public static void main(String[] args) {
     System.out.println("y: largest error per tensor, mean over seeds; worse = seeds where the"
@@ -74,7 +62,7 @@ public final class ElementwiseFormulaHarness {
         var /= m;
         double invStd = 1 / Math.sqrt(var + 1e-5);
         double alpha = gamma * invStd;
-        float p = pivot(mean, alpha);
+        float p = ScalarKernels.pivot(mean, alpha);
         float aHi = (float) alpha;
         float aLo = (float) (alpha - aHi);
         double b = beta + (p - mean) * alpha;
@@ -86,7 +74,7 @@ public final class ElementwiseFormulaHarness {
           double exact = (v - mean) * alpha + beta;
           float d = v - p;
           float[] got = {Math.fma(d, aHi, Math.fma(d, aLo, bHi)),
-              Math.fma(d, aHi, bHi) + Math.fma(d, aLo, bLo), compensated(d, aHi, aLo, bHi, bLo),
+              Math.fma(d, aHi, bHi) + Math.fma(d, aLo, bLo), ScalarKernels.affine(d, aHi, aLo, bHi, bLo),
               Math.fma(v, alphaT, shiftT)};
           for (int k = 0; k < 4; k++) {
             err[k] = Math.max(err[k], Math.abs(got[k] - exact));
@@ -141,7 +129,7 @@ public final class ElementwiseFormulaHarness {
       double k = sumGc * invStd * invStd / m;
       double s = gamma * invStd;
       // ScalarKernels.backwardDx
-      float p = pivot(mean, s);
+      float p = ScalarKernels.pivot(mean, s);
       double slope = -s * k;
       float sHi = (float) s;
       float sLo = (float) (s - sHi);
