@@ -321,12 +321,8 @@ public final class BatchNormKernels {
       }
       j.runSums(Pass.SCALE_GRAD_SUMS, t);
       for (int c = 0; c < j.channels; c++) {
-        double sumGrad = 0;
-        double sumGradCentered = 0;
-        for (int s = 0, u = c * j.segments; s < j.segments; s++, u++) {
-          sumGrad += j.partials[3 * u];
-          sumGradCentered += j.partials[3 * u + 1];
-        }
+        double sumGrad = j.channelSum(c, 0);
+        double sumGradCentered = j.channelSum(c, 1);
         if (biasGrad != null) {
           biasGrad[c] = (float) (biasGrad[c] + sumGrad);
         }
@@ -365,12 +361,8 @@ public final class BatchNormKernels {
     try {
       j.runSums(Pass.FORWARD_STATS, j.threadsFor(threads));
       for (int c = 0; c < channels; c++) {
-        double sum = 0;
-        double squares = 0;
-        for (int g = 0, u = c * j.segments; g < j.segments; g++, u++) {
-          sum += j.partials[3 * u];
-          squares += j.partials[3 * u + 1];
-        }
+        double sum = j.channelSum(c, 0);
+        double squares = j.channelSum(c, 1);
         mean[c] = j.shift(c) + sum / j.count;
         m2[c] = Math.max(0, squares - sum * (sum / j.count));
       }
@@ -408,14 +400,8 @@ public final class BatchNormKernels {
     try {
       j.runSums(Pass.BACKWARD_STATS, j.threadsFor(threads));
       for (int c = 0; c < channels; c++) {
-        double g = 0;
-        double gc = 0;
-        for (int s = 0, u = c * j.segments; s < j.segments; s++, u++) {
-          g += j.partials[3 * u];
-          gc += j.partials[3 * u + 1];
-        }
-        sumGrad[c] = g;
-        sumGradCentered[c] = gc;
+        sumGrad[c] = j.channelSum(c, 0);
+        sumGradCentered[c] = j.channelSum(c, 1);
       }
     } finally {
       j.finish();
@@ -920,14 +906,22 @@ public final class BatchNormKernels {
 
     // ---- training forward
 
+    /**
+     * Sum number {@code slot} (0 to 2) of channel c: its segments' partial sums added in segment
+     * order, the fixed order that makes every result independent of the thread count.
+     */
+    double channelSum(int c, int slot) {
+      double sum = 0;
+      for (int g = 0, u = c * segments; g < segments; g++, u++) {
+        sum += partials[3 * u + slot];
+      }
+      return sum;
+    }
+
     /** Statistics, saved values and running update of channel c from its segment sums. */
     private void finishForward(int c) {
-      double sum = 0;
-      double squares = 0;
-      for (int g = 0, u = c * segments; g < segments; g++, u++) {
-        sum += partials[3 * u];
-        squares += partials[3 * u + 1];
-      }
+      final double sum = channelSum(c, 0);
+      final double squares = channelSum(c, 1);
       final double m = count;
       final double mean = shift(c) + sum / m;
       // sum (x - mean)^2 = sum (x - K)^2 - (sum (x - K))^2 / m, never negative in exact arithmetic.
@@ -956,14 +950,9 @@ public final class BatchNormKernels {
 
     /** Parameter gradients and dx constants of channel c from its segment sums. */
     private void finishBackward(int c) {
-      double sumGrad = 0;
-      double sumGradCentered = 0;
-      double sumCentered = 0;
-      for (int g = 0, u = c * segments; g < segments; g++, u++) {
-        sumGrad += partials[3 * u];
-        sumGradCentered += partials[3 * u + 1];
-        sumCentered += partials[3 * u + 2];
-      }
+      final double sumGrad = channelSum(c, 0);
+      final double sumGradCentered = channelSum(c, 1);
+      final double sumCentered = channelSum(c, 2);
       final double m = count;
       final double savedMean = pivot[c];
       // The saved mean is float-rounded; the exact batch mean is savedMean + correction.

@@ -207,7 +207,7 @@ public final class ScalarKernels extends KernelOps {
       } else {
         for (int i = start; i < end; i++) {
           float c = x[i] - p;
-          float g = reluOutput[i] <= 0f ? 0f : dy[i];
+          float g = gradient(dy, reluOutput, i);
           dx[i] = Math.fma(g, sHi, Math.fma(g, sLo, Math.fma(c, tHi, Math.fma(c, tLo, u))));
         }
       }
@@ -230,7 +230,7 @@ public final class ScalarKernels extends KernelOps {
           }
         } else {
           for (int i = start; i < end; i++) {
-            float g = reluOutput[i] <= 0f ? 0f : dy[i];
+            float g = gradient(dy, reluOutput, i);
             dx[i] = Math.fma(g, sHi, g * sLo);
           }
         }

@@ -50,24 +50,16 @@ public final class ElementwiseFormulaHarness {
         }
         double gamma = (float) (0.5 + rnd.nextDouble());
         double beta = (float) (0.5 * rnd.nextGaussian());
-        double mean = 0;
-        for (float v : x) {
-          mean += v;
-        }
-        mean /= m;
-        double var = 0;
-        for (float v : x) {
-          var += (v - mean) * (v - mean);
-        }
-        var /= m;
-        double invStd = 1 / Math.sqrt(var + 1e-5);
+        double[] moments = meanAndVariance(x);
+        double mean = moments[0];
+        double invStd = 1 / Math.sqrt(moments[1] + 1e-5);
         double alpha = gamma * invStd;
         float p = ScalarKernels.pivot(mean, alpha);
         float aHi = (float) alpha;
-        float aLo = (float) (alpha - aHi);
+        float aLo = ScalarKernels.low(alpha);
         double b = beta + (p - mean) * alpha;
         float bHi = (float) b;
-        float bLo = (float) (b - bHi);
+        float bLo = ScalarKernels.low(b);
         float alphaT = (float) gamma * (float) invStd; // PyTorch: float invstd, weight, shift
         float shiftT = (float) beta - (float) mean * alphaT;
         for (float v : x) {
@@ -108,17 +100,9 @@ public final class ElementwiseFormulaHarness {
         g[i] = (float) rnd.nextGaussian();
       }
       double gamma = (float) (0.5 + rnd.nextDouble());
-      double mean = 0;
-      for (float v : x) {
-        mean += v;
-      }
-      mean /= m;
-      double var = 0;
-      for (float v : x) {
-        var += (v - mean) * (v - mean);
-      }
-      var /= m;
-      double invStd = (float) (1 / Math.sqrt(var + 1e-5)); // the saved float invStd
+      double[] moments = meanAndVariance(x);
+      double mean = moments[0];
+      double invStd = (float) (1 / Math.sqrt(moments[1] + 1e-5)); // the saved float invStd
       double sumG = 0;
       double sumGc = 0;
       for (int i = 0; i < m; i++) {
@@ -132,9 +116,9 @@ public final class ElementwiseFormulaHarness {
       float p = ScalarKernels.pivot(mean, s);
       double slope = -s * k;
       float sHi = (float) s;
-      float sLo = (float) (s - sHi);
+      float sLo = ScalarKernels.low(s);
       float tHi = (float) slope;
-      float tLo = (float) (slope - tHi);
+      float tLo = ScalarKernels.low(slope);
       float u = (float) (-s * (meanDy + (p - mean) * k));
       // PyTorch's float formula
       float meanF = (float) mean;
@@ -153,5 +137,19 @@ public final class ElementwiseFormulaHarness {
     }
     System.out.printf("  m = %4d, offset %-6g max|dx| %8.3f  ours %.3e  PyTorch's formula %.3e%n", m,
         offset, largest, ours, torch);
+  }
+
+  /** {@return the mean and the biased variance of x, two passes in double} */
+  private static double[] meanAndVariance(float[] x) {
+    double mean = 0;
+    for (float v : x) {
+      mean += v;
+    }
+    mean /= x.length;
+    double var = 0;
+    for (float v : x) {
+      var += (v - mean) * (v - mean);
+    }
+    return new double[] {mean, var / x.length};
   }
 }
