@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assumptions.assumeThat;
 
 import io.github.batchnorm4j.internal.ChannelParallel;
+import io.github.batchnorm4j.internal.KernelOps;
 import io.github.batchnorm4j.testing.TestData;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -27,14 +28,51 @@ class DefaultThreadsTest {
   /** 4 x 64 x 32 x 32 = 262,144 values: shared by default. */
   private static final Shape LARGE = Shape.of(4, 64, 32, 32);
 
-  /** 4 x 64 x 1023 = 261,888 values: not shared by default, shared by an explicit threads(2). */
-  private static final Shape MEDIUM = Shape.of(4, 64, 1023);
+  /**
+   * Just under the default threshold of the kernels this JVM runs, 4 x 64 x 1023 = 261,888 values
+   * (vector) or 2 x 64 x 1023 = 130,944 (scalar): not shared by default, shared by an explicit
+   * threads(2).
+   */
+  private static final Shape MEDIUM =
+      Shape.of(KernelOps.get().minAutomaticElements() / (64 * 1023), 64, 1023);
+
+  /** 3 x 64 x 1024 = 196,608 values: between the scalar and the vector kernels' thresholds. */
+  private static final Shape BETWEEN = Shape.of(3, 64, 1024);
 
   @Test
   void theShapesAreOnEitherSideOfTheThresholds() {
     assertThat(LARGE.numel()).isGreaterThanOrEqualTo(ChannelParallel.MIN_AUTOMATIC_ELEMENTS);
-    assertThat(MEDIUM.numel()).isLessThan(ChannelParallel.MIN_AUTOMATIC_ELEMENTS)
+    assertThat(MEDIUM.numel()).isLessThan(KernelOps.get().minAutomaticElements())
         .isGreaterThanOrEqualTo(ChannelParallel.MIN_PARALLEL_ELEMENTS);
+    assertThat(BETWEEN.numel())
+        .isGreaterThanOrEqualTo(ChannelParallel.MIN_AUTOMATIC_SCALAR_ELEMENTS)
+        .isLessThan(ChannelParallel.MIN_AUTOMATIC_ELEMENTS);
+    assertThat(KernelOps.scalar().minAutomaticElements())
+        .isEqualTo(ChannelParallel.MIN_AUTOMATIC_SCALAR_ELEMENTS);
+    KernelOps.vector().ifPresent(vector -> assertThat(vector.minAutomaticElements())
+        .isEqualTo(ChannelParallel.MIN_AUTOMATIC_ELEMENTS));
+  }
+
+  /**
+   * The scalar kernels' sums are not vectorized, so they share smaller training calls by default;
+   * a lone elementwise pass does not.
+   */
+  @Test
+  void callsBetweenTheThresholdsAreSharedOnlyByTheScalarKernels() {
+    assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
+    assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
+    Tensor x = Tensor.of(BETWEEN, TestData.gaussian(TestData.rng(6), BETWEEN.numel(), 1, 0));
+    Tensor y = Tensor.zeros(BETWEEN);
+    BatchNorm1d train = new BatchNorm1d(64);
+    Runnable call = () -> train.forward(x, y);
+    if (KernelOps.get() == KernelOps.scalar()) {
+      assertShared("a 196,608-value training call on the scalar kernels", call);
+    } else {
+      assertNotShared("a 196,608-value training call on the vector kernels", call);
+    }
+    // A lone elementwise pass shares from the vector kernels' threshold on either.
+    BatchNorm1d eval = new BatchNorm1d(64).eval();
+    assertNotShared("a 196,608-value eval call", () -> eval.forward(x, y));
   }
 
   @Test

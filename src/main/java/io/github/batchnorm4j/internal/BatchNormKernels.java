@@ -220,7 +220,7 @@ public final class BatchNormKernels {
       j.offset[c] = bias == null ? 0.0 : bias[c];
     }
     try {
-      j.runElementwise(Pass.NORMALIZE, j.threadsFor(threads));
+      j.runElementwise(Pass.NORMALIZE, j.elementwiseThreads(threads));
     } finally {
       j.finish();
     }
@@ -314,7 +314,7 @@ public final class BatchNormKernels {
       j.invStd[c] = invStd;
     }
     try {
-      int t = j.threadsFor(threads);
+      int t = sums ? j.threadsFor(threads) : j.elementwiseThreads(threads);
       if (!sums) {
         j.runElementwise(Pass.SCALE_GRAD, t);
         return;
@@ -440,7 +440,7 @@ public final class BatchNormKernels {
     System.arraycopy(slope, 0, j.slope, 0, channels);
     System.arraycopy(scale, 0, j.scale, 0, channels);
     try {
-      j.runElementwise(Pass.BACKWARD_DX, j.threadsFor(threads));
+      j.runElementwise(Pass.BACKWARD_DX, j.elementwiseThreads(threads));
     } finally {
       j.finish();
     }
@@ -568,8 +568,25 @@ public final class BatchNormKernels {
       }
     }
 
+    /**
+     * The threads for a call with sums (the training passes, the eval backward's weight
+     * gradients): automatic calls share from the kernels' own threshold ({@link
+     * KernelOps#minAutomaticElements()}).
+     */
     int threadsFor(int threads) {
-      return ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
+      return ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE,
+          ops.minAutomaticElements());
+    }
+
+    /**
+     * The threads for a call of one elementwise pass alone (the eval forward, the eval backward
+     * without sums): its work per value is the lightest, so automatic calls share from {@link
+     * ChannelParallel#MIN_AUTOMATIC_ELEMENTS} whatever the kernels (measured: docs/kernels.md,
+     * "Threads").
+     */
+    int elementwiseThreads(int threads) {
+      return ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE,
+          ChannelParallel.MIN_AUTOMATIC_ELEMENTS);
     }
 
     /**
@@ -592,7 +609,8 @@ public final class BatchNormKernels {
      * the elementwise pass in memory order.
      */
     void runTraining(boolean forward, int threads, PassOrder order) {
-      int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE);
+      int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE,
+          ops.minAutomaticElements());
       // First-pass bytes per channel: x, and dy (and the ReLU output) for the backward.
       long channelBytes = 4L * count * (forward ? 1 : reluOutput == null ? 2 : 3);
       // Groups that fit the cache budget, and at least two per thread when the channels allow.

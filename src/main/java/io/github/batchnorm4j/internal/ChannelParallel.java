@@ -70,6 +70,18 @@ public final class ChannelParallel {
       intProperty("batchnorm4j.minAutomaticElements", 1 << 18);
 
   /**
+   * {@link #MIN_AUTOMATIC_ELEMENTS} for the training passes (the calls with sums) of the scalar
+   * kernels, whose sums are not vectorized: 131,072 (2^17). Measured as above (docs/kernels.md,
+   * "Threads"), a parked worker woken for each call: at 131,072 values two threads ran the
+   * scalar training forward and backward 1.44 and 1.51 times faster on JDK 17, 1.46 and 1.48 on
+   * JDK 25, while the eval pass broke even or lost (0.96 and 0.74), so a lone elementwise pass
+   * keeps {@link #MIN_AUTOMATIC_ELEMENTS}. {@code -Dbatchnorm4j.minAutomaticElements=n} overrides
+   * this one too.
+   */
+  public static final int MIN_AUTOMATIC_SCALAR_ELEMENTS =
+      intProperty("batchnorm4j.minAutomaticElements", 1 << 17);
+
+  /**
    * How long an idle worker spins before it parks, and how long a caller spins waiting for items
    * still running on workers before it parks: 20 µs. Meant to cover the gap between the two
    * passes of a training call (the caller's per-channel arithmetic) and calls made back to back;
@@ -142,20 +154,21 @@ public final class ChannelParallel {
 
   /**
    * Returns how many threads a call on {@code elements} elements with {@code items} items should
-   * use: 1 for small tensors (fewer than {@link #MIN_PARALLEL_ELEMENTS} elements, or {@link
-   * #MIN_AUTOMATIC_ELEMENTS} with {@link #AUTOMATIC} threads), else {@code min(limit, processors,
-   * items)}, where the limit is {@code threads}, or {@link #automaticThreads()} for {@link
-   * #AUTOMATIC}.
+   * use: 1 for small tensors (fewer than {@link #MIN_PARALLEL_ELEMENTS} elements, or {@code
+   * minAutomatic} with {@link #AUTOMATIC} threads), else {@code min(limit, processors, items)},
+   * where the limit is {@code threads}, or {@link #automaticThreads()} for {@link #AUTOMATIC}.
    *
    * @param threads the most threads the caller allows, or {@link #AUTOMATIC}
    * @param elements the number of values the call touches
    * @param items the number of work items
+   * @param minAutomatic the smallest call shared with {@link #AUTOMATIC} threads: {@link
+   *     #MIN_AUTOMATIC_ELEMENTS} or {@link #MIN_AUTOMATIC_SCALAR_ELEMENTS}, by the kernels that run
    * @return the number of threads, &gt;= 1
    */
-  public static int effectiveThreads(int threads, long elements, int items) {
+  public static int effectiveThreads(int threads, long elements, int items, int minAutomatic) {
     int limit = threads;
     if (threads == AUTOMATIC) {
-      if (elements < MIN_AUTOMATIC_ELEMENTS) {
+      if (elements < minAutomatic) {
         return 1;
       }
       limit = AUTOMATIC_LIMIT;

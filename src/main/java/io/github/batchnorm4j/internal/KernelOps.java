@@ -43,7 +43,26 @@ public abstract class KernelOps {
   /** The system property that forces the scalar kernels: {@code -Dbatchnorm4j.simd=false}. */
   public static final String SIMD_PROPERTY = "batchnorm4j.simd";
 
-  KernelOps() {}
+  /** See {@link #minAutomaticElements()}. */
+  private final int minAutomaticElements;
+
+  /**
+   * @param minAutomaticElements the smallest call these kernels share between threads when the
+   *     thread count is automatic
+   */
+  KernelOps(int minAutomaticElements) {
+    this.minAutomaticElements = minAutomaticElements;
+  }
+
+  /**
+   * {@return the smallest call with sums (in values) that these kernels share between threads when
+   * the thread count is automatic} Kernels that do more work per value gain from a second thread
+   * on smaller calls ({@link ChannelParallel#MIN_AUTOMATIC_ELEMENTS}, {@link
+   * ChannelParallel#MIN_AUTOMATIC_SCALAR_ELEMENTS}).
+   */
+  public final int minAutomaticElements() {
+    return minAutomaticElements;
+  }
 
   /** {@return a short name for logs and benchmarks, such as "scalar" or "vector 512-bit"} */
   public abstract String name();

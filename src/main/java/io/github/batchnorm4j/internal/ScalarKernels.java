@@ -73,7 +73,9 @@ public final class ScalarKernels extends KernelOps {
     return feature >= 25;
   }
 
-  private ScalarKernels() {}
+  private ScalarKernels() {
+    super(ChannelParallel.MIN_AUTOMATIC_SCALAR_ELEMENTS);
+  }
 
   @Override
   public String name() {

@@ -99,7 +99,9 @@ final class VectorKernels extends KernelOps {
    */
   private static final int RUN_BY_RUN = 8 * L;
 
-  private VectorKernels() {}
+  private VectorKernels() {
+    super(ChannelParallel.MIN_AUTOMATIC_ELEMENTS);
+  }
 
   /**
    * Returns the kernels, or null unless the preferred double vector has 256 or 512 bits (4 or 8

@@ -345,6 +345,7 @@ final class VectorWarmUp implements Runnable {
     private final AtomicLongArray seen;
 
     Delegating(KernelOps target) {
+      super(target.minAutomaticElements());
       this.target = target;
       this.seen = new AtomicLongArray(MAX_SIGNATURES);
     }
