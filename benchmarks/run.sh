@@ -103,8 +103,13 @@ jmh_args=("${include[@]}" "${settings[@]}" -prof gc -foe true "${extra[@]}")
 
 export GLIBC_TUNABLES="$GLIBC_TUNABLES_REQUIRED"
 
-# Library version on the benchmarks' class path (from target/lib), and the repository's commit.
-libjar="$(cd "$here/target/lib" && ls batchnorm4j-*.jar 2>/dev/null | head -1)"
+# The library jar the forks load: the one benchmarks.jar's manifest names (target/lib keeps the jars
+# of earlier builds too, so listing it would name whichever sorts first), and the repository's
+# commit.
+libjar="$(unzip -p "$jar" META-INF/MANIFEST.MF 2>/dev/null | tr -d '\r' | tr '\n' '~' \
+  | sed 's/~ //g' | tr '~' '\n' | grep -o 'lib/batchnorm4j-[^ ]*\.jar' | head -1 || true)"
+libjar="${libjar#lib/}"
+libjar="${libjar:-unknown}"
 commit="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 # tracked files changed, outside the run's own outputs (benchmarks/results/, docs/generated/)
 dirty="$(git -C "$repo" status --porcelain 2>/dev/null | grep -v '^??' \
