@@ -38,8 +38,9 @@ package io.github.batchnorm4j.internal;
  *
  * <h2>Elementwise on JDK 25 and later: double arithmetic, the Vector API kernels' bits</h2>
  * C2 of JDK 25 vectorizes double arithmetic over float data, so there ({@link #WIDE}) the
- * elementwise passes compute in double, with the formulas of {@link VectorKernels}: {@code y =
- * (float) fma(x, alpha, beta - mean alpha)}, {@code dx = (float) fma(g, scale, fma(x, -k scale,
+ * elementwise passes compute in double, with the formulas of the Vector API kernels (VectorKernels,
+ * not linked: a link would make the default compilation, which has no jdk.incubator.vector, compile
+ * that class from the source path): {@code y = (float) fma(x, alpha, beta - mean alpha)}, {@code dx = (float) fma(g, scale, fma(x, -k scale,
  * (mean k - meanDy) scale))} and {@code dx = (float) (g scale)}, each rounded once from double and
  * bit for bit what the Vector API kernels write for the same constants. Measured (C2LoopProbe
  * style, 1 thread, in L1): 4.1 values/ns on planes of 49 values and 5.8 on planes of 784, against
