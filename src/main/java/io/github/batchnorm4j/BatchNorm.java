@@ -85,8 +85,9 @@ import java.util.function.Function;
  * not thread-safe: a forward or backward that starts while another of the same module is running
  * throws {@link IllegalStateException} (a cheap guard; it cannot see calls from two threads that
  * do not overlap in time, so order those yourself). By default a call of at least 262,144 values
- * (131,072 for a training call on the scalar kernels) uses up to {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by
- * {@code -Dbatchnorm4j.threads}) and a smaller one the caller's thread only; {@link
+ * (131,072 for a call with sums, such as a training call, on the scalar kernels) uses up to
+ * {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by {@code
+ * -Dbatchnorm4j.threads}) and a smaller one the caller's thread only; {@link
  * Builder#threads(int)} sets the most threads exactly. Results are bitwise identical for every
  * thread count.
  */
@@ -801,8 +802,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      * every call on the caller's thread. Calls of fewer than 32,768 values run on the caller's
      * thread whatever n is. The default, {@link BatchNormOptions#AUTO_THREADS} (0), uses up to
      * {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by {@code
-     * -Dbatchnorm4j.threads}) for calls of at least 262,144 values (131,072 for a training call on
-     * the scalar kernels), and the caller's thread for smaller ones. Results are bitwise identical for every value.
+     * -Dbatchnorm4j.threads}) for calls of at least 262,144 values (131,072 for a call with sums,
+     * such as a training call, on the scalar kernels), and the caller's thread for smaller ones.
+     * Results are bitwise identical for every value.
      *
      * @param threads the most threads one call may use, &gt;= 1, or {@link
      *     BatchNormOptions#AUTO_THREADS} for the automatic default

@@ -25,7 +25,8 @@ public record BatchNormOptions(
 
   /**
    * The default thread count, 0: "automatic". A call of at least 262,144 values (N * C *
-   * spatial; 131,072 for a training call on the scalar kernels, whose sums cost more per value)
+   * spatial; 131,072 for a call with sums, such as a training call, on the scalar kernels, whose
+   * sums cost more per value)
    * uses up to {@link #automaticThreads()} threads, the caller's included: the number of
    * processors ({@code Runtime.availableProcessors()}), capped by the system property {@code
    * batchnorm4j.threads} when it is set. A smaller call runs on the caller's thread alone: below

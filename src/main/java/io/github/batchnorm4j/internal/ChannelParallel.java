@@ -70,8 +70,9 @@ public final class ChannelParallel {
       intProperty("batchnorm4j.minAutomaticElements", 1 << 18);
 
   /**
-   * {@link #MIN_AUTOMATIC_ELEMENTS} for the training passes (the calls with sums) of the scalar
-   * kernels, whose sums are not vectorized: 131,072 (2^17). Measured as above (docs/kernels.md,
+   * {@link #MIN_AUTOMATIC_ELEMENTS} for the calls with sums (the training passes, and the eval
+   * backward when it computes the weight gradients) on the scalar kernels, whose sums are not
+   * vectorized: 131,072 (2^17). Measured as above (docs/kernels.md,
    * "Threads"), a parked worker woken for each call: at 131,072 values two threads ran the
    * scalar training forward and backward 1.44 and 1.51 times faster on JDK 17, 1.46 and 1.48 on
    * JDK 25, while the eval pass broke even or lost (0.96 and 0.74), so a lone elementwise pass

@@ -59,19 +59,21 @@ public final class ScalarKernels extends KernelOps {
   static final double PIVOT_THRESHOLD = 8;
 
   /**
-   * Whether the elementwise passes compute in double (see the class comment): on JDK 25 and later,
-   * or as {@code -Dbatchnorm4j.scalarElementwise=double} says ({@code float} forces the float
-   * formulas), for tests and measurements.
+   * Whether the kernels take the path C2 of JDK 25 vectorizes: the elementwise passes in double
+   * and the sums of long runs in {@link #COLUMNS} columns (see the class comment). On JDK 25 and
+   * later, or as {@code -Dbatchnorm4j.scalarElementwise=double} says ({@code float} forces the
+   * JDK 17 path; case and blanks ignored), for tests and measurements.
    */
   static final boolean WIDE = wide(System.getProperty("batchnorm4j.scalarElementwise"),
       Runtime.version().feature());
 
   /** {@return whether the scalar elementwise passes compute in double, see {@link #WIDE}} */
   static boolean wide(String property, int feature) {
-    if ("double".equals(property)) {
+    String value = property == null ? "" : property.trim().toLowerCase(java.util.Locale.ROOT);
+    if (value.equals("double")) {
       return true;
     }
-    if ("float".equals(property)) {
+    if (value.equals("float")) {
       return false;
     }
     return feature >= 25;
@@ -137,8 +139,9 @@ public final class ScalarKernels extends KernelOps {
 
   /**
    * {@link #shiftedSums} in {@link #COLUMNS} double columns: value j of each 64-value block of a
-   * run goes to column j, the run's last {@code len % 64} values to column 0 in order; the columns
-   * are then added in column order. A fixed order, so the same bits for the same block.
+   * run goes to column j, and so does value j of the run's last {@code len % 64} values (not one
+   * column for all of them: a chain of dependent adds); the columns are then added in column
+   * order. A fixed order, so the same bits for the same block.
    */
   private static void shiftedSumsColumns(float[] x, int base, int stride, int planes, int len,
       double shift, double[] out, int o) {
@@ -156,10 +159,10 @@ public final class ScalarKernels extends KernelOps {
           squares[j] += d * d;
         }
       }
-      for (int i = start + blocks, end = start + len; i < end; i++) {
+      for (int i = start + blocks, j = 0, end = start + len; i < end; i++, j++) {
         double d = x[i] - shift;
-        sum[0] += d;
-        squares[0] += d * d;
+        sum[j] += d;
+        squares[j] += d * d;
       }
     }
     out[o] = addColumns(sum);
@@ -322,12 +325,12 @@ public final class ScalarKernels extends KernelOps {
           centered[j] += c;
         }
       }
-      for (int i = start + blocks, end = start + len; i < end; i++) {
+      for (int i = start + blocks, j = 0, end = start + len; i < end; i++, j++) {
         double c = x[i] - pivot;
         double g = dy[i];
-        grad[0] += g;
-        gradCentered[0] += g * c;
-        centered[0] += c;
+        grad[j] += g;
+        gradCentered[j] += g * c;
+        centered[j] += c;
       }
     }
     out[o] = addColumns(grad);

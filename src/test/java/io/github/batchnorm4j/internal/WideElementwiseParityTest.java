@@ -26,6 +26,8 @@ class WideElementwiseParityTest {
     assertThat(ScalarKernels.wide("float", 25)).isFalse();
     assertThat(ScalarKernels.wide("double", 17)).isTrue();
     assertThat(ScalarKernels.wide("something", 17)).isFalse();
+    assertThat(ScalarKernels.wide(" Double ", 17)).isTrue();
+    assertThat(ScalarKernels.wide("FLOAT", 25)).isFalse();
   }
 
   @ParameterizedTest(name = "rows {0}, channels {1}, plane {2}")
