@@ -40,8 +40,8 @@
  *       allocates the excess and lets it go.
  *   <li>Threads: by default ({@link io.github.batchnorm4j.BatchNormOptions#AUTO_THREADS}) a call
  *       of at least 262,144 values (131,072 for a call with sums, such as a training call, on the
- *       scalar kernels, whose sums cost more per value) is shared between the caller and up to {@code
- *       availableProcessors - 1} shared daemon worker threads ({@code batchnorm4j-worker-1},
+ *       scalar kernels, whose sums cost more per value) is shared between the caller and up to
+ *       {@code availableProcessors - 1} shared daemon worker threads ({@code batchnorm4j-worker-1},
  *       ...), and a smaller call runs on the caller's thread; {@code -Dbatchnorm4j.threads=n}
  *       caps that default, and {@code threads(n)} sets an exact limit instead. After a call a
  *       worker spins for 20 µs, then parks. The workers are persistent, so several threads
