@@ -224,12 +224,7 @@ public final class ThreadsHarness {
     }
     java.lang.management.ThreadMXBean mx =
         java.lang.management.ManagementFactory.getThreadMXBean();
-    List<Long> workers = new ArrayList<>();
-    for (Thread t : Thread.getAllStackTraces().keySet()) {
-      if (t.getName().startsWith("batchnorm4j-worker-")) {
-        workers.add(t.getId());
-      }
-    }
+    List<Long> workers = workerIds();
     long[] chunks = new long[1];
     Thread busy = new Thread(() -> {
       long s = 0;
@@ -306,12 +301,7 @@ public final class ThreadsHarness {
     }
     java.lang.management.ThreadMXBean mx =
         java.lang.management.ManagementFactory.getThreadMXBean();
-    List<Long> workers = new ArrayList<>();
-    for (Thread t : Thread.getAllStackTraces().keySet()) {
-      if (t.getName().startsWith("batchnorm4j-worker-")) {
-        workers.add(t.getId());
-      }
-    }
+    List<Long> workers = workerIds();
     int rounds = 9;
     int calls = 500;
     double[] perCall = new double[rounds];
@@ -377,6 +367,17 @@ public final class ThreadsHarness {
         + " %.1f); until the woken thread runs median %.1f us (90th percentile %.1f)%n",
         call[n / 2] / 1e3, call[9 * n / 10] / 1e3, latency[n / 2] / 1e3,
         latency[9 * n / 10] / 1e3);
+  }
+
+  /** {@return the ids of the library's worker threads alive now} */
+  private static List<Long> workerIds() {
+    List<Long> workers = new ArrayList<>();
+    for (Thread t : Thread.getAllStackTraces().keySet()) {
+      if (t.getName().startsWith("batchnorm4j-worker-")) {
+        workers.add(t.getId());
+      }
+    }
+    return workers;
   }
 
   private static long cpu(java.lang.management.ThreadMXBean mx, List<Long> ids) {

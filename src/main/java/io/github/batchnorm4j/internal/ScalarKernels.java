@@ -145,11 +145,9 @@ public final class ScalarKernels extends KernelOps {
    */
   private static void shiftedSumsColumns(float[] x, int base, int stride, int planes, int len,
       double shift, double[] out, int o) {
-    final double[][] columns = SUM_COLUMNS.get();
+    final double[][] columns = zeroedColumns(2);
     final double[] sum = columns[0];
     final double[] squares = columns[1];
-    java.util.Arrays.fill(sum, 0.0);
-    java.util.Arrays.fill(squares, 0.0);
     final int blocks = len - len % COLUMNS;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       for (int i = start, end = start + blocks; i < end; i += COLUMNS) {
@@ -167,6 +165,15 @@ public final class ScalarKernels extends KernelOps {
     }
     out[o] = addColumns(sum);
     out[o + 1] = addColumns(squares);
+  }
+
+  /** {@return the calling thread's sum columns, the first {@code sums} of them zeroed} */
+  private static double[][] zeroedColumns(int sums) {
+    final double[][] columns = SUM_COLUMNS.get();
+    for (int k = 0; k < sums; k++) {
+      java.util.Arrays.fill(columns[k], 0.0);
+    }
+    return columns;
   }
 
   /** {@return the columns' sum, added in column order} */
@@ -307,13 +314,10 @@ public final class ScalarKernels extends KernelOps {
   /** {@link #backwardSums} without the ReLU mask in columns, as {@link #shiftedSumsColumns}. */
   private static void backwardSumsColumns(float[] x, float[] dy, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {
-    final double[][] columns = SUM_COLUMNS.get();
+    final double[][] columns = zeroedColumns(3);
     final double[] grad = columns[0];
     final double[] gradCentered = columns[1];
     final double[] centered = columns[2];
-    java.util.Arrays.fill(grad, 0.0);
-    java.util.Arrays.fill(gradCentered, 0.0);
-    java.util.Arrays.fill(centered, 0.0);
     final int blocks = len - len % COLUMNS;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
       for (int i = start, end = start + blocks; i < end; i += COLUMNS) {
@@ -394,36 +398,20 @@ public final class ScalarKernels extends KernelOps {
   @Override
   void scaleGrad(float[] x, float[] dy, float[] reluOutput, float[] dx, int base, int stride,
       int planes, int len, double center, double scale, boolean sums, double[] out, int o) {
-    // dx = g * scale, nearly correctly rounded: fma(g, s, g * s') with scale = s + s'.
+    // dx = g * scale: rounded once from double on the WIDE path, else nearly correctly rounded as
+    // fma(g, s, g * s') with scale = s + s' (scaled).
     final float sHi = (float) scale;
     final float sLo = low(scale);
-    if (!sums && WIDE) {
-      for (int q = 0, start = base; q < planes; q++, start += stride) {
-        final int end = start + len;
-        if (reluOutput == null) {
-          for (int i = start; i < end; i++) {
-            dx[i] = (float) (dy[i] * scale);
-          }
-        } else {
-          for (int i = start; i < end; i++) {
-            dx[i] = (float) (gradient(dy, reluOutput, i) * scale);
-          }
-        }
-      }
-      return;
-    }
     if (!sums) {
       for (int q = 0, start = base; q < planes; q++, start += stride) {
         final int end = start + len;
         if (reluOutput == null) {
           for (int i = start; i < end; i++) {
-            float g = dy[i];
-            dx[i] = Math.fma(g, sHi, g * sLo);
+            dx[i] = scaled(dy[i], scale, sHi, sLo);
           }
         } else {
           for (int i = start; i < end; i++) {
-            float g = gradient(dy, reluOutput, i);
-            dx[i] = Math.fma(g, sHi, g * sLo);
+            dx[i] = scaled(gradient(dy, reluOutput, i), scale, sHi, sLo);
           }
         }
       }
