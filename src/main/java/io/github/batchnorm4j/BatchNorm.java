@@ -55,13 +55,14 @@ import java.util.function.Function;
  *   <li>A rejected input changes nothing. (PyTorch increments {@code num_batches_tracked} before
  *       it checks for a single value per channel, so there a rejected batch is still counted.)
  *   <li>Accuracy: every output element y = (x - mean) * alpha + beta, alpha = gamma * invStd, is
- *       rounded about once: the Vector API kernels compute {@code fma(x, alpha, beta - mean *
- *       alpha)} in double (the folded shift costs about 1e-16 relative), the scalar kernels compute
- *       it in float with the constants split into two floats and an error-free product and sum
- *       (C2 vectorizes float loops without any flag, not double ones on float data); and the
+ *       computed from x taken relative to the mean: the Vector API kernels, and the scalar ones on
+ *       JDK 25 and later, compute {@code fma(x, alpha, beta - mean * alpha)} in double and round
+ *       once (the folded shift costs about 1e-16 relative); the scalar kernels of JDK 17 compute it
+ *       in float with the constants split into two floats and x less a pivot near the mean (C2 of
+ *       JDK 17 vectorizes float loops, not double ones on float data), rounding twice; and the
  *       backward recovers the exact batch mean. So the error stays within about one ulp of the
  *       result, also for inputs with a large common offset (say 1e4 + noise), where PyTorch's float
- *       form x * alpha + shift loses about |mean| / std ulps.
+ *       form x * alpha + shift loses about |mean| / std ulps (docs/numerics.md).
  * </ul>
  *
  * <h2>Interop</h2>

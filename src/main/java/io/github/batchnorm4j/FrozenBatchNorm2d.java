@@ -17,7 +17,7 @@ import java.util.Set;
  * The state is set through the live arrays ({@link #weight()} etc.), from a trained module with
  * {@link #freeze(BatchNorm2d)}, or from a checkpoint with {@link #loadStateDict}. Its state dict has
  * torchvision's keys: weight, bias, running_mean, running_var (a num_batches_tracked entry in the
- * checkpoint is ignored, as torchvision does). Elements are rounded about once, as in {@link BatchNorm}
+ * checkpoint is ignored, as torchvision does). Elements are computed as in {@link BatchNorm}
  * (torchvision computes {@code x * scale + shift} in float32).
  *
  * <p>Like {@link BatchNorm}, forward remembers its input and output (references) for the backward;

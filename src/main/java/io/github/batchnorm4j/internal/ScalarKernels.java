@@ -22,13 +22,16 @@ package io.github.batchnorm4j.internal;
  * the elementwise passes run in float, with the per-channel constants rounded to float once per
  * call and every scale split into two floats {@code a + a'} (so that its rounding does not count):
  * <ul>
- *   <li>{@code y = (x - P) (a + a') + (b + b')}, with the product made exact by an fma and the sum
- *       by Knuth's two-sum, so that y is rounded about once ({@link #affine}, 13 float operations).
- *       P is 0 when the mean is small against the spread (x is then used as it is, exactly) and
- *       otherwise the mean rounded to float (x - P is then exact for the data with a large offset,
- *       by Sterbenz's lemma); the rest of the mean goes into b, computed in double. The error stays
- *       within about one ulp of y whatever the offset, where PyTorch's {@code x * alpha + (beta -
- *       mean * alpha)} loses four digits at an offset of 1e4.
+ *   <li>{@code y = fma(d, a, b + fma(d, a', b'))} with {@code d = x - P} ({@link #affine}, four
+ *       float operations): the small terms {@code d a' + b'} are formed first, and the product
+ *       {@code d a} is exact inside the outer fma, so y is rounded twice, once at the size of b
+ *       and once at its own. P is 0 when the mean is small against the spread (x is then used as
+ *       it is, exactly) and otherwise the mean rounded to float (x - P is then exact for the data
+ *       with a large offset, by Sterbenz's lemma); the rest of the mean goes into b, computed in
+ *       double. The error stays within about one ulp of y whatever the offset, where PyTorch's
+ *       {@code x * alpha + (beta - mean * alpha)} loses four digits at an offset of 1e4. (A
+ *       compensated form rounded about once, with Knuth's two-sum, took 13 operations and ran 2.1
+ *       to 2.3 times slower on planes of 49 to 784 values; docs/numerics.md weighs the two.)
  *   <li>{@code dx = fma(g, s, fma(g, s', fma(x - P, t, fma(x - P, t', u))))} with {@code s} the
  *       scale, {@code t = -s k} and {@code u} the rest, so about one ulp of the largest of the
  *       terms {@code s g} and {@code s (x - mean) k}. Where these cancel (two values per channel and
@@ -42,8 +45,8 @@ package io.github.batchnorm4j.internal;
  * (float) fma(x, alpha, beta - mean alpha)}, {@code dx = (float) fma(g, scale, fma(x, -k scale,
  * (mean k - meanDy) scale))} and {@code dx = (float) (g scale)}, each rounded once from double and
  * bit for bit what those kernels write for the same constants. C2LoopProbe (docs/kernels.md): 6.5
- * values/ns in L1 on JDK 25 against 5.4 for the compensated float y, and 1.7 on JDK 17, where the
- * loop is not vectorized; on the short planes of (8, 512, 7, 7) the eval forward took half the
+ * values/ns in L1 on JDK 25 against 5.4 for the compensated float y JDK 17 then used, and 1.7 on
+ * JDK 17, where the loop is not vectorized; on the short planes of (8, 512, 7, 7) the eval forward took half the
  * time. JDK 21 is not measured, so it keeps the float formulas. (The Vector API kernels are named,
  * not linked: a link would make the default compilation, which has no jdk.incubator.vector,
  * compile them from the source path.)
@@ -193,8 +196,7 @@ public final class ScalarKernels extends KernelOps {
       return;
     }
     // y = d a + b with d = x - P, a = aHi + aLo and b = bHi + bLo (each a double split into two
-    // floats). d aHi = p + pe exactly (fma), p + bHi = t + te exactly (Knuth's two-sum), so
-    // y = t + (te + pe + d aLo + bLo): the bracket is tiny against t, and y is rounded about once.
+    // floats); see affine.
     final float p = pivot(mean, alpha);
     final float aHi = (float) alpha;
     final float aLo = low(alpha);
@@ -232,14 +234,16 @@ public final class ScalarKernels extends KernelOps {
     }
   }
 
-  /** {@code d * (aHi + aLo) + (bHi + bLo)}, rounded to float about once (see normalize). */
+  /**
+   * {@code d * (aHi + aLo) + (bHi + bLo)} in four float operations: the small terms {@code d aLo +
+   * bLo} first (tiny against y, so their rounding does not count), added to bHi (one rounding, at
+   * most half an ulp of b), then the exact product {@code d aHi} and one more rounding, at most
+   * half an ulp of y. Measured against the float64 result on tensors of the accuracy table's kind
+   * (ElementwiseFormulaHarness), its largest error per tensor averaged 4 to 27% above that of a
+   * form rounded once, and 37 to 71% below PyTorch's.
+   */
   static float affine(float d, float aHi, float aLo, float bHi, float bLo) {
-    float prod = d * aHi;
-    float prodErr = Math.fma(d, aHi, -prod);
-    float t = prod + bHi;
-    float z = t - prod;
-    float sumErr = (prod - (t - z)) + (bHi - z);
-    return t + (sumErr + prodErr + Math.fma(d, aLo, bLo));
+    return Math.fma(d, aHi, bHi + Math.fma(d, aLo, bLo));
   }
 
   /**
