@@ -50,6 +50,15 @@ import jdk.incubator.vector.VectorSpecies;
  * medium method"), which depends on compilation timing, and then boxes every vector crossing the
  * call. {@code KernelSelectionTest} checks the signatures.
  *
+ * <p>For the same reason a vector carried around a loop is never the receiver of an operation:
+ * {@code s = a.add(s)}, not {@code s = s.add(a)} (the same sum, bit for bit). The carried vector's
+ * static type is the abstract {@code DoubleVector}, so C2 can bind a call on it only through the
+ * call site's receiver-type profile; where that profile is missing or unusable it makes a virtual
+ * call, and both vectors are boxed in every iteration: 24 bytes a value in the eval backward
+ * with weight gradients, which one CI run once measured with the default flags. A vector fresh
+ * from a load or conversion has its exact class, and a call on it binds without a profile
+ * (docs/kernels.md, "JDK 17's C2 and the Vector API", has the measurement and the sites left).
+ *
  * <h2>Reproducibility</h2>
  * A sum adds its run's vectors in groups (vector j of a group to accumulator j), folds the
  * accumulators together and adds them, lane by lane, to the scratch lanes; the remaining vectors
@@ -188,13 +197,13 @@ final class VectorKernels extends KernelOps {
               .convertShape(F2D, DS, 0)).sub(k);
           DoubleVector d = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
               .convertShape(F2D, DS, 0)).sub(k);
-          s0 = s0.add(a);
+          s0 = a.add(s0);
           q0 = a.fma(a, q0);
-          s1 = s1.add(b);
+          s1 = b.add(s1);
           q1 = b.fma(b, q1);
-          s2 = s2.add(c);
+          s2 = c.add(s2);
           q2 = c.fma(c, q2);
-          s3 = s3.add(d);
+          s3 = d.add(s3);
           q3 = d.fma(d, q3);
         }
         DoubleVector.fromArray(DS, acc, 0).add(s0.add(s1).add(s2.add(s3))).intoArray(acc, 0);
@@ -285,13 +294,13 @@ final class VectorKernels extends KernelOps {
               .convertShape(F2D, DS, 0)).sub(k2);
           DoubleVector d = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
               .convertShape(F2D, DS, 0)).sub(k3);
-          s0 = s0.add(a);
+          s0 = a.add(s0);
           q0 = a.fma(a, q0);
-          s1 = s1.add(b);
+          s1 = b.add(s1);
           q1 = b.fma(b, q1);
-          s2 = s2.add(c);
+          s2 = c.add(s2);
           q2 = c.fma(c, q2);
-          s3 = s3.add(d);
+          s3 = d.add(s3);
           q3 = d.fma(d, q3);
         }
         s0.intoArray(acc, j);
@@ -372,30 +381,30 @@ final class VectorKernels extends KernelOps {
               .convertShape(F2D, DS, 0)).sub(p0);
           DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i)
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(ga);
+          g0 = ga.add(g0);
           d0 = ga.fma(ca, d0);
-          e0 = e0.add(ca);
+          e0 = ca.add(e0);
           DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
               .convertShape(F2D, DS, 0)).sub(p1);
           DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
               .convertShape(F2D, DS, 0);
-          g1 = g1.add(gb);
+          g1 = gb.add(g1);
           d1 = gb.fma(cb, d1);
-          e1 = e1.add(cb);
+          e1 = cb.add(e1);
           DoubleVector cc = ((DoubleVector) FloatVector.fromArray(FS, x, i + 2 * L)
               .convertShape(F2D, DS, 0)).sub(p2);
           DoubleVector gc = (DoubleVector) FloatVector.fromArray(FS, dy, i + 2 * L)
               .convertShape(F2D, DS, 0);
-          g2 = g2.add(gc);
+          g2 = gc.add(g2);
           d2 = gc.fma(cc, d2);
-          e2 = e2.add(cc);
+          e2 = cc.add(e2);
           DoubleVector cd = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
               .convertShape(F2D, DS, 0)).sub(p3);
           DoubleVector gd = (DoubleVector) FloatVector.fromArray(FS, dy, i + 3 * L)
               .convertShape(F2D, DS, 0);
-          g3 = g3.add(gd);
+          g3 = gd.add(g3);
           d3 = gd.fma(cd, d3);
-          e3 = e3.add(cd);
+          e3 = cd.add(e3);
         }
         g0.intoArray(acc, j);
         g1.intoArray(acc, j + L);
@@ -429,12 +438,12 @@ final class VectorKernels extends KernelOps {
               .convertShape(F2D, DS, 0);
           DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(ga);
+          g0 = ga.add(g0);
           d0 = ga.fma(ca, d0);
-          e0 = e0.add(ca);
-          g1 = g1.add(gb);
+          e0 = ca.add(e0);
+          g1 = gb.add(g1);
           d1 = gb.fma(cb, d1);
-          e1 = e1.add(cb);
+          e1 = cb.add(e1);
         }
         g0.intoArray(acc, j);
         g1.intoArray(acc, j + L);
@@ -925,12 +934,12 @@ final class VectorKernels extends KernelOps {
               .convertShape(F2D, DS, 0);
           DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(ga);
+          g0 = ga.add(g0);
           d0 = ga.fma(ca, d0);
-          c0 = c0.add(ca);
-          g1 = g1.add(gb);
+          c0 = ca.add(c0);
+          g1 = gb.add(g1);
           d1 = gb.fma(cb, d1);
-          c1 = c1.add(cb);
+          c1 = cb.add(c1);
         }
         DoubleVector.fromArray(DS, acc, 0).add(g0.add(g1)).intoArray(acc, 0);
         DoubleVector.fromArray(DS, acc, L).add(d0.add(d1)).intoArray(acc, L);
@@ -1096,7 +1105,7 @@ final class VectorKernels extends KernelOps {
         for (int i = start, end = start + vectors; i < end; i += L) {
           DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(g);
+          g0 = g.add(g0);
           DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i)
               .convertShape(F2D, DS, 0);
           d0 = g.fma(v.sub(cv), d0);
@@ -1167,13 +1176,13 @@ final class VectorKernels extends KernelOps {
           .convertShape(F2D, DS, 0)).sub(k);
       DoubleVector d = ((DoubleVector) FloatVector.fromArray(FS, x, i3)
           .convertShape(F2D, DS, 0)).sub(k);
-      s0 = s0.add(a);
+      s0 = a.add(s0);
       q0 = a.fma(a, q0);
-      s1 = s1.add(b);
+      s1 = b.add(s1);
       q1 = b.fma(b, q1);
-      s2 = s2.add(c);
+      s2 = c.add(s2);
       q2 = c.fma(c, q2);
-      s3 = s3.add(d);
+      s3 = d.add(s3);
       q3 = d.fma(d, q3);
     }
     double ts = 0;
@@ -1239,12 +1248,12 @@ final class VectorKernels extends KernelOps {
           .convertShape(F2D, DS, 0)).sub(pv);
       DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i0).convertShape(F2D, DS, 0);
       DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i1).convertShape(F2D, DS, 0);
-      g0 = g0.add(ga);
+      g0 = ga.add(g0);
       d0 = ga.fma(ca, d0);
-      c0 = c0.add(ca);
-      g1 = g1.add(gb);
+      c0 = ca.add(c0);
+      g1 = gb.add(g1);
       d1 = gb.fma(cb, d1);
-      c1 = c1.add(cb);
+      c1 = cb.add(c1);
     }
     double tg = 0;
     double td = 0;
@@ -1305,9 +1314,9 @@ final class VectorKernels extends KernelOps {
           DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
               .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(g);
+          g0 = g.add(g0);
           d0 = g.fma(c, d0);
-          c0 = c0.add(c);
+          c0 = c.add(c0);
         }
         DoubleVector.fromArray(DS, acc, 0).add(g0).intoArray(acc, 0);
         DoubleVector.fromArray(DS, acc, L).add(d0).intoArray(acc, L);
@@ -1367,33 +1376,33 @@ final class VectorKernels extends KernelOps {
           DoubleVector ga = (DoubleVector) FloatVector.fromArray(FS, dy, i)
               .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(ga);
+          g0 = ga.add(g0);
           d0 = ga.fma(ca, d0);
-          e0 = e0.add(ca);
+          e0 = ca.add(e0);
           DoubleVector cb = ((DoubleVector) FloatVector.fromArray(FS, x, i + L)
               .convertShape(F2D, DS, 0)).sub(p1);
           DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
               .blend(0f, FloatVector.fromArray(FS, y, i + L).compare(LE, 0f))
               .convertShape(F2D, DS, 0);
-          g1 = g1.add(gb);
+          g1 = gb.add(g1);
           d1 = gb.fma(cb, d1);
-          e1 = e1.add(cb);
+          e1 = cb.add(e1);
           DoubleVector cc = ((DoubleVector) FloatVector.fromArray(FS, x, i + 2 * L)
               .convertShape(F2D, DS, 0)).sub(p2);
           DoubleVector gc = (DoubleVector) FloatVector.fromArray(FS, dy, i + 2 * L)
               .blend(0f, FloatVector.fromArray(FS, y, i + 2 * L).compare(LE, 0f))
               .convertShape(F2D, DS, 0);
-          g2 = g2.add(gc);
+          g2 = gc.add(g2);
           d2 = gc.fma(cc, d2);
-          e2 = e2.add(cc);
+          e2 = cc.add(e2);
           DoubleVector cd = ((DoubleVector) FloatVector.fromArray(FS, x, i + 3 * L)
               .convertShape(F2D, DS, 0)).sub(p3);
           DoubleVector gd = (DoubleVector) FloatVector.fromArray(FS, dy, i + 3 * L)
               .blend(0f, FloatVector.fromArray(FS, y, i + 3 * L).compare(LE, 0f))
               .convertShape(F2D, DS, 0);
-          g3 = g3.add(gd);
+          g3 = gd.add(g3);
           d3 = gd.fma(cd, d3);
-          e3 = e3.add(cd);
+          e3 = cd.add(e3);
         }
         g0.intoArray(acc, j);
         g1.intoArray(acc, j + L);
@@ -1428,12 +1437,12 @@ final class VectorKernels extends KernelOps {
           DoubleVector gb = (DoubleVector) FloatVector.fromArray(FS, dy, i + L)
               .blend(0f, FloatVector.fromArray(FS, y, i + L).compare(LE, 0f))
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(ga);
+          g0 = ga.add(g0);
           d0 = ga.fma(ca, d0);
-          e0 = e0.add(ca);
-          g1 = g1.add(gb);
+          e0 = ca.add(e0);
+          g1 = gb.add(g1);
           d1 = gb.fma(cb, d1);
-          e1 = e1.add(cb);
+          e1 = cb.add(e1);
         }
         g0.intoArray(acc, j);
         g1.intoArray(acc, j + L);
@@ -1543,7 +1552,7 @@ final class VectorKernels extends KernelOps {
           DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i)
               .blend(0f, FloatVector.fromArray(FS, y, i).compare(LE, 0f))
               .convertShape(F2D, DS, 0);
-          g0 = g0.add(g);
+          g0 = g.add(g0);
           DoubleVector v = (DoubleVector) FloatVector.fromArray(FS, x, i)
               .convertShape(F2D, DS, 0);
           d0 = g.fma(v.sub(cv), d0);
