@@ -50,8 +50,10 @@ import jdk.incubator.vector.VectorSpecies;
  * medium method"), which depends on compilation timing, and then boxes every vector crossing the
  * call. {@code KernelSelectionTest} checks the signatures.
  *
- * <p>For the same reason a vector carried around a loop is never the receiver of an operation:
- * {@code s = a.add(s)}, not {@code s = s.add(a)} (the same sum, bit for bit). The carried vector's
+ * <p>For the same reason, inside a loop, a vector carried around it is never the receiver of an
+ * operation: {@code s = a.add(s)}, not {@code s = s.add(a)} (the same sum, bit for bit). (The
+ * short-plane matrix kernels still store their carried sums after the loop with {@code
+ * s0.intoArray(...)}: once per tile, not per iteration.) The carried vector's
  * static type is the abstract {@code DoubleVector}, so C2 can bind a call on it only through the
  * call site's receiver-type profile; where that profile is missing or unusable it makes a virtual
  * call, and both vectors are boxed in every iteration: 24 bytes a value in the eval backward
