@@ -54,14 +54,15 @@ import java.util.function.Function;
  *       each call adds the parameter gradients again.
  *   <li>A rejected input changes nothing. (PyTorch increments {@code num_batches_tracked} before
  *       it checks for a single value per channel, so there a rejected batch is still counted.)
- *   <li>Accuracy: every output element y = (x - mean) * alpha + beta, alpha = gamma * invStd, is
- *       computed from x taken relative to the mean: the Vector API kernels, and the scalar ones on
- *       JDK 25 and later, compute {@code fma(x, alpha, beta - mean * alpha)} in double and round
- *       once (the folded shift costs about 1e-16 relative); the scalar kernels of JDK 17 compute it
- *       in float with the constants split into two floats and x less a pivot near the mean (C2 of
- *       JDK 17 vectorizes float loops, not double ones on float data), rounding twice; and the
- *       backward recovers the exact batch mean. So the error stays within about one ulp of the
- *       result, also for inputs with a large common offset (say 1e4 + noise), where PyTorch's float
+ *   <li>Accuracy: every output element is y = (x - mean) * alpha + beta, alpha = gamma * invStd.
+ *       The Vector API kernels, and the scalar ones on JDK 25 and later, compute {@code fma(x,
+ *       alpha, beta - mean * alpha)} in double and round once (the folded shift costs about 1e-16
+ *       relative): within half an ulp of y. The scalar kernels of JDK 17 (every call without the
+ *       Vector API module, and calls under 4,096 values with it) compute it in float with the
+ *       constants split into two floats and x less a pivot (the mean when the data has a large
+ *       offset), rounding twice: within about half an ulp of y plus half an ulp of the shift,
+ *       an absolute error as PyTorch's is. The backward recovers the exact batch mean. So inputs
+ *       with a large common offset (say 1e4 + noise) keep their accuracy, where PyTorch's float
  *       form x * alpha + shift loses about |mean| / std ulps (docs/numerics.md).
  * </ul>
  *

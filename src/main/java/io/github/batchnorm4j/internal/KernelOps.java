@@ -23,12 +23,13 @@ import java.util.Optional;
  *
  * <h2>Contract shared by the implementations</h2>
  * <ul>
- *   <li>Every elementwise result is within about one ulp of the exact value of the formula on the
- *       float inputs and the double constants: the Vector API kernels (and the scalar ones on JDK
- *       25 and later) compute it in double and round once, within half an ulp; the scalar kernels
- *       of JDK 17 compute it in float with the constants split into two floats (C2 vectorizes
- *       float loops on every JDK, double ones on float data only from JDK 25), so their y and dx
- *       can be about one ulp off. An
+ *   <li>Every elementwise result is close to the exact value of the formula on the float inputs
+ *       and the double constants: the Vector API kernels (and the scalar ones on JDK 25 and later)
+ *       compute it in double and round once, within half an ulp; the scalar kernels of JDK 17
+ *       compute it in float with the constants split into two floats (C2 vectorizes float loops on
+ *       every JDK, double ones on float data only from JDK 25): y within about half an ulp of y
+ *       plus half an ulp of its shift b (absolute, so many ulps of y where y is near 0), dx within
+ *       about one ulp of its largest term. An
  *       element's value does not depend on where it lies in a block (vector body or scalar tail
  *       give the same bits), so any split of the elementwise work gives identical output.
  *   <li>A reduction over a block adds in an order fixed by the block's geometry alone, in double.

@@ -28,10 +28,14 @@ package io.github.batchnorm4j.internal;
  *       and once at its own. P is 0 when the mean is small against the spread (x is then used as
  *       it is, exactly) and otherwise the mean rounded to float (x - P is then exact for the data
  *       with a large offset, by Sterbenz's lemma); the rest of the mean goes into b, computed in
- *       double. The error stays within about one ulp of y whatever the offset, where PyTorch's
- *       {@code x * alpha + (beta - mean * alpha)} loses four digits at an offset of 1e4. (A
- *       compensated form rounded about once, with Knuth's two-sum, took 13 operations and ran 2.1
- *       to 2.3 times slower on planes of 49 to 784 values; docs/numerics.md weighs the two.)
+ *       double. The error is at most about half an ulp of y plus half an ulp of b, whatever the
+ *       offset, where PyTorch's {@code x * alpha + (beta - mean * alpha)} loses four digits at an
+ *       offset of 1e4. The half ulp of b is absolute: where {@code d a} cancels b (y near 0) it is
+ *       many ulps of y, as PyTorch's error is there. (A compensated form rounded about once, with
+ *       Knuth's two-sum, within half an ulp of y everywhere, took 13 operations and made the eval
+ *       forward 1.8 to 3.4 times slower; docs/numerics.md weighs the two. {@code
+ *       -Dbatchnorm4j.scalarElementwise=double} gives the double formulas below on any JDK,
+ *       unvectorized on JDK 17.)
  *   <li>{@code dx = fma(g, s, fma(g, s', fma(x - P, t, fma(x - P, t', u))))} with {@code s} the
  *       scale, {@code t = -s k} and {@code u} the rest, so about one ulp of the largest of the
  *       terms {@code s g} and {@code s (x - mean) k}. Where these cancel (two values per channel and
@@ -236,11 +240,12 @@ public final class ScalarKernels extends KernelOps {
 
   /**
    * {@code d * (aHi + aLo) + (bHi + bLo)} in four float operations: the small terms {@code d aLo +
-   * bLo} first (tiny against y, so their rounding does not count), added to bHi (one rounding, at
-   * most half an ulp of b), then the exact product {@code d aHi} and one more rounding, at most
-   * half an ulp of y. Measured against the float64 result on tensors of the accuracy table's kind
-   * (ElementwiseFormulaHarness), its largest error per tensor averaged 4 to 27% above that of a
-   * form rounded once, and 37 to 71% below PyTorch's.
+   * bLo} first (tiny against b and against {@code d aHi}, so their own rounding does not count),
+   * added to bHi (one rounding, at most half an ulp of b), then the exact product {@code d aHi}
+   * and one more rounding, at most half an ulp of y: an absolute error of about half an ulp of y
+   * plus half an ulp of b. Measured against the float64 result on tensors of the accuracy table's
+   * kind (ElementwiseFormulaHarness), its largest error per tensor averaged 3 to 27% above that of
+   * a form rounded once, and 37 to 71% below PyTorch's.
    */
   static float affine(float d, float aHi, float aLo, float bHi, float bLo) {
     return Math.fma(d, aHi, bHi + Math.fma(d, aLo, bLo));

@@ -12,7 +12,11 @@ import java.util.List;
  *
  * <pre>
  * ./mvnw -q dependency:build-classpath -Dmdep.outputFile=/tmp/cp.txt -Dmdep.includeScope=test
- * java --add-modules jdk.incubator.vector -Dbatchnorm4j.warmup=false  *     -XX:+UnlockDiagnosticVMOptions -XX:CompileCommand=quiet  *     "-XX:CompileCommand=PrintInlining,io.github.batchnorm4j.internal.VectorKernels::*"  *     -cp target/classes:target/test-classes:$(cat /tmp/cp.txt)  *     io.github.batchnorm4j.testing.FreshJvmAllocations | grep -c TypeProfile
+ * java --add-modules jdk.incubator.vector -Dbatchnorm4j.warmup=false \
+ *     -XX:+UnlockDiagnosticVMOptions -XX:CompileCommand=quiet \
+ *     "-XX:CompileCommand=PrintInlining,io.github.batchnorm4j.internal.VectorKernels::*" \
+ *     -cp target/classes:target/test-classes:$(cat /tmp/cp.txt) \
+ *     io.github.batchnorm4j.testing.FreshJvmAllocations | grep -c TypeProfile
  * </pre>
  *
  * Prints {@code kernels=}, {@code bytes=} (the total) and {@code allocating=} (the steps that

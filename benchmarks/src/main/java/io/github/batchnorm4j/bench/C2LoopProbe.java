@@ -148,7 +148,7 @@ public final class C2LoopProbe {
   }
 
   public static void main(String[] args) {
-    String[] names = {"copy", "float fma(x - m, a, b)", "float, compensated (scalar y)",
+    String[] names = {"copy", "float fma(x - m, a, b)", "float, compensated (old JDK 17 y)",
       "double on float data", "double sums, 2 accumulators", "double sums, 4 accumulators",
       "double sums into double[64] columns"};
     Loop[] loops = {C2LoopProbe::copy, C2LoopProbe::floatFma, C2LoopProbe::compensated,
