@@ -50,8 +50,8 @@ package io.github.batchnorm4j.internal;
  * (mean k - meanDy) scale))} and {@code dx = (float) (g scale)}, each rounded once from double and
  * bit for bit what those kernels write for the same constants. C2LoopProbe (docs/kernels.md): 6.5
  * values/ns in L1 on JDK 25 against 5.4 for the compensated float y JDK 17 then used, and 1.7 on
- * JDK 17, where the loop is not vectorized; on the short planes of (8, 512, 7, 7) the eval forward took half the
- * time. JDK 21 is not measured, so it keeps the float formulas. (The Vector API kernels are named,
+ * JDK 17, where the loop is not vectorized; on the short planes of (8, 512, 7, 7) the eval
+ * forward took half the time. JDK 21 is not measured, so it keeps the float formulas. (The Vector API kernels are named,
  * not linked: a link would make the default compilation, which has no jdk.incubator.vector,
  * compile them from the source path.)
  */
@@ -397,8 +397,8 @@ public final class ScalarKernels extends KernelOps {
         }
       } else {
         for (int i = start; i < end; i++) {
-          double g = reluOutput[i] <= 0f ? 0.0 : dy[i];
-          dx[i] = (float) Math.fma(g, scale, Math.fma(x[i], slope, offset));
+          dx[i] = (float) Math.fma(gradient(dy, reluOutput, i), scale,
+              Math.fma(x[i], slope, offset));
         }
       }
     }
