@@ -110,6 +110,27 @@ final class VectorKernels extends KernelOps {
    */
   private static final int RUN_BY_RUN = 8 * L;
 
+  /** The values of one step of the float-lane sums: four float vectors of L lanes. */
+  private static final int FLOAT_GROUP = 4 * L;
+
+  /**
+   * The most steps of a float-lane sum before its float lanes are added to the double ones: each
+   * float lane then adds at most this many terms, so its rounding stays within about this many
+   * float ulps of the block's partial sums.
+   */
+  private static final int FLOAT_BLOCK = 16;
+
+  /**
+   * Runs at least this long have their statistics summed mostly in float lanes ({@link
+   * #shiftedSumsFloat}); shorter ones, whose blocks would be too short to repay moving their
+   * moments to double, in double lanes.
+   */
+  private static final int FLOAT_MIN_RUN = 4 * FLOAT_GROUP;
+
+  /** Per-thread pivots of the float-lane statistics ({@link #shiftedSumsFloat}): 4 L floats. */
+  private static final ThreadLocal<float[]> FLOAT_PIVOTS =
+      ThreadLocal.withInitial(() -> new float[4 * L]);
+
   private VectorKernels() {
     super(ChannelParallel.MIN_AUTOMATIC_ELEMENTS);
   }
@@ -160,6 +181,7 @@ final class VectorKernels extends KernelOps {
     return holder[0];
   }
 
+
   /** The L lanes of {@code acc} from {@code from}, added in lane order. */
   private static double laneSum(double[] acc, int from) {
     double sum = 0;
@@ -176,6 +198,130 @@ final class VectorKernels extends KernelOps {
       shiftedSumsFlat(x, base, stride, planes, len, shift, out, o);
       return;
     }
+    if (len >= FLOAT_MIN_RUN) {
+      shiftedSumsFloat(x, base, stride, planes, len, shift, out, o);
+      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1])) {
+        return;
+      }
+      // A float square or sum overflowed, or the data hold an infinity or a NaN: in double.
+    }
+    shiftedSumsDouble(x, base, stride, planes, len, shift, out, o);
+  }
+
+  /**
+   * {@link #shiftedSums} of runs of at least {@link #FLOAT_MIN_RUN} values, mostly in float lanes.
+   * A run is cut into blocks of at most {@link #FLOAT_BLOCK} steps of {@link #FLOAT_GROUP} values.
+   * Each of the 4 L lanes of a step (four vectors of L) takes its values relative to its own
+   * pivot p: the lane's mean over the previous block, or over the call's first block (read once
+   * more for it). Its float sums s = sum (x - p) and q = sum (x - p)^2 thus hold few terms, about
+   * centred: q is close to the lane's own sum of squared deviations, and its rounding (some {@link
+   * #FLOAT_BLOCK} float ulps of it) is relative to the data's local spread, whatever the shift K.
+   * (A pivot taken from the data, as K is, can be an outlier, and then q would be many times the
+   * deviations it stands for; a local mean moves by at most an outlier's 1 / {@link #FLOAT_BLOCK}.)
+   * Each block's moments are then moved to K in double, exactly as far as double goes: {@code S1
+   * += s + n (p - K)} and {@code S2 += q + (p - K) (2 s + n (p - K))}, n the block's steps; the
+   * rounding of s reaches the variance only as {@code 2 (p - mean) ds}, small because p is a local
+   * mean. The rest of a run (fewer than {@link #FLOAT_GROUP} values) is added in double lanes
+   * ({@link #sumsAfterGroups}). The pivots depend on the block's geometry and data only, so the
+   * result does too. A result that is not finite is left for the caller to redo in double.
+   */
+  private static void shiftedSumsFloat(float[] x, int base, int stride, int planes, int len,
+      double shift, double[] out, int o) {
+    final double[] acc = acc();
+    final float[] pivots = FLOAT_PIVOTS.get();
+    final int groups = len - len % FLOAT_GROUP;
+    firstPivots(x, base, Math.min(groups, FLOAT_BLOCK * FLOAT_GROUP), pivots);
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      for (int b = start, end = start + groups; b < end; b += FLOAT_BLOCK * FLOAT_GROUP) {
+        final int blockEnd = Math.min(end, b + FLOAT_BLOCK * FLOAT_GROUP);
+        final FloatVector p0 = FloatVector.fromArray(FS, pivots, 0);
+        final FloatVector p1 = FloatVector.fromArray(FS, pivots, L);
+        final FloatVector p2 = FloatVector.fromArray(FS, pivots, 2 * L);
+        final FloatVector p3 = FloatVector.fromArray(FS, pivots, 3 * L);
+        FloatVector s0 = FloatVector.zero(FS);
+        FloatVector s1 = FloatVector.zero(FS);
+        FloatVector s2 = FloatVector.zero(FS);
+        FloatVector s3 = FloatVector.zero(FS);
+        FloatVector q0 = FloatVector.zero(FS);
+        FloatVector q1 = FloatVector.zero(FS);
+        FloatVector q2 = FloatVector.zero(FS);
+        FloatVector q3 = FloatVector.zero(FS);
+        for (int i = b; i < blockEnd; i += FLOAT_GROUP) {
+          FloatVector da = FloatVector.fromArray(FS, x, i).sub(p0);
+          FloatVector db = FloatVector.fromArray(FS, x, i + L).sub(p1);
+          FloatVector dc = FloatVector.fromArray(FS, x, i + 2 * L).sub(p2);
+          FloatVector dd = FloatVector.fromArray(FS, x, i + 3 * L).sub(p3);
+          s0 = da.add(s0);
+          q0 = da.fma(da, q0);
+          s1 = db.add(s1);
+          q1 = db.fma(db, q1);
+          s2 = dc.add(s2);
+          q2 = dc.fma(dc, q2);
+          s3 = dd.add(s3);
+          q3 = dd.fma(dd, q3);
+        }
+        final int steps = (blockEnd - b) / FLOAT_GROUP;
+        final DoubleVector k = DoubleVector.broadcast(DS, shift);
+        final DoubleVector n = DoubleVector.broadcast(DS, (double) steps);
+        final FloatVector perStep = FloatVector.broadcast(FS, 1f / steps);
+        // Per lane set: the moments moved to K into the double lanes, the next pivots (the
+        // block's lane means) into the pivots' array.
+        DoubleVector sum = (DoubleVector) s0.convertShape(F2D, DS, 0);
+        DoubleVector offset = ((DoubleVector) p0.convertShape(F2D, DS, 0)).sub(k);
+        DoubleVector.fromArray(DS, acc, 0).add(offset.fma(n, sum)).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(offset.fma(offset.fma(n, sum.add(sum)),
+            (DoubleVector) q0.convertShape(F2D, DS, 0))).intoArray(acc, L);
+        s0.fma(perStep, p0).intoArray(pivots, 0);
+        sum = (DoubleVector) s1.convertShape(F2D, DS, 0);
+        offset = ((DoubleVector) p1.convertShape(F2D, DS, 0)).sub(k);
+        DoubleVector.fromArray(DS, acc, 0).add(offset.fma(n, sum)).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(offset.fma(offset.fma(n, sum.add(sum)),
+            (DoubleVector) q1.convertShape(F2D, DS, 0))).intoArray(acc, L);
+        s1.fma(perStep, p1).intoArray(pivots, L);
+        sum = (DoubleVector) s2.convertShape(F2D, DS, 0);
+        offset = ((DoubleVector) p2.convertShape(F2D, DS, 0)).sub(k);
+        DoubleVector.fromArray(DS, acc, 0).add(offset.fma(n, sum)).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(offset.fma(offset.fma(n, sum.add(sum)),
+            (DoubleVector) q2.convertShape(F2D, DS, 0))).intoArray(acc, L);
+        s2.fma(perStep, p2).intoArray(pivots, 2 * L);
+        sum = (DoubleVector) s3.convertShape(F2D, DS, 0);
+        offset = ((DoubleVector) p3.convertShape(F2D, DS, 0)).sub(k);
+        DoubleVector.fromArray(DS, acc, 0).add(offset.fma(n, sum)).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add(offset.fma(offset.fma(n, sum.add(sum)),
+            (DoubleVector) q3.convertShape(F2D, DS, 0))).intoArray(acc, L);
+        s3.fma(perStep, p3).intoArray(pivots, 3 * L);
+      }
+      sumsAfterGroups(x, start, groups, len, shift, acc);
+    }
+    out[o] = laneSum(acc, 0);
+    out[o + 1] = laneSum(acc, L);
+  }
+
+  /**
+   * The first block's pivots of {@link #shiftedSumsFloat}: the means of the 4 L lanes over the
+   * {@code values} values (whole steps) from {@code start}, rounded to float, into {@code pivots}.
+   */
+  private static void firstPivots(float[] x, int start, int values, float[] pivots) {
+    FloatVector t0 = FloatVector.zero(FS);
+    FloatVector t1 = FloatVector.zero(FS);
+    FloatVector t2 = FloatVector.zero(FS);
+    FloatVector t3 = FloatVector.zero(FS);
+    for (int i = start, end = start + values; i < end; i += FLOAT_GROUP) {
+      t0 = FloatVector.fromArray(FS, x, i).add(t0);
+      t1 = FloatVector.fromArray(FS, x, i + L).add(t1);
+      t2 = FloatVector.fromArray(FS, x, i + 2 * L).add(t2);
+      t3 = FloatVector.fromArray(FS, x, i + 3 * L).add(t3);
+    }
+    final float perStep = (float) FLOAT_GROUP / values;
+    t0.mul(perStep).intoArray(pivots, 0);
+    t1.mul(perStep).intoArray(pivots, L);
+    t2.mul(perStep).intoArray(pivots, 2 * L);
+    t3.mul(perStep).intoArray(pivots, 3 * L);
+  }
+
+  /** {@link #shiftedSums} of runs of at least {@link #RUN_BY_RUN} values, all in double lanes. */
+  private static void shiftedSumsDouble(float[] x, int base, int stride, int planes, int len,
+      double shift, double[] out, int o) {
     final double[] acc = acc();
     final int groups = len - len % (4 * L);
     final int vectors = len - len % L;
@@ -211,19 +357,19 @@ final class VectorKernels extends KernelOps {
         DoubleVector.fromArray(DS, acc, 0).add(s0.add(s1).add(s2.add(s3))).intoArray(acc, 0);
         DoubleVector.fromArray(DS, acc, L).add(q0.add(q1).add(q2.add(q3))).intoArray(acc, L);
       }
-      sumsAfterGroups(x, start, len, shift, acc);
+      sumsAfterGroups(x, start, groups, len, shift, acc);
     }
     out[o] = laneSum(acc, 0);
     out[o + 1] = laneSum(acc, L);
   }
 
   /**
-   * The end of a run's shifted sums, after its whole groups of 4 L: the remaining whole vectors,
-   * then the last {@code len % L} values as the end of one more vector, into the scratch lanes.
+   * The end of a run's shifted sums, after its first {@code groups} values: the remaining whole
+   * vectors, then the last {@code len % L} values as the end of one more vector, into the scratch
+   * lanes.
    */
-  private static void sumsAfterGroups(float[] x, int start, int len, double shift,
+  private static void sumsAfterGroups(float[] x, int start, int groups, int len, double shift,
       double[] acc) {
-    final int groups = len - len % (4 * L);
     final int vectors = len - len % L;
     if (vectors > groups) {
       final DoubleVector k = DoubleVector.broadcast(DS, shift);
@@ -915,6 +1061,19 @@ final class VectorKernels extends KernelOps {
       backwardSumsFlat(x, dy, base, stride, planes, len, pivot, out, o);
       return;
     }
+    if (len >= FLOAT_GROUP) {
+      backwardSumsFloat(x, dy, base, stride, planes, len, pivot, out, o);
+      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1]) && Double.isFinite(out[o + 2])) {
+        return;
+      }
+      // A float product or sum overflowed, or the data hold an infinity or a NaN: in double.
+    }
+    backwardSumsDouble(x, dy, base, stride, planes, len, pivot, out, o);
+  }
+
+  /** {@link #backwardSums} of long runs, all in double lanes. */
+  private static void backwardSumsDouble(float[] x, float[] dy, int base, int stride, int planes,
+      int len, double pivot, double[] out, int o) {
     final double[] acc = acc();
     final int groups = len - len % (2 * L);
     final int vectors = len - len % L;
@@ -947,31 +1106,109 @@ final class VectorKernels extends KernelOps {
         DoubleVector.fromArray(DS, acc, L).add(d0.add(d1)).intoArray(acc, L);
         DoubleVector.fromArray(DS, acc, 2 * L).add(c0.add(c1)).intoArray(acc, 2 * L);
       }
-      if (vectors > groups) { // one vector
-        final int i = start + groups;
-        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
-            .convertShape(F2D, DS, 0)).sub(DoubleVector.broadcast(DS, pivot));
-        DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
-        DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
-        g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
-        DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
-      }
-      if (vectors < len) { // the run's last L values, the counted ones cleared (see shiftedSums)
-        final int i = start + len - L;
-        final LongVector keep = LongVector.fromArray(LS, KEEP, len - vectors);
-        DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
-            .convertShape(F2D, DS, 0)).sub(DoubleVector.broadcast(DS, pivot)).reinterpretAsLongs()
-            .and(keep).reinterpretAsDoubles();
-        DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
-            .convertShape(F2D, DS, 0)).reinterpretAsLongs().and(keep).reinterpretAsDoubles();
-        DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
-        g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
-        DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
-      }
+      backwardSumsTail(x, dy, start + groups, start + vectors, start + len, pivot, acc);
     }
     out[o] = laneSum(acc, 0);
     out[o + 1] = laneSum(acc, L);
     out[o + 2] = laneSum(acc, 2 * L);
+  }
+
+  /**
+   * The end of a run of the backward sums in double lanes: whole vectors from {@code from} to
+   * {@code vectorsEnd}, then the run's last values up to {@code end} as the end of one more vector
+   * whose counted lanes are cleared (see {@link #shiftedSums}), into the scratch lanes.
+   */
+  private static void backwardSumsTail(float[] x, float[] dy, int from, int vectorsEnd, int end,
+      double pivot, double[] acc) {
+    for (int i = from; i < vectorsEnd; i += L) {
+      DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+          .convertShape(F2D, DS, 0)).sub(DoubleVector.broadcast(DS, pivot));
+      DoubleVector g = (DoubleVector) FloatVector.fromArray(FS, dy, i).convertShape(F2D, DS, 0);
+      DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
+      g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
+      DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
+    }
+    if (vectorsEnd < end) {
+      final int i = end - L;
+      final LongVector keep = LongVector.fromArray(LS, KEEP, end - vectorsEnd);
+      DoubleVector c = ((DoubleVector) FloatVector.fromArray(FS, x, i)
+          .convertShape(F2D, DS, 0)).sub(DoubleVector.broadcast(DS, pivot)).reinterpretAsLongs()
+          .and(keep).reinterpretAsDoubles();
+      DoubleVector g = ((DoubleVector) FloatVector.fromArray(FS, dy, i)
+          .convertShape(F2D, DS, 0)).reinterpretAsLongs().and(keep).reinterpretAsDoubles();
+      DoubleVector.fromArray(DS, acc, 0).add(g).intoArray(acc, 0);
+      g.fma(c, DoubleVector.fromArray(DS, acc, L)).intoArray(acc, L);
+      DoubleVector.fromArray(DS, acc, 2 * L).add(c).intoArray(acc, 2 * L);
+    }
+  }
+
+  /**
+   * {@link #backwardSums} of runs of at least {@link #FLOAT_GROUP} values in float lanes of the
+   * full width (2 L): c = x - P with P the pivot rounded to float, the three sums in float over
+   * blocks of at most {@link #FLOAT_BLOCK} groups (each lane adds at most that many terms in
+   * float), every block's sums then widened and added to the double scratch lanes. The rest of a
+   * run (fewer than {@link #FLOAT_GROUP} values) goes through {@link #backwardSumsTail} in double;
+   * finally the sums are moved from P to the pivot in double: sum (x - pivot) = sum c + n (P -
+   * pivot), sum g (x - pivot) = sum g c + (P - pivot) sum g. A result that is not finite (a float
+   * overflow, or an infinity or NaN in the data) is left for the caller to redo in double.
+   */
+  private static void backwardSumsFloat(float[] x, float[] dy, int base, int stride, int planes,
+      int len, double pivot, double[] out, int o) {
+    final double[] acc = acc();
+    final float p32 = (float) pivot;
+    final int groups = len - len % FLOAT_GROUP;
+    final int vectors = len - len % L;
+    for (int p = 0, start = base; p < planes; p++, start += stride) {
+      for (int b = start, end = start + groups; b < end; b += FLOAT_BLOCK * FLOAT_GROUP) {
+        final FloatVector pv = FloatVector.broadcast(FS, p32);
+        DoubleVector g0 = DoubleVector.zero(DS);
+        DoubleVector g1 = DoubleVector.zero(DS);
+        DoubleVector g2 = DoubleVector.zero(DS);
+        DoubleVector g3 = DoubleVector.zero(DS);
+        FloatVector d0 = FloatVector.zero(FS);
+        FloatVector d1 = FloatVector.zero(FS);
+        FloatVector d2 = FloatVector.zero(FS);
+        FloatVector d3 = FloatVector.zero(FS);
+        FloatVector c0 = FloatVector.zero(FS);
+        FloatVector c1 = FloatVector.zero(FS);
+        FloatVector c2 = FloatVector.zero(FS);
+        FloatVector c3 = FloatVector.zero(FS);
+        for (int i = b, blockEnd = Math.min(end, b + FLOAT_BLOCK * FLOAT_GROUP); i < blockEnd;
+            i += FLOAT_GROUP) {
+          FloatVector ca = FloatVector.fromArray(FS, x, i).sub(pv);
+          FloatVector cb = FloatVector.fromArray(FS, x, i + L).sub(pv);
+          FloatVector cc = FloatVector.fromArray(FS, x, i + 2 * L).sub(pv);
+          FloatVector cd = FloatVector.fromArray(FS, x, i + 3 * L).sub(pv);
+          FloatVector ga = FloatVector.fromArray(FS, dy, i);
+          FloatVector gb = FloatVector.fromArray(FS, dy, i + L);
+          FloatVector gc = FloatVector.fromArray(FS, dy, i + 2 * L);
+          FloatVector gd = FloatVector.fromArray(FS, dy, i + 3 * L);
+          g0 = ((DoubleVector) ga.convertShape(F2D, DS, 0)).add(g0);
+          d0 = ga.fma(ca, d0);
+          c0 = ca.add(c0);
+          g1 = ((DoubleVector) gb.convertShape(F2D, DS, 0)).add(g1);
+          d1 = gb.fma(cb, d1);
+          c1 = cb.add(c1);
+          g2 = ((DoubleVector) gc.convertShape(F2D, DS, 0)).add(g2);
+          d2 = gc.fma(cc, d2);
+          c2 = cc.add(c2);
+          g3 = ((DoubleVector) gd.convertShape(F2D, DS, 0)).add(g3);
+          d3 = gd.fma(cd, d3);
+          c3 = cd.add(c3);
+        }
+        DoubleVector.fromArray(DS, acc, 0).add(g0.add(g1).add(g2.add(g3))).intoArray(acc, 0);
+        DoubleVector.fromArray(DS, acc, L).add((DoubleVector) d0.add(d1).add(d2.add(d3))
+            .convertShape(F2D, DS, 0)).intoArray(acc, L);
+        DoubleVector.fromArray(DS, acc, 2 * L).add((DoubleVector) c0.add(c1).add(c2.add(c3))
+            .convertShape(F2D, DS, 0)).intoArray(acc, 2 * L);
+      }
+      backwardSumsTail(x, dy, start + groups, start + vectors, start + len, p32, acc);
+    }
+    final double sumGrad = laneSum(acc, 0);
+    final double shiftBack = p32 - pivot; // exact: two close doubles
+    out[o] = sumGrad;
+    out[o + 1] = laneSum(acc, L) + shiftBack * sumGrad;
+    out[o + 2] = laneSum(acc, 2 * L) + shiftBack * ((double) planes * len);
   }
 
   @Override

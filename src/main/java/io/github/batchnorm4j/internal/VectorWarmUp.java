@@ -292,7 +292,9 @@ final class VectorWarmUp implements Runnable {
    * residue modulo 64. The kernels choose their paths by comparing these numbers with the vector
    * lanes (4 or 8), 4 lanes, 8 lanes and the planner's short-plane limit, and by their residues
    * modulo those; all are at most 64 and divide 64, so a reduced number takes the same paths with
-   * shorter loops.
+   * shorter loops. The one larger limit, the shortest run whose sums take float lanes (16 L: 64 or
+   * 128), is at most 128, and every reduced number from 192 up is at least 128, so a reduced run
+   * length is on the same side of it too.
    */
   static int reduced(int n) {
     // Branch-free: the program's calls and the warm-up's (already reduced) take opposite sides
