@@ -25,7 +25,8 @@ package io.github.batchnorm4j.internal;
  *       along).
  * </ul>
  * The two training passes run in one of two orders, with bitwise the same results ({@link
- * PassOrder#BLOCKED} and {@link PassOrder#STREAMED}, chosen by size unless forced):
+ * PassOrder#STREAMED} by default, {@link PassOrder#BLOCKED} when asked for; see {@link
+ * PassOrder#AUTO} for why):
  * <ul>
  *   <li><b>Blocked</b>: the channels in groups of at most {@link #GROUP_BYTES} of first-pass data;
  *       both passes over one group, each visiting the group's (segment, channel) units in memory
@@ -36,8 +37,8 @@ package io.github.batchnorm4j.internal;
  * </ul>
  *
  * <h2>Threads</h2>
- * Blocked, the channel groups are the work items (at least two per thread, or the passes stream),
- * so that each group's second pass hits the cache of the core that did its first. Streamed, the
+ * Blocked, the channel groups are the work items (at least two per thread when the channels
+ * allow), so that each group's second pass hits the cache of the core that did its first. Streamed, the
  * (segment, channel) units and then row x channel tiles are the items, with a barrier between the
  * passes. The eval passes are elementwise and always stream.
  *
@@ -56,12 +57,6 @@ public final class BatchNormKernels {
    * groups beat 1 and 2 MB ones by 5 to 10% on (32, 256, 14, 14)).
    */
   static final long GROUP_BYTES = 512L << 10;
-
-  /** The training passes run blocked when their first pass reads more than this... */
-  static final long BLOCKED_MIN_BYTES = 4L << 20;
-
-  /** ...and at most this; streamed otherwise. */
-  static final long BLOCKED_MAX_BYTES = 16L << 20;
 
   /** The fewest values of one channel an elementwise kernel call should cover, when it can. */
   static final int MIN_RUN = 1024;
@@ -95,7 +90,14 @@ public final class BatchNormKernels {
 
   /** The order of the two training passes; every order gives bitwise the same results. */
   public enum PassOrder {
-    /** Chosen by shape ({@code -Dbatchnorm4j.passes=blocked|streamed} overrides it). */
+    /**
+     * The default: {@link #STREAMED} ({@code -Dbatchnorm4j.passes=blocked} changes it for
+     * experiments). Alternating the two in one JVM on a 2-core Zen 4, the streamed order was as
+     * fast or faster for planes of 196 to 3136 values, by up to 1.7x, in 6 to 13 MB tensors (the
+     * band of 4 to 16 MB is where an earlier version chose blocked), on JDK 17 and 25, with both
+     * kernel sets, at 1 and 2 threads; blocked won only with planes of 12,544 values, by 3 to 13%
+     * (docs/kernels.md, {@code PassOrderHarness}).
+     */
     AUTO,
     /** Channel group by channel group, the second pass from cache. */
     BLOCKED,
@@ -611,15 +613,14 @@ public final class BatchNormKernels {
     void runTraining(boolean forward, int threads, PassOrder order) {
       int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE,
           ops.minAutomaticElements());
-      // First-pass bytes per channel: x, and dy (and the ReLU output) for the backward.
-      long channelBytes = 4L * count * (forward ? 1 : reluOutput == null ? 2 : 3);
-      // Groups that fit the cache budget, and at least two per thread when the channels allow.
-      long perItem = Math.min(GROUP_BYTES / channelBytes, (channels + 2L * t - 1) / (2L * t));
-      channelsPerItem = (int) Math.max(1, Math.min(channels, perItem));
-      int channelItems = (channels + channelsPerItem - 1) / channelsPerItem;
-      if (blocked(order == PassOrder.AUTO ? DEFAULT_ORDER : order, channelBytes, channelItems, t)) {
+      if ((order == PassOrder.AUTO ? DEFAULT_ORDER : order) == PassOrder.BLOCKED) {
+        // First-pass bytes per channel: x, and dy (and the ReLU output) for the backward.
+        long channelBytes = 4L * count * (forward ? 1 : reluOutput == null ? 2 : 3);
+        // Groups that fit the cache budget, and at least two per thread when the channels allow.
+        long perItem = Math.min(GROUP_BYTES / channelBytes, (channels + 2L * t - 1) / (2L * t));
+        channelsPerItem = (int) Math.max(1, Math.min(channels, perItem));
         pass = forward ? Pass.FORWARD_GROUPS : Pass.BACKWARD_GROUPS;
-        runItems(channelItems, t);
+        runItems((channels + channelsPerItem - 1) / channelsPerItem, t);
         return;
       }
       runSums(forward ? Pass.FORWARD_STATS : Pass.BACKWARD_STATS, t);
@@ -645,29 +646,6 @@ public final class BatchNormKernels {
       } else {
         ChannelParallel.run(this, items, t);
       }
-    }
-
-    /** Whether the training passes run channel-blocked rather than streamed. */
-    private boolean blocked(PassOrder order, long channelBytes, int channelItems, int t) {
-      if (order != PassOrder.AUTO) {
-        return order == PassOrder.BLOCKED;
-      }
-      if (channelItems < 2 * t || spatial < SHORT_PLANE) {
-        // Too few groups to share between the threads, or one holds every channel; or short
-        // planes (one value for BatchNorm1d's (N, C) and for channels-last data), where a
-        // channel's values are a few floats per row and only the streamed passes read memory in
-        // order.
-        return false;
-      }
-      // Measured on a 2-core AMD Zen 5 (docs/kernels.md). Up to a few MB the streamed passes'
-      // second read of x comes from the caches anyway, and reading in memory order wins. A group
-      // is N runs of its channels' values, C * S floats apart, and each run restarts the hardware
-      // prefetchers: with one channel per group the runs are short (S values) and that costs more
-      // than the streamed second read; beyond a few tens of MB it does whatever the group. In
-      // between, groups of several channels save a second read the caches could not hold.
-      long bytes = channelBytes * channels;
-      return bytes > BLOCKED_MIN_BYTES && bytes <= BLOCKED_MAX_BYTES
-          && GROUP_BYTES / channelBytes >= 2;
     }
 
     /** A sums pass over every (segment, channel) unit, segment-major (memory order). */

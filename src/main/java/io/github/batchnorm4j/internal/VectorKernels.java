@@ -17,13 +17,22 @@ import jdk.incubator.vector.VectorSpecies;
  * that the library still runs on a plain JDK 17. It is compiled separately, without {@code
  * --release} (incubator modules are not in the JDK's {@code ct.sym}); see the POM.
  *
- * <h2>How the arithmetic stays in double</h2>
- * The accuracy contract (docs/numerics.md) asks for double accumulation and double elementwise
- * math rounded once. Each step therefore loads L floats with a float species of half the preferred
- * width (256 bits for L = 8 on AVX-512), widens them lane for lane to an L-lane double vector
- * ({@code convertShape(F2D)}: one {@code vcvtps2pd}), computes in double, and narrows the result
- * lane for lane back to float ({@code D2F}). Lane-count-preserving conversions are the ones C2
- * compiles to single instructions on JDK 17 as well as on later JDKs.
+ * <h2>Double arithmetic, and float lanes for the long sums</h2>
+ * Elementwise results are computed in double and rounded once: each step loads L floats with a
+ * float species of half the preferred width (256 bits for L = 8 on AVX-512), widens them lane for
+ * lane to an L-lane double vector ({@code convertShape(F2D)}: one {@code vcvtps2pd}), computes in
+ * double, and narrows the result lane for lane back to float ({@code D2F}). Lane-count-preserving
+ * conversions are the ones C2 compiles to single instructions on JDK 17 as well as on later JDKs.
+ *
+ * <p>The conversions cost as much as the arithmetic, so the sums of runs of at least {@link
+ * #FLOAT_MIN_RUN} values (the statistics) or {@link #FLOAT_GROUP} values (the backward's) add most
+ * of their terms in float lanes, in blocks of at most {@link #FLOAT_BLOCK} terms a lane, and only
+ * the blocks' sums in double; the statistics take each lane around a local mean, so that the float
+ * squares are of deviations ({@link #shiftedSumsFloat} says why that matters), and the backward
+ * keeps {@code sum g} in double lanes. In L2, one thread: the statistics 1.2 (runs of 196) to 1.5
+ * (3136) times faster, the backward's sums 1.5 to 1.8 times. The variance stays within a float
+ * ulp or so of exact ({@code FloatLaneSumsTest}), where the double lanes gave 1e-14; a result that
+ * is not finite is redone in double lanes, so a float overflow never shows.
  *
  * <h2>Loop shape</h2>
  * A block is {@code planes} runs of {@code len} floats. Each kernel walks the runs one by one (the
