@@ -7,8 +7,10 @@ import java.util.SplittableRandom;
 /**
  * Times the three passes of {@code BatchNorm2d} through the public API, in one JVM, with
  * System.nanoTime: a quick check of a kernel change between full JMH runs (benchmarks/), not a
- * replacement for them. Not a test (surefire does not pick it up). Each pass is called for about
- * 0.7 s first, then timed in 15 rounds; the median round's time per call is printed. The shapes
+ * replacement for them. Not a test (surefire does not pick it up). With the Vector API module it
+ * first waits until the vector kernels have taken over from the scalar ones (KernelInfo's
+ * warm-up). Each pass is called for about 0.7 s first, then timed in 15 rounds; the median
+ * round's time per call is printed. The shapes
  * run one after the other in the same JVM, so the later ones meet code that the JIT compiled for
  * the earlier ones, as in a network with several layer sizes.
  *
@@ -58,6 +60,11 @@ public final class PassTimesHarness {
       eval.forward(x, y);
       eval.eval();
       train.forward(x, y);
+      train.backward(dy, dx);
+      // With the Vector API module the scalar kernels run until the vector ones are compiled in
+      // the background: wait for that, as the JMH benchmarks do, or the first shape's times mix
+      // the two.
+      awaitWarmUp();
       double forward = time(() -> train.forward(x, y));
       double evalForward = time(() -> eval.forward(x, y));
       double backward = time(() -> train.backward(dy, dx));
@@ -65,6 +72,14 @@ public final class PassTimesHarness {
           "%-14s threads=%d  training forward %8.1f  eval forward %8.1f  training backward %8.1f"
               + " us  (%s)%n", s, threads, forward, evalForward, backward,
           KernelInfo.current().implementation());
+    }
+  }
+
+  private static void awaitWarmUp() {
+    try {
+      KernelInfo.awaitWarmUp(java.time.Duration.ofSeconds(60));
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 

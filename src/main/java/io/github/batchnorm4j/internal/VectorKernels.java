@@ -190,7 +190,6 @@ final class VectorKernels extends KernelOps {
     return holder[0];
   }
 
-
   /** The L lanes of {@code acc} from {@code from}, added in lane order. */
   private static double laneSum(double[] acc, int from) {
     double sum = 0;
