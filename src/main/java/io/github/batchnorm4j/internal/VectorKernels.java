@@ -136,6 +136,14 @@ final class VectorKernels extends KernelOps {
    */
   private static final int FLOAT_MIN_RUN = 4 * FLOAT_GROUP;
 
+  /**
+   * A float-lane sum of squares or products whose mean is below this is recomputed in double
+   * lanes: its terms may have fallen below float's normal range (1.2e-38), where they lose bits
+   * or vanish (measured: 3e-3 relative error on the variance of data of scale 1e-22). Sums of
+   * well-scaled data that cancel to below it only pay the double lanes' time.
+   */
+  private static final double TINY_MEAN_SQUARE = 1e-30;
+
   /** Per-thread pivots of the float-lane statistics ({@link #shiftedSumsFloat}): 4 L floats. */
   private static final ThreadLocal<float[]> FLOAT_PIVOTS =
       ThreadLocal.withInitial(() -> new float[4 * L]);
@@ -208,10 +216,12 @@ final class VectorKernels extends KernelOps {
     }
     if (len >= FLOAT_MIN_RUN) {
       shiftedSumsFloat(x, base, stride, planes, len, shift, out, o);
-      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1])) {
+      if (Double.isFinite(out[o]) && out[o + 1] >= TINY_MEAN_SQUARE * planes * len
+          && out[o + 1] < Double.POSITIVE_INFINITY) {
         return;
       }
-      // A float square or sum overflowed, or the data hold an infinity or a NaN: in double.
+      // A float square or sum overflowed, or the data hold an infinity or a NaN, or the squares
+      // are so small that float lanes may have lost them below float's normal range: in double.
     }
     shiftedSumsDouble(x, base, stride, planes, len, shift, out, o);
   }
@@ -231,7 +241,8 @@ final class VectorKernels extends KernelOps {
    * rounding of s reaches the variance only as {@code 2 (p - mean) ds}, small because p is a local
    * mean. The rest of a run (fewer than {@link #FLOAT_GROUP} values) is added in double lanes
    * ({@link #sumsAfterGroups}). The pivots depend on the block's geometry and data only, so the
-   * result does too. A result that is not finite is left for the caller to redo in double.
+   * result does too. A result that is not finite, or whose squares are too small for float lanes
+   * ({@link #TINY_MEAN_SQUARE}), is left for the caller to redo in double.
    */
   private static void shiftedSumsFloat(float[] x, int base, int stride, int planes, int len,
       double shift, double[] out, int o) {
@@ -1071,10 +1082,12 @@ final class VectorKernels extends KernelOps {
     }
     if (len >= FLOAT_GROUP) {
       backwardSumsFloat(x, dy, base, stride, planes, len, pivot, out, o);
-      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1]) && Double.isFinite(out[o + 2])) {
+      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1]) && Double.isFinite(out[o + 2])
+          && Math.abs(out[o + 1]) >= TINY_MEAN_SQUARE * planes * len) {
         return;
       }
-      // A float product or sum overflowed, or the data hold an infinity or a NaN: in double.
+      // A float product or sum overflowed, or the data hold an infinity or a NaN, or the products
+      // are so small that float lanes may have lost them below float's normal range: in double.
     }
     backwardSumsDouble(x, dy, base, stride, planes, len, pivot, out, o);
   }
@@ -1151,14 +1164,16 @@ final class VectorKernels extends KernelOps {
   }
 
   /**
-   * {@link #backwardSums} of runs of at least {@link #FLOAT_GROUP} values in float lanes of the
-   * full width (2 L): c = x - P with P the pivot rounded to float, the three sums in float over
-   * blocks of at most {@link #FLOAT_BLOCK} groups (each lane adds at most that many terms in
-   * float), every block's sums then widened and added to the double scratch lanes. The rest of a
+   * {@link #backwardSums} of runs of at least {@link #FLOAT_GROUP} values in float lanes (four
+   * vectors of L a step): c = x - P with P the pivot rounded to float, sum g c and sum c in float
+   * over blocks of at most {@link #FLOAT_BLOCK} steps (each lane adds at most that many terms in
+   * float), every block's sums then widened and added to the double scratch lanes; sum g in
+   * double lanes throughout. The rest of a
    * run (fewer than {@link #FLOAT_GROUP} values) goes through {@link #backwardSumsTail} in double;
    * finally the sums are moved from P to the pivot in double: sum (x - pivot) = sum c + n (P -
    * pivot), sum g (x - pivot) = sum g c + (P - pivot) sum g. A result that is not finite (a float
-   * overflow, or an infinity or NaN in the data) is left for the caller to redo in double.
+   * overflow, or an infinity or NaN in the data), or a sum g c too small for float lanes, is left
+   * for the caller to redo in double.
    */
   private static void backwardSumsFloat(float[] x, float[] dy, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {

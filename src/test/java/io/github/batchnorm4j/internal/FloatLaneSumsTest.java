@@ -45,6 +45,14 @@ class FloatLaneSumsTest {
           case "step":
             v += i < len / 3 ? -50 : 20;
             break;
+          case "firstBlockApart":
+            // The first 512 values of each plane (a float-lane block at AVX-512) near 0, the rest
+            // near 1e4: sums around the first block's means alone would square 1e4 offsets.
+            v += (p == 0 && i < 512) ? 0 : 1e4;
+            break;
+          case "tiny":
+            v = v * 1e-21 + 3e-21; // squares near 1e-42: below float's normal range
+            break;
           default:
             throw new AssertionError(kind);
         }
@@ -56,7 +64,8 @@ class FloatLaneSumsTest {
 
   @ParameterizedTest(name = "{0} kernels, {1} data")
   @CsvSource({"vector, unit", "vector, offset", "vector, outlierFirst", "vector, planeOffsets",
-      "vector, step", "scalar, unit", "scalar, outlierFirst", "scalar, step"})
+      "vector, step", "vector, firstBlockApart", "vector, tiny", "scalar, unit",
+      "scalar, outlierFirst", "scalar, step", "scalar, tiny"})
   void statisticsKeepTheVarianceWithinAFewFloatUlpsWhateverTheShift(String kernels, String kind) {
     KernelOps ops = TestData.kernels(kernels);
     // One float ulp of the variance (2^-23 relative) at most; two with one value 3000 sigma out,
@@ -82,6 +91,47 @@ class FloatLaneSumsTest {
         assertThat(Math.abs(mean - exact[0])).as("mean, " + where)
             .isLessThanOrEqualTo(bound * Math.sqrt(exact[1]) + 1e-15 * Math.abs(exact[0]));
       }
+    }
+  }
+
+  /**
+   * One long run whose first 512 values (a float-lane block at AVX-512) sit 1e4 below the rest:
+   * pivots that stayed at the first block's means would square offsets of 20 standard deviations
+   * for every later value; the local means move with the data.
+   */
+  @ParameterizedTest(name = "{0} kernels")
+  @ValueSource(strings = {"vector", "scalar"})
+  void pivotsFollowDataThatMovesAwayFromTheFirstBlock(String kernels) {
+    KernelOps ops = TestData.kernels(kernels);
+    SplittableRandom rnd = TestData.rng(99);
+    int len = 200_000;
+    float[] x = new float[len];
+    for (int i = 0; i < len; i++) {
+      x[i] = (float) (rnd.nextGaussian() + (i < 512 ? 0 : 1e4));
+    }
+    double[] out = new double[2];
+    ops.shiftedSums(x, 0, len, 1, len, x[0], out, 0);
+    double var = (out[1] - out[0] * (out[0] / len)) / len;
+    double exact = exactMoments(x, 1, len, 0)[1];
+    assertThat(Math.abs(var - exact) / exact).isLessThanOrEqualTo(2 * TestData.FLOAT_ROUNDOFF);
+  }
+
+  @ParameterizedTest(name = "{0} kernels")
+  @ValueSource(strings = {"vector", "scalar"})
+  void aCallsSumsDoNotDependOnTheCallsBeforeIt(String kernels) {
+    KernelOps ops = TestData.kernels(kernels);
+    for (int len : LENGTHS) {
+      float[] x = data("planeOffsets", 3, len, 2, len);
+      float[] other = data("offset", 2, len, 0, len + 5);
+      other[1] = Float.NaN;
+      double[] first = new double[3];
+      double[] again = new double[3];
+      ops.shiftedSums(x, 0, len + 2, 3, len, x[0], first, 0);
+      ops.shiftedSums(other, 0, len, 2, len, other[0], again, 0);
+      ops.shiftedSums(other, 0, len, 1, len, 0.0, again, 0);
+      ops.shiftedSums(x, 0, len + 2, 3, len, x[0], again, 0);
+      assertThat(again[0]).as("len " + len).isEqualTo(first[0]);
+      assertThat(again[1]).as("len " + len).isEqualTo(first[1]);
     }
   }
 
@@ -158,14 +208,16 @@ class FloatLaneSumsTest {
    */
   @ParameterizedTest(name = "{0} kernels, {1} data")
   @CsvSource({"vector, unit", "vector, offset", "vector, planeOffsets", "vector, step",
-      "scalar, unit", "scalar, step"})
+      "vector, tiny", "scalar, unit", "scalar, step", "scalar, tiny"})
   void backwardSumsAroundAnyPivot(String kernels, String kind) {
     KernelOps ops = TestData.kernels(kernels);
     for (int len : LENGTHS) {
       int gap = 3;
       float[] x = data(kind, 3, len, gap, 11L * len);
-      float[] dy = data("unit", 3, len, gap, 13L * len);
-      double pivot = exactMoments(x, 3, len, gap)[0] + 0.1; // a double, not a float
+      float[] dy = data(kind.equals("tiny") ? "tiny" : "unit", 3, len, gap, 13L * len);
+      // A double, not a float; for the tiny data, off by a tenth of their scale, so that the
+      // products g (x - pivot) are near 1e-42, below float's normal range.
+      double pivot = exactMoments(x, 3, len, gap)[0] + (kind.equals("tiny") ? 1e-22 : 0.1);
       double[] out = new double[3];
       ops.backwardSums(x, dy, null, 0, len + gap, 3, len, pivot, out, 0);
       float[] xs = new float[3 * len];
