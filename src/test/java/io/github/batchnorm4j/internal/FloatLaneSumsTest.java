@@ -1,6 +1,7 @@
 package io.github.batchnorm4j.internal;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 
 import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
@@ -177,9 +178,9 @@ class FloatLaneSumsTest {
       ops.backwardSums(x, dy, null, 0, len, 2, len, 0.0, out, 0);
       double[] sums = exactBackwardSums(x, dy, 0.0);
       assertThat(out[1]).as("sum g x, len " + len)
-          .isCloseTo(sums[1], org.assertj.core.data.Offset.offset(1e-12 * sums[4]));
+          .isCloseTo(sums[1], within(1e-12 * sums[4]));
       assertThat(out[2]).as("sum x, len " + len)
-          .isCloseTo(sums[2], org.assertj.core.data.Offset.offset(1e-12 * sums[5]));
+          .isCloseTo(sums[2], within(1e-12 * sums[5]));
     }
   }
 
