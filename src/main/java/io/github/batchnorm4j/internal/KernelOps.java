@@ -32,11 +32,11 @@ import java.util.Optional;
  *       about one ulp of its largest term. An
  *       element's value does not depend on where it lies in a block (vector body or scalar tail
  *       give the same bits), so any split of the elementwise work gives identical output.
- *   <li>A reduction over a block adds in an order fixed by the block's geometry alone (and, for
- *       the float-lane pivots of the Vector API kernels' statistics, its data), in double, except
- *       that the Vector API kernels add the terms of long runs in float lanes in blocks of 16 per
- *       lane (the statistics around local means): the variance then stays within about a float
- *       ulp of exact instead of 1e-14, and sum g (dbias) stays in double.
+ *   <li>A reduction over a block is a function of the block alone: it adds in an order fixed by
+ *       the block's geometry, in double. (The Vector API kernels add most terms of long runs in
+ *       float lanes first, at most 16 a lane, the statistics around local means taken from the
+ *       block itself, and only these partial sums in double: the variance is then within about a
+ *       float ulp of exact instead of 1e-14; sum g, dbias, stays in double.)
  *       {@link BatchNormKernels} always reduces the same blocks (a fixed partition of each channel)
  *       and adds their results in a fixed order, which makes every result independent of the
  *       thread count.
