@@ -34,7 +34,9 @@ class AllocationTest {
     for (int i = 0; i < 20_000; i++) { // let the JIT compile everything first
       step.run();
     }
-    long allocated = Allocations.leastAllocatedInThreeWindows(threads, step, 1_000);
+    long allocated = Allocations.leastAllocated(threads,
+        new long[] {Thread.currentThread().getId()}, step, 1_000, 1_000,
+        Allocations.deadline());
     // 4,000 calls: anything per call would show as at least 16 bytes per call, 64,000 in all.
     assertThat(allocated).as("bytes allocated by 1,000 steps of 4 calls").isLessThan(1_000);
   }
@@ -70,12 +72,8 @@ class AllocationTest {
     for (int i = 0; i < 3_000; i++) {
       step.run();
     }
-    long[] ids = threadIds();
-    long before = sum(threads.getThreadAllocatedBytes(ids));
-    for (int i = 0; i < 300; i++) {
-      step.run();
-    }
-    long allocated = sum(threads.getThreadAllocatedBytes(ids)) - before;
+    long allocated = Allocations.leastAllocated(threads, threadIds(), step, 300, 2_000,
+        Allocations.deadline());
     // 2,400 calls: anything per call would show as at least 16 bytes per call, 38,400 in all.
     assertThat(allocated).as("bytes allocated by the caller and the workers in 2,400 calls")
         .isLessThan(2_000);
@@ -92,13 +90,5 @@ class AllocationTest {
     assertThat(ids).as("a worker thread was started").hasSizeGreaterThan(
         Runtime.getRuntime().availableProcessors() > 1 ? 1 : 0);
     return ids.stream().mapToLong(Long::longValue).toArray();
-  }
-
-  static long sum(long[] values) {
-    long s = 0;
-    for (long v : values) {
-      s += Math.max(0, v);
-    }
-    return s;
   }
 }

@@ -37,18 +37,12 @@ class VariantAllocationTest {
     // One thread: the caller alone (no worker need exist); else the caller and the workers.
     long[] ids = threadCount == 1 ? new long[] {Thread.currentThread().getId()}
         : AllocationTest.threadIds();
+    long deadline = Allocations.deadline();
     long least = 0;
     List<String> allocating = new ArrayList<>();
     for (VariantSteps.Step step : steps) {
-      long fewest = Long.MAX_VALUE;
-      for (int window = 0; window < 3; window++) { // a one-off JVM event lands in one window only
-        long before = AllocationTest.sum(counters.getThreadAllocatedBytes(ids));
-        for (int i = 0; i < runs; i++) {
-          step.call().run();
-        }
-        fewest = Math.min(fewest,
-            AllocationTest.sum(counters.getThreadAllocatedBytes(ids)) - before);
-      }
+      long fewest = Allocations.leastAllocated(counters, ids, step.call(), runs, 50,
+          deadline);
       if (fewest > 0) {
         allocating.add(step.name() + ": " + fewest + " bytes");
       }
