@@ -59,8 +59,9 @@ public final class Allocations {
    * bytes in each window). Anything allocated per call shows in every window, however long this
    * waits. What the extra windows wait for is the JIT: on a loaded machine C2 may not yet have
    * compiled the Vector API kernels after a test's warm-up, and until it has, their vectors are
-   * objects (a CI run with other work on the machine saw about 80 KB a call from them, a quiet run
-   * none); a one-off event of the JVM (a recompilation, a class loaded late) lands in one window.
+   * objects (a CI run with other work on the machine saw about 80 KB a training call, a quiet run
+   * of the same commit none; this is the likely cause, not a proven one); a one-off event of the
+   * JVM (a recompilation, a class loaded late) lands in one window.
    */
   public static long leastAllocated(com.sun.management.ThreadMXBean threads, long[] ids,
       Runnable step, int steps, long bound, long deadline) {
