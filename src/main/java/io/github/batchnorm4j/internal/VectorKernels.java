@@ -1168,8 +1168,8 @@ final class VectorKernels extends KernelOps {
    * vectors of L a step): c = x - P with P the pivot rounded to float, sum g c and sum c in float
    * over blocks of at most {@link #FLOAT_BLOCK} steps (each lane adds at most that many terms in
    * float), every block's sums then widened and added to the double scratch lanes; sum g in
-   * double lanes throughout. The rest of a
-   * run (fewer than {@link #FLOAT_GROUP} values) goes through {@link #backwardSumsTail} in double;
+   * double lanes throughout. The rest of a run (fewer than {@link #FLOAT_GROUP} values) goes
+   * through {@link #backwardSumsTail} in double;
    * finally the sums are moved from P to the pivot in double: sum (x - pivot) = sum c + n (P -
    * pivot), sum g (x - pivot) = sum g c + (P - pivot) sum g. A result that is not finite (a float
    * overflow, or an infinity or NaN in the data), or a sum g c too small for float lanes, is left
