@@ -89,7 +89,9 @@ import java.util.function.Function;
  * do not overlap in time, so order those yourself). By default a call of at least 262,144 values
  * (131,072 for a call with sums, such as a training call, on the scalar kernels) uses up to
  * {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by {@code
- * -Dbatchnorm4j.threads}) and a smaller one the caller's thread only; {@link
+ * -Dbatchnorm4j.threads}) and a smaller one the caller's thread only, unless it has at least
+ * 131,072 values and comes within 20 µs of the end of the thread's previous call (see {@link
+ * BatchNormOptions#AUTO_THREADS}); {@link
  * Builder#threads(int)} sets the most threads exactly. Results are bitwise identical for every
  * thread count.
  */
@@ -805,8 +807,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
      * thread whatever n is. The default, {@link BatchNormOptions#AUTO_THREADS} (0), uses up to
      * {@link BatchNormOptions#automaticThreads()} threads (the processors, capped by {@code
      * -Dbatchnorm4j.threads}) for calls of at least 262,144 values (131,072 for a call with sums,
-     * such as a training call, on the scalar kernels), and the caller's thread for smaller ones.
-     * Results are bitwise identical for every value.
+     * such as a training call, on the scalar kernels), and the caller's thread for smaller ones
+     * unless they come back to back ({@link BatchNormOptions#AUTO_THREADS}). Results are bitwise
+     * identical for every value.
      *
      * @param threads the most threads one call may use, &gt;= 1, or {@link
      *     BatchNormOptions#AUTO_THREADS} for the automatic default

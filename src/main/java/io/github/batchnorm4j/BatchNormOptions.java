@@ -31,9 +31,13 @@ public record BatchNormOptions(
    * processors ({@code Runtime.availableProcessors()}), capped by the system property {@code
    * batchnorm4j.threads} when it is set. A smaller call runs on the caller's thread alone: below
    * that size, waking a worker that had parked since the last call cost more than it saved on the
-   * measured 2-core machine (docs/kernels.md; around it, about as much). An explicit count ({@link #withThreads(int)}, {@code
-   * builder(...).threads(n)}) is not capped by the property, and shares calls from 32,768
-   * values.
+   * measured 2-core machine (docs/kernels.md; around it, about as much). The exception is a call
+   * of at least 131,072 values that comes <em>back to back</em>, less than 20 µs (the workers'
+   * spin) after the end of the same thread's previous call (of at least 32,768 values), as in a
+   * loop of calls or one layer right after another: it is shared too, since the worker it needs
+   * is still awake (or is woken once for the whole run of such calls), and two threads then won
+   * up to 2 times from 131,072 values. An explicit count ({@link #withThreads(int)}, {@code builder(...).threads(n)}) is not
+   * capped by the property, and shares calls from 32,768 values whenever they come.
    *
    * <p>{@code -Dbatchnorm4j.threads=n} (an integer &gt;= 1) is for a JVM that is already parallel
    * by itself, say a Spark executor running one task per core: {@code -Dbatchnorm4j.threads=1}

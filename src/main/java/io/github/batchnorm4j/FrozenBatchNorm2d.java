@@ -351,7 +351,8 @@ public final class FrozenBatchNorm2d {
      * Sets the most threads one call may use, exactly (never more than the processors), as
      * {@link BatchNorm.Builder#threads(int)} does; the default, {@link
      * BatchNormOptions#AUTO_THREADS}, uses up to {@link BatchNormOptions#automaticThreads()}
-     * threads for calls of at least 262,144 values. Results do not depend on it.
+     * threads for calls of at least 262,144 values, and of at least 131,072 when they come back
+     * to back ({@link BatchNormOptions#AUTO_THREADS}). Results do not depend on it.
      *
      * @param threads the most threads one call may use, &gt;= 1, or {@link
      *     BatchNormOptions#AUTO_THREADS}

@@ -42,7 +42,9 @@
  *       of at least 262,144 values (131,072 for a call with sums, such as a training call, on the
  *       scalar kernels, whose sums cost more per value) is shared between the caller and up to
  *       {@code availableProcessors - 1} shared daemon worker threads ({@code batchnorm4j-worker-1},
- *       ...), and a smaller call runs on the caller's thread; {@code -Dbatchnorm4j.threads=n}
+ *       ...), and a smaller call runs on the caller's thread unless it has at least 131,072
+ *       values and comes back to back (within 20 µs of the end of the thread's previous call,
+ *       while a worker is still awake); {@code -Dbatchnorm4j.threads=n}
  *       caps that default, and {@code threads(n)} sets an exact limit instead. After a call a
  *       worker spins for 20 µs, then parks. The workers are persistent, so several threads
  *       allocate nothing per call either, and results are bitwise identical whatever the number

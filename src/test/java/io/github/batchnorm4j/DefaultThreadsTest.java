@@ -17,7 +17,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The default threads (issue 13): a module or options built without {@code threads(...)} share
- * large calls with the worker threads and keep small ones on the caller's thread; {@code
+ * large calls with the worker threads, and calls from 131,072 values that come back to back; they
+ * keep other small calls on the caller's thread; {@code
  * -Dbatchnorm4j.threads} caps the default but not an explicit count, and an invalid value is
  * ignored with one warning; the results are those of one thread, bit for bit. What ran where is
  * observed, not assumed: {@link ChannelParallel#itemsRunByWorkers()} counts the work items the
@@ -55,7 +56,7 @@ class DefaultThreadsTest {
 
   /**
    * The scalar kernels' sums are not vectorized, so they share smaller training calls by default;
-   * a lone elementwise pass does not.
+   * a lone elementwise pass does not (the calls here come after a pause, not back to back).
    */
   @Test
   void callsBetweenTheThresholdsAreSharedOnlyByTheScalarKernels() {
@@ -155,12 +156,17 @@ class DefaultThreadsTest {
     Tensor dx = Tensor.zeros(MEDIUM);
     BatchNorm1d train = new BatchNorm1d(64);
     BatchNorm1d eval = new BatchNorm1d(64).eval();
-    assertNotShared("calls under the threshold with the default threads", () -> {
+    assertNotShared("a training forward under the threshold, after a pause",
+        () -> train.forward(x, y));
+    assertNotShared("a training forward and backward under the threshold, after a pause", () -> {
       train.forward(x, y);
+      pause();
       train.backward(dy, dx);
-      eval.forward(x, y);
-      eval.backward(dy, dx);
     });
+    assertNotShared("an eval forward under the threshold, after a pause",
+        () -> eval.forward(x, y));
+    assertNotShared("an eval backward under the threshold, after a pause",
+        () -> eval.backward(dy, dx));
     if (Runtime.getRuntime().availableProcessors() > 1) {
       BatchNorm1d two = BatchNorm1d.builder(64).threads(2).build();
       assertShared("the same calls with an explicit threads(2)", () -> {
@@ -177,6 +183,83 @@ class DefaultThreadsTest {
       one.forward(big, out);
       one.backward(big, grad);
     });
+  }
+
+  /**
+   * Calls under the threshold that come back to back (less than the workers' spin after the
+   * previous call) are shared from 131,072 values: a worker that is still awake costs nothing to
+   * use. Smaller calls are not.
+   */
+  @Test
+  void callsUnderTheThresholdAreSharedWhenTheyComeBackToBack() {
+    assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
+    assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
+    assertThat(BETWEEN.numel()).isGreaterThanOrEqualTo(ChannelParallel.MIN_BACK_TO_BACK_ELEMENTS);
+    Tensor x = Tensor.of(BETWEEN, TestData.gaussian(TestData.rng(8), BETWEEN.numel(), 1, 0));
+    Tensor dy = Tensor.of(BETWEEN, TestData.gaussian(TestData.rng(9), BETWEEN.numel(), 1, 0));
+    Tensor y = Tensor.zeros(BETWEEN);
+    Tensor dx = Tensor.zeros(BETWEEN);
+    BatchNorm1d train = new BatchNorm1d(64);
+    assertShared("196,608-value training calls, back to back", () -> {
+      train.forward(x, y);
+      train.backward(dy, dx);
+    });
+    BatchNorm1d eval = new BatchNorm1d(64).eval();
+    assertShared("196,608-value eval calls, back to back", () -> eval.forward(x, y));
+
+    // 2 x 64 x 1023 = 130,944 values: under the back-to-back size (and under every kernels'
+    // threshold).
+    Shape small = Shape.of(2, 64, 1023);
+    assertThat(small.numel()).isLessThan(ChannelParallel.MIN_BACK_TO_BACK_ELEMENTS)
+        .isLessThan(ChannelParallel.MIN_AUTOMATIC_SCALAR_ELEMENTS);
+    Tensor xs = Tensor.of(small, TestData.gaussian(TestData.rng(10), small.numel(), 1, 0));
+    Tensor ys = Tensor.zeros(small);
+    BatchNorm1d smallTrain = new BatchNorm1d(64);
+    BatchNorm1d smallEval = new BatchNorm1d(64).eval();
+    long before = ChannelParallel.itemsRunByWorkers();
+    for (int i = 0; i < 200; i++) {
+      smallTrain.forward(xs, ys);
+      smallEval.forward(xs, ys);
+    }
+    assertThat(ChannelParallel.itemsRunByWorkers()).as("items of 130,944-value calls, back to"
+        + " back, run by the workers").isEqualTo(before);
+  }
+
+  /** The rule itself, with the previous call's end put far in the past or in the future. */
+  @Test
+  void theAutomaticCountDependsOnSizeAndOnTheGapSinceThePreviousCall() {
+    int auto = ChannelParallel.AUTOMATIC;
+    int min = ChannelParallel.MIN_AUTOMATIC_ELEMENTS;
+    int processors = Math.min(ChannelParallel.automaticThreads(),
+        Runtime.getRuntime().availableProcessors());
+    long longAgo = System.nanoTime() - TimeUnit.SECONDS.toNanos(1);
+    long justNow = System.nanoTime() + TimeUnit.SECONDS.toNanos(1); // "now" for the whole test
+    int items = Integer.MAX_VALUE;
+    // At or above the threshold: shared, whenever the previous call ended.
+    assertThat(ChannelParallel.effectiveThreads(auto, min, items, min, longAgo))
+        .isEqualTo(processors);
+    assertThat(ChannelParallel.effectiveThreads(auto, min, items, min, justNow))
+        .isEqualTo(processors);
+    // Under it: shared only back to back, and only from MIN_BACK_TO_BACK_ELEMENTS.
+    assertThat(ChannelParallel.effectiveThreads(auto, min - 1, items, min, longAgo)).isOne();
+    assertThat(ChannelParallel.effectiveThreads(auto, min - 1, items, min, justNow))
+        .isEqualTo(processors);
+    int backToBack = ChannelParallel.MIN_BACK_TO_BACK_ELEMENTS;
+    assertThat(ChannelParallel.effectiveThreads(auto, backToBack, items, min, justNow))
+        .isEqualTo(processors);
+    assertThat(ChannelParallel.effectiveThreads(auto, backToBack, items, min, longAgo)).isOne();
+    assertThat(ChannelParallel.effectiveThreads(auto, backToBack - 1, items, min, justNow))
+        .isOne();
+    // The scalar kernels' sums share from their own threshold, which is the same size.
+    int scalarMin = ChannelParallel.MIN_AUTOMATIC_SCALAR_ELEMENTS;
+    assertThat(ChannelParallel.effectiveThreads(auto, scalarMin, items, scalarMin, longAgo))
+        .isEqualTo(processors);
+    int least = ChannelParallel.MIN_PARALLEL_ELEMENTS;
+    // An explicit count ignores the gap; the items and the processors cap every count.
+    assertThat(ChannelParallel.effectiveThreads(2, least, items, min, longAgo))
+        .isEqualTo(Math.min(2, Runtime.getRuntime().availableProcessors()));
+    assertThat(ChannelParallel.effectiveThreads(1, min, items, min, justNow)).isOne();
+    assertThat(ChannelParallel.effectiveThreads(8, min, 1, min, justNow)).isOne();
   }
 
   @Test
@@ -305,12 +388,27 @@ class DefaultThreadsTest {
         + calls + " calls").isGreaterThan(before);
   }
 
+  /**
+   * Runs the step 100 times, each after a pause longer than the workers' spin, so that no call
+   * comes back to back, and checks that the workers ran no item.
+   */
   private static void assertNotShared(String what, Runnable step) {
     long before = ChannelParallel.itemsRunByWorkers();
     for (int i = 0; i < 100; i++) {
+      pause();
       step.run();
     }
     assertThat(ChannelParallel.itemsRunByWorkers()).as(what + ": items run by the workers")
         .isEqualTo(before);
+  }
+
+  /** Sleeps 1 ms: far longer than the workers' 20 µs spin, so the next call is not back to back. */
+  private static void pause() {
+    try {
+      Thread.sleep(1);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new AssertionError(e);
+    }
   }
 }

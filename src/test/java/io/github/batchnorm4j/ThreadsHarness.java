@@ -19,6 +19,11 @@ import java.util.SplittableRandom;
  * java -Dbatchnorm4j.minParallelElements=0 -cp target/classes:target/test-classes \
  *     io.github.batchnorm4j.ThreadsHarness threshold 0
  *
+ * # The same table for threads(1) against the default threads (no threshold lifted): back to
+ * # back (gap 0) a call from 131,072 values is shared, after 1 ms of other work only from 262,144
+ * # (131,072 for the scalar kernels' training calls).
+ * java -cp target/classes:target/test-classes io.github.batchnorm4j.ThreadsHarness defaults 0
+ *
  * # What the workers' spinning costs a busy thread of the application: a thread running a fixed
  * # workload while the caller alternates 300 us of its own work with a training forward and
  * # backward; its throughput with the default threads (the worker spinning n ns after each call)
@@ -42,7 +47,8 @@ public final class ThreadsHarness {
   /**
    * Runs one measurement, see the class comment.
    *
-   * @param args {@code threshold [gapMicros [rounds]]}, {@code spin [seconds [gapMicros]]},
+   * @param args {@code threshold [gapMicros [rounds]]}, {@code defaults [gapMicros [rounds]]},
+   *     {@code spin [seconds [gapMicros]]},
    *     {@code spincpu [gapMicros]} or {@code unpark}
    * @throws InterruptedException if interrupted
    */
@@ -59,8 +65,9 @@ public final class ThreadsHarness {
       spin(args.length > 1 ? Double.parseDouble(args[1]) : 4,
           args.length > 2 ? Integer.parseInt(args[2]) : 1000);
     } else {
+      // threads(2), or the default threads (0), against threads(1).
       threshold(args.length > 1 ? Integer.parseInt(args[1]) : 0,
-          args.length > 2 ? Integer.parseInt(args[2]) : 7);
+          args.length > 2 ? Integer.parseInt(args[2]) : 7, mode.equals("defaults") ? 0 : 2);
     }
     System.out.printf(Locale.ROOT, "# load after: %s%n", load());
   }
@@ -74,8 +81,8 @@ public final class ThreadsHarness {
     }
   }
 
-  /** The 1 vs 2 threads table. */
-  private static void threshold(int gapMicros, int rounds) {
+  /** The table of 1 thread against {@code other} threads (0: the default threads). */
+  private static void threshold(int gapMicros, int rounds, int other) {
     List<Shape> shapes = new ArrayList<>();
     for (int n : new int[] {4, 8, 16, 24, 32, 48, 64}) {
       shapes.add(Shape.of(n, 32, 16, 16)); // 8,192 values per sample: 32,768 to 524,288
@@ -87,13 +94,14 @@ public final class ThreadsHarness {
     shapes.add(Shape.of(128, 32, 8, 8));
     System.out.printf(Locale.ROOT, "# gap %d us before each timed call, %d rounds%n", gapMicros,
         rounds);
-    System.out.println("shape | elements | pass | 1 thread us | 2 threads us | 1 / 2"
-        + " | worker items per 2-thread call");
+    String name = other == 0 ? "default threads" : other + " threads";
+    System.out.println("shape | elements | pass | 1 thread us | " + name + " us | 1 / other"
+        + " | worker items per call of " + name);
     for (Shape shape : shapes) {
       for (String pass : new String[] {"train forward", "train backward", "eval forward"}) {
         double[] us = new double[2];
         double[][] perRound = new double[2][rounds];
-        Case[] cases = {new Case(shape, 1, pass), new Case(shape, 2, pass)};
+        Case[] cases = {new Case(shape, 1, pass), new Case(shape, other, pass)};
         long budget = 150_000_000L; // warm-up: 150 ms per case, whatever the size
         for (Case c : cases) {
           long end = System.nanoTime() + budget;
@@ -105,17 +113,18 @@ public final class ThreadsHarness {
         long workerItems = 0;
         for (int r = 0; r < rounds; r++) {
           for (int k = 0; k < 2; k++) {
-            Case c = cases[(r & 1) == 0 ? k : 1 - k]; // alternate which goes first
+            int which = (r & 1) == 0 ? k : 1 - k; // alternate which goes first
+            Case c = cases[which];
             long before = ChannelParallel.itemsRunByWorkers();
             long[] times = new long[calls];
             for (int i = 0; i < calls; i++) {
               times[i] = c.call(gapMicros);
             }
-            if (c.threads == 2) {
+            if (which == 1) {
               workerItems += ChannelParallel.itemsRunByWorkers() - before;
             }
             Arrays.sort(times);
-            perRound[c.threads - 1][r] = times[calls / 2] / 1e3;
+            perRound[which][r] = times[calls / 2] / 1e3;
           }
         }
         for (int k = 0; k < 2; k++) {

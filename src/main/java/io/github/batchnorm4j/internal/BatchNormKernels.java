@@ -530,6 +530,13 @@ public final class BatchNormKernels {
     double[] pivot = new double[0];
     // Per (channel, segment) unit: up to three sums.
     double[] partials = new double[0];
+    /**
+     * When this thread's last call of at least {@link ChannelParallel#MIN_PARALLEL_ELEMENTS}
+     * values ended ({@link System#nanoTime()}): with the default threads, a call that follows it
+     * closely is shared from that size (see {@link ChannelParallel#effectiveThreads}). Starts an
+     * age ago.
+     */
+    long lastCallEnd = System.nanoTime() - Long.MAX_VALUE / 2;
 
     void start(KernelOps o, int n, int c, int s) {
       ops = o;
@@ -577,7 +584,7 @@ public final class BatchNormKernels {
      */
     int threadsFor(int threads) {
       return ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE,
-          ops.minAutomaticElements());
+          ops.minAutomaticElements(), lastCallEnd);
     }
 
     /**
@@ -588,14 +595,18 @@ public final class BatchNormKernels {
      */
     int elementwiseThreads(int threads) {
       return ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE,
-          ChannelParallel.MIN_AUTOMATIC_ELEMENTS);
+          ChannelParallel.MIN_AUTOMATIC_ELEMENTS, lastCallEnd);
     }
 
     /**
      * Drops the call's references, and any scratch beyond {@link #RETAINED_DOUBLES}, so that a
-     * thread keeps a bounded amount of memory whatever shapes it has seen.
+     * thread keeps a bounded amount of memory whatever shapes it has seen; notes when a call
+     * large enough to share ended, for the next call's choice of threads.
      */
     void finish() {
+      if (count * channels >= ChannelParallel.MIN_PARALLEL_ELEMENTS) {
+        lastCallEnd = System.nanoTime();
+      }
       ops = null;
       x = y = dy = dx = reluOutput = null;
       weight = bias = runningMean = runningVar = null;
@@ -611,8 +622,7 @@ public final class BatchNormKernels {
      * the elementwise pass in memory order.
      */
     void runTraining(boolean forward, int threads, PassOrder order) {
-      int t = ChannelParallel.effectiveThreads(threads, count * channels, Integer.MAX_VALUE,
-          ops.minAutomaticElements());
+      int t = threadsFor(threads);
       if ((order == PassOrder.AUTO ? DEFAULT_ORDER : order) == PassOrder.BLOCKED) {
         // First-pass bytes per channel: x, and dy (and the ReLU output) for the backward.
         long channelBytes = 4L * count * (forward ? 1 : reluOutput == null ? 2 : 3);

@@ -39,8 +39,9 @@ public final class ChannelParallel {
 
   /**
    * The thread count that means "automatic": up to {@link #automaticThreads()} threads for calls
-   * of at least {@link #MIN_AUTOMATIC_ELEMENTS} elements. The public name is {@code
-   * BatchNormOptions.AUTO_THREADS}.
+   * of at least {@link #MIN_AUTOMATIC_ELEMENTS} elements, or of at least {@link
+   * #MIN_BACK_TO_BACK_ELEMENTS} when they come back to back (see {@link #effectiveThreads}). The
+   * public name is {@code BatchNormOptions.AUTO_THREADS}.
    */
   public static final int AUTOMATIC = 0;
 
@@ -58,7 +59,7 @@ public final class ChannelParallel {
 
   /**
    * With {@link #AUTOMATIC} threads, calls with fewer elements than this run on the caller's
-   * thread: 262,144 (2^18). On the measured 2-core machine (docs/kernels.md, "Threads"), two
+   * thread, unless they come back to back ({@link #effectiveThreads}): 262,144 (2^18). On the measured 2-core machine (docs/kernels.md, "Threads"), two
    * threads won 1.9 to 2 times there when the worker was still awake from the call before, and
    * roughly broke even (0.81 to 1.66) when it had parked since and had to be woken, as in a
    * network where other layers run between the calls; on smaller calls a woken worker lost up to
@@ -81,6 +82,18 @@ public final class ChannelParallel {
    */
   public static final int MIN_AUTOMATIC_SCALAR_ELEMENTS =
       intProperty("batchnorm4j.minAutomaticElements", 1 << 17);
+
+  /**
+   * With {@link #AUTOMATIC} threads, calls from this size are shared when they come back to back
+   * ({@link #effectiveThreads}), whatever the kernels' own threshold: 131,072 (2^17). Measured
+   * back to back against threads(1) on the 2-core machine (docs/kernels.md, "Threads"): from
+   * 131,072 values two threads won up to 2 times with either kernels; on 32,768 and 65,536
+   * values the Vector API kernels' calls, 5 to 45 µs, gained nothing and lost up to 16% (the
+   * worker hardly ran any of their items). {@code -Dbatchnorm4j.minBackToBackElements=n}
+   * overrides it for experiments.
+   */
+  public static final int MIN_BACK_TO_BACK_ELEMENTS =
+      intProperty("batchnorm4j.minBackToBackElements", 1 << 17);
 
   /**
    * How long an idle worker spins before it parks, and how long a caller spins waiting for items
@@ -155,26 +168,43 @@ public final class ChannelParallel {
 
   /**
    * Returns how many threads a call on {@code elements} elements with {@code items} items should
-   * use: 1 for small tensors (fewer than {@link #MIN_PARALLEL_ELEMENTS} elements, or {@code
-   * minAutomatic} with {@link #AUTOMATIC} threads), else {@code min(limit, processors, items)},
-   * where the limit is {@code threads}, or {@link #automaticThreads()} for {@link #AUTOMATIC}.
+   * use: 1 for small tensors, else {@code min(limit, processors, items)}, where the limit is
+   * {@code threads}, or {@link #automaticThreads()} for {@link #AUTOMATIC}. Small means fewer
+   * than {@link #MIN_PARALLEL_ELEMENTS} elements, and with {@link #AUTOMATIC} threads also fewer
+   * than {@code minAutomatic} unless the call has at least {@link #MIN_BACK_TO_BACK_ELEMENTS}
+   * elements and comes <em>back to back</em>: less than {@link #SPIN_NANOS} after the end of the
+   * calling thread's previous call of at least {@link #MIN_PARALLEL_ELEMENTS} elements.
+   *
+   * <p>Why two sizes (docs/kernels.md, "Threads"): a call that comes back to back finds a worker
+   * that ran the previous call still spinning, or wakes it once for a run of such calls, and two
+   * threads won from {@link #MIN_BACK_TO_BACK_ELEMENTS} on; a call that comes after other work must
+   * first wake a parked worker, which on the measured VM costs its caller 7 to 9 µs, and two
+   * threads only broke even from about {@code minAutomatic}.
    *
    * @param threads the most threads the caller allows, or {@link #AUTOMATIC}
    * @param elements the number of values the call touches
    * @param items the number of work items
-   * @param minAutomatic the smallest call shared with {@link #AUTOMATIC} threads: {@link
-   *     #MIN_AUTOMATIC_ELEMENTS} or {@link #MIN_AUTOMATIC_SCALAR_ELEMENTS}, by the kernels that run
+   * @param minAutomatic the smallest call shared with {@link #AUTOMATIC} threads when it does not
+   *     come back to back: {@link #MIN_AUTOMATIC_ELEMENTS} or {@link
+   *     #MIN_AUTOMATIC_SCALAR_ELEMENTS}, by the kernels that run
+   * @param previousCallEnd when the calling thread's previous call of at least {@link
+   *     #MIN_PARALLEL_ELEMENTS} elements ended, by {@link System#nanoTime()}
    * @return the number of threads, &gt;= 1
    */
-  public static int effectiveThreads(int threads, long elements, int items, int minAutomatic) {
+  public static int effectiveThreads(int threads, long elements, int items, int minAutomatic,
+      long previousCallEnd) {
+    if (elements < MIN_PARALLEL_ELEMENTS) {
+      return 1;
+    }
     int limit = threads;
     if (threads == AUTOMATIC) {
-      if (elements < minAutomatic) {
+      if (elements < minAutomatic && (elements < MIN_BACK_TO_BACK_ELEMENTS
+          || System.nanoTime() - previousCallEnd >= SPIN_NANOS)) {
         return 1;
       }
       limit = AUTOMATIC_LIMIT;
     }
-    if (limit <= 1 || elements < MIN_PARALLEL_ELEMENTS) {
+    if (limit <= 1) {
       return 1;
     }
     return Math.max(1, Math.min(Math.min(limit, PROCESSORS), items));
