@@ -62,7 +62,7 @@ class DefaultThreadsTest {
   void callsBetweenTheThresholdsAreSharedOnlyByTheScalarKernels() {
     assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
     assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
-    Tensor x = Tensor.of(BETWEEN, TestData.gaussian(TestData.rng(6), BETWEEN.numel(), 1, 0));
+    Tensor x = gaussian(BETWEEN, 6);
     Tensor y = Tensor.zeros(BETWEEN);
     BatchNorm1d train = new BatchNorm1d(64);
     Runnable call = () -> train.forward(x, y);
@@ -112,8 +112,8 @@ class DefaultThreadsTest {
   void largeCallsWithTheDefaultThreadsAreSharedWithTheWorkers() {
     assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
     assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
-    Tensor x = Tensor.of(LARGE, TestData.gaussian(TestData.rng(1), LARGE.numel(), 1, 0));
-    Tensor dy = Tensor.of(LARGE, TestData.gaussian(TestData.rng(2), LARGE.numel(), 1, 0));
+    Tensor x = gaussian(LARGE, 1);
+    Tensor dy = gaussian(LARGE, 2);
     Tensor y = Tensor.zeros(LARGE);
     Tensor dx = Tensor.zeros(LARGE);
 
@@ -150,8 +150,8 @@ class DefaultThreadsTest {
 
   @Test
   void smallerCallsAndThreadsOneStayOnTheCallersThread() {
-    Tensor x = Tensor.of(MEDIUM, TestData.gaussian(TestData.rng(3), MEDIUM.numel(), 1, 0));
-    Tensor dy = Tensor.of(MEDIUM, TestData.gaussian(TestData.rng(4), MEDIUM.numel(), 1, 0));
+    Tensor x = gaussian(MEDIUM, 3);
+    Tensor dy = gaussian(MEDIUM, 4);
     Tensor y = Tensor.zeros(MEDIUM);
     Tensor dx = Tensor.zeros(MEDIUM);
     BatchNorm1d train = new BatchNorm1d(64);
@@ -175,7 +175,7 @@ class DefaultThreadsTest {
       });
     }
 
-    Tensor big = Tensor.of(LARGE, TestData.gaussian(TestData.rng(5), LARGE.numel(), 1, 0));
+    Tensor big = gaussian(LARGE, 5);
     Tensor out = Tensor.zeros(LARGE);
     Tensor grad = Tensor.zeros(LARGE);
     BatchNorm2d one = BatchNorm2d.builder(64).threads(1).build();
@@ -195,8 +195,8 @@ class DefaultThreadsTest {
     assumeThat(Runtime.getRuntime().availableProcessors()).isGreaterThan(1);
     assumeThat(System.getProperty(ChannelParallel.THREADS_PROPERTY)).isNull();
     assertThat(BETWEEN.numel()).isGreaterThanOrEqualTo(ChannelParallel.MIN_BACK_TO_BACK_ELEMENTS);
-    Tensor x = Tensor.of(BETWEEN, TestData.gaussian(TestData.rng(8), BETWEEN.numel(), 1, 0));
-    Tensor dy = Tensor.of(BETWEEN, TestData.gaussian(TestData.rng(9), BETWEEN.numel(), 1, 0));
+    Tensor x = gaussian(BETWEEN, 8);
+    Tensor dy = gaussian(BETWEEN, 9);
     Tensor y = Tensor.zeros(BETWEEN);
     Tensor dx = Tensor.zeros(BETWEEN);
     BatchNorm1d train = new BatchNorm1d(64);
@@ -212,7 +212,7 @@ class DefaultThreadsTest {
     Shape small = Shape.of(2, 64, 1023);
     assertThat(small.numel()).isLessThan(ChannelParallel.MIN_BACK_TO_BACK_ELEMENTS)
         .isLessThan(ChannelParallel.MIN_AUTOMATIC_SCALAR_ELEMENTS);
-    Tensor xs = Tensor.of(small, TestData.gaussian(TestData.rng(10), small.numel(), 1, 0));
+    Tensor xs = gaussian(small, 10);
     Tensor ys = Tensor.zeros(small);
     BatchNorm1d smallTrain = new BatchNorm1d(64);
     BatchNorm1d smallEval = new BatchNorm1d(64).eval();
@@ -402,7 +402,7 @@ class DefaultThreadsTest {
         .isEqualTo(before);
   }
 
-  /** Sleeps 1 ms: far longer than the workers' 20 µs spin, so the next call is not back to back. */
+  /** Sleeps 1 ms, far longer than the workers' 20 µs spin: the next call is not back to back. */
   private static void pause() {
     try {
       Thread.sleep(1);
@@ -410,5 +410,10 @@ class DefaultThreadsTest {
       Thread.currentThread().interrupt();
       throw new AssertionError(e);
     }
+  }
+
+  /** A tensor of {@code shape} with N(0, 1) values from {@code TestData.rng(seed)}. */
+  private static Tensor gaussian(Shape shape, int seed) {
+    return Tensor.of(shape, TestData.gaussian(TestData.rng(seed), shape.numel(), 1, 0));
   }
 }

@@ -59,13 +59,13 @@ public final class ChannelParallel {
 
   /**
    * With {@link #AUTOMATIC} threads, calls with fewer elements than this run on the caller's
-   * thread, unless they come back to back ({@link #effectiveThreads}): 262,144 (2^18). On the measured 2-core machine (docs/kernels.md, "Threads"), two
-   * threads won 1.9 to 2 times there when the worker was still awake from the call before, and
-   * roughly broke even (0.81 to 1.66) when it had parked since and had to be woken, as in a
-   * network where other layers run between the calls; on smaller calls a woken worker lost up to
-   * 3.7 times with the fast kernels. An explicit thread count shares from {@link
-   * #MIN_PARALLEL_ELEMENTS}. For experiments, {@code -Dbatchnorm4j.minAutomaticElements=n}
-   * overrides it.
+   * thread, unless they come back to back ({@link #effectiveThreads}): 262,144 (2^18). On the
+   * measured 2-core machine (docs/kernels.md, "Threads"), two threads won 1.9 to 2 times there
+   * when the worker was still awake from the call before, and roughly broke even (0.81 to 1.66)
+   * when it had parked since and had to be woken, as in a network where other layers run between
+   * the calls; on smaller calls a woken worker lost up to 3.7 times with the fast kernels. An
+   * explicit thread count shares from {@link #MIN_PARALLEL_ELEMENTS}. For experiments, {@code
+   * -Dbatchnorm4j.minAutomaticElements=n} overrides it.
    */
   public static final int MIN_AUTOMATIC_ELEMENTS =
       intProperty("batchnorm4j.minAutomaticElements", 1 << 18);
