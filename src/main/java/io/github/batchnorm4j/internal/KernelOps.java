@@ -215,6 +215,25 @@ public abstract class KernelOps {
    */
   public static final int QUIET_FROM_FEATURE = 25;
 
+  /**
+   * Below this Java feature version the Vector API kernels are called through {@link
+   * OutOfLineKernels}, which keeps C2 from compiling them inside the planner's methods: on JDK 17
+   * about 1 JVM in 100 (5 in 100 with compilation logging) otherwise compiled the conversions of
+   * an inlined kernel without their intrinsic and ran it 35 to 170 times slower for good; with
+   * the kernels out of line, 0 of 100 logged JVMs. JDK 25 showed 0 of 100 logged JVMs without it
+   * and calls them directly; JDK 21 was not measured and is treated as JDK 17.
+   */
+  public static final int INLINED_FROM_FEATURE = 25;
+
+  /**
+   * {@return whether the Vector API kernels are called out of line on this Java feature version}
+   *
+   * @param javaFeature the feature version, such as 17
+   */
+  public static boolean callsOutOfLine(int javaFeature) {
+    return javaFeature < INLINED_FROM_FEATURE;
+  }
+
   /** {@return the kernels chosen at start-up (see the class comment for the rules)} */
   public static KernelOps get() {
     return Holder.SELECTION.chosen;
@@ -503,8 +522,9 @@ public abstract class KernelOps {
       KernelOps ops = (KernelOps) create.invoke(null);
       if (ops == null) {
         reason[0] = "scalar (the preferred double vector is narrower than 256 bits)";
+        return null;
       }
-      return ops;
+      return callsOutOfLine(Runtime.version().feature()) ? new OutOfLineKernels(ops) : ops;
     } catch (ReflectiveOperationException | LinkageError | RuntimeException e) {
       reason[0] = "scalar (the Vector API kernels failed to load: " + e + ")";
       return null;
