@@ -217,11 +217,9 @@ public abstract class KernelOps {
 
   /**
    * Below this Java feature version the Vector API kernels are called through {@link
-   * OutOfLineKernels}, which keeps C2 from compiling them inside the planner's methods: on JDK 17
-   * about 1 JVM in 100 (5 in 100 with compilation logging) otherwise compiled the conversions of
-   * an inlined kernel without their intrinsic and ran it 35 to 170 times slower for good; with
-   * the kernels out of line, 0 of 100 logged JVMs. JDK 25 showed 0 of 100 logged JVMs without it
-   * and calls them directly; JDK 21 was not measured and is treated as JDK 17.
+   * OutOfLineKernels}, which keeps C2 from compiling them inside the planner's methods (its class
+   * comment has the JDK 17 failure this prevents and the measurements). JDK 25 showed no such
+   * failure and calls them directly; JDK 21 was not measured and is treated as JDK 17.
    */
   public static final int INLINED_FROM_FEATURE = 25;
 

@@ -2,7 +2,7 @@ package io.github.batchnorm4j.internal;
 
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
-import java.lang.invoke.MethodType;
+import java.lang.reflect.Method;
 
 /**
  * Calls the Vector API kernels out of line: through method handles that C2 cannot inline, so that
@@ -52,22 +52,17 @@ final class OutOfLineKernels extends KernelOps {
   OutOfLineKernels(KernelOps target) {
     super(target.minAutomaticElements());
     this.target = target;
-    Class<?> f = float[].class;
-    Class<?> d = double[].class;
-    Class<?> i = int.class;
-    Class<?> v = double.class;
-    Class<?> b = boolean.class;
-    shiftedSums = handle("shiftedSums", f, i, i, i, i, v, d, i);
-    normalize = handle("normalize", f, f, i, i, i, i, v, v, v, b);
-    normalizeRows = handle("normalizeRows", f, f, i, i, i, i, d, d, d, b);
-    shiftedSumsAcross = handle("shiftedSumsAcross", f, i, i, i, i, i, i, d, d, i, i);
-    backwardSumsAcross = handle("backwardSumsAcross", f, f, f, i, i, i, i, i, i, d, d, i, i);
-    scaleGradAcross = handle("scaleGradAcross", f, f, f, f, i, i, i, i, i, i, d, d, d, i, i);
-    backwardSums = handle("backwardSums", f, f, f, i, i, i, i, v, d, i);
-    backwardDx = handle("backwardDx", f, f, f, f, i, i, i, i, v, v, v, v);
-    backwardDxRows = handle("backwardDxRows", f, f, f, f, i, i, i, i, d, d, d, d);
-    scaleGradRows = handle("scaleGradRows", f, f, f, i, i, i, i, d);
-    scaleGrad = handle("scaleGrad", f, f, f, f, i, i, i, i, v, v, b, d, i);
+    shiftedSums = handle("shiftedSums");
+    normalize = handle("normalize");
+    normalizeRows = handle("normalizeRows");
+    shiftedSumsAcross = handle("shiftedSumsAcross");
+    backwardSumsAcross = handle("backwardSumsAcross");
+    scaleGradAcross = handle("scaleGradAcross");
+    backwardSums = handle("backwardSums");
+    backwardDx = handle("backwardDx");
+    backwardDxRows = handle("backwardDxRows");
+    scaleGradRows = handle("scaleGradRows");
+    scaleGrad = handle("scaleGrad");
   }
 
   /** {@return the kernels this calls} */
@@ -75,13 +70,24 @@ final class OutOfLineKernels extends KernelOps {
     return target;
   }
 
-  private MethodHandle handle(String method, Class<?>... parameters) {
+  /** {@return KernelOps's kernel method of that name (declared once), bound to the target} */
+  private MethodHandle handle(String method) {
+    Method found = null;
+    for (Method m : KernelOps.class.getDeclaredMethods()) {
+      if (m.getName().equals(method)) {
+        if (found != null) {
+          throw new IllegalStateException("KernelOps." + method + " is overloaded");
+        }
+        found = m;
+      }
+    }
+    if (found == null) {
+      throw new IllegalStateException("KernelOps." + method + " not found");
+    }
     try {
-      return MethodHandles.lookup()
-          .findVirtual(KernelOps.class, method, MethodType.methodType(void.class, parameters))
-          .bindTo(target);
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException("KernelOps." + method + " not found", e);
+      return MethodHandles.lookup().unreflect(found).bindTo(target);
+    } catch (IllegalAccessException e) {
+      throw new IllegalStateException("KernelOps." + method + " not accessible", e);
     }
   }
 
