@@ -14,7 +14,10 @@ package io.github.batchnorm4j.internal;
  * do not wait for each other: about 4 times faster than two accumulators on JDK 17 (C2LoopProbe). They are added
  * in a fixed order, so the results do not depend on anything but the block. On JDK 25 and later
  * ({@link #WIDE}) runs of at least {@link #COLUMNS} values are summed into 64 double columns
- * instead, a loop C2 vectorizes there (about twice as fast), also in a fixed order.
+ * instead, a loop C2 vectorizes there (about twice as fast), also in a fixed order. Off that path
+ * (JDK 17 and 21) the training backward's {@code sum g (x - P)} and {@code sum (x - P)} are kept
+ * in eight float accumulators each, emptied into double every {@link KernelOps#FLOAT_BLOCK} terms,
+ * as the Vector API kernels' float lanes are ({@link #backwardSumsFloat}).
  *
  * <h2>Elementwise: float arithmetic</h2>
  * C2 of JDK 17 does not vectorize the widening of float data to double (such a loop ran 8 to 9 times
@@ -292,6 +295,16 @@ public final class ScalarKernels extends KernelOps {
       backwardSumsColumns(x, dy, base, stride, planes, len, pivot, out, o);
       return;
     }
+    if (!WIDE && len >= FLOAT_STEP) {
+      backwardSumsFloat(x, dy, reluOutput, base, stride, planes, len, pivot, out, o);
+      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1]) && Double.isFinite(out[o + 2])
+          && Math.abs(out[o + 1]) >= TINY_MEAN_SQUARE * planes * len) {
+        return;
+      }
+      // A float product or sum overflowed, or the data hold an infinity or a NaN, or the products
+      // are so small that float accumulators may have lost them below float's normal range: the
+      // double accumulators below redo the sums.
+    }
     double g0 = 0, g1 = 0, g2 = 0, g3 = 0;
     double d0 = 0, d1 = 0, d2 = 0, d3 = 0;
     double c0 = 0, c1 = 0, c2 = 0, c3 = 0;
@@ -318,6 +331,92 @@ public final class ScalarKernels extends KernelOps {
     out[o] = (g0 + g1) + (g2 + g3);
     out[o + 1] = (d0 + d1) + (d2 + d3);
     out[o + 2] = (c0 + c1) + (c2 + c3);
+  }
+
+  /**
+   * Values a step of {@link #backwardSumsFloat}: one for each of its float accumulators of a sum.
+   */
+  static final int FLOAT_STEP = 8;
+
+  /**
+   * {@link #backwardSums} off the {@link #WIDE} path: {@code sum g (x - P)}
+   * and {@code sum (x - P)} in eight float accumulators each, with P the pivot rounded to float,
+   * and {@code sum g} in four double ones. The float accumulators add at most {@link
+   * KernelOps#FLOAT_BLOCK} terms each, and none across planes, before they are widened and added,
+   * in a fixed order, to a double sum, so their rounding stays within about that many
+   * float ulps of the block's terms; the last {@code len % 8} values of each plane go into the
+   * double sums directly. Finally the sums are moved from P to the pivot in double: {@code sum (x -
+   * pivot) = sum (x - P) + n (P - pivot)}, {@code sum g (x - pivot) = sum g (x - P) + (P - pivot)
+   * sum g}. This is what the Vector API kernels do in their float lanes, in scalar form: C2 of JDK
+   * 17 vectorizes no reduction, and widening each float to double cost 11% to 28% of the time of
+   * these sums (all channels of a backward on one thread, JDK 17, after 3 s of warm-up: 6.5 against
+   * 5.6 ms on (32, 64, 56, 56), 234 against 173 µs on (128, 32, 8, 8), 240 against 173 on (8,
+   * 512, 7, 7)). A result that is not finite, or a {@code sum g (x - P)} too small
+   * for float accumulators, is left for the caller to redo in double.
+   */
+  private static void backwardSumsFloat(float[] x, float[] dy, float[] reluOutput, int base,
+      int stride, int planes, int len, double pivot, double[] out, int o) {
+    final float p = (float) pivot;
+    final int steps = len - len % FLOAT_STEP;
+    double g0 = 0, g1 = 0, g2 = 0, g3 = 0;
+    double sumGradCentered = 0;
+    double sumCentered = 0;
+    for (int q = 0, start = base; q < planes; q++, start += stride) {
+      for (int i = start, end = start + steps; i < end; ) {
+        // A block ends at the plane's end too, so the float accumulators live inside this loop.
+        float d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0, d5 = 0, d6 = 0, d7 = 0;
+        float c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
+        for (final int stop = Math.min(end, i + FLOAT_BLOCK * FLOAT_STEP); i < stop;
+            i += FLOAT_STEP) {
+          float ca = x[i] - p, cb = x[i + 1] - p, cc = x[i + 2] - p, cd = x[i + 3] - p;
+          float ce = x[i + 4] - p, cf = x[i + 5] - p, cg = x[i + 6] - p, ch = x[i + 7] - p;
+          float ga = gradient(dy, reluOutput, i), gb = gradient(dy, reluOutput, i + 1);
+          float gc = gradient(dy, reluOutput, i + 2), gd = gradient(dy, reluOutput, i + 3);
+          float ge = gradient(dy, reluOutput, i + 4), gf = gradient(dy, reluOutput, i + 5);
+          float gg = gradient(dy, reluOutput, i + 6), gh = gradient(dy, reluOutput, i + 7);
+          g0 += (double) ga + gb;
+          g1 += (double) gc + gd;
+          g2 += (double) ge + gf;
+          g3 += (double) gg + gh;
+          d0 = Math.fma(ga, ca, d0);
+          d1 = Math.fma(gb, cb, d1);
+          d2 = Math.fma(gc, cc, d2);
+          d3 = Math.fma(gd, cd, d3);
+          d4 = Math.fma(ge, ce, d4);
+          d5 = Math.fma(gf, cf, d5);
+          d6 = Math.fma(gg, cg, d6);
+          d7 = Math.fma(gh, ch, d7);
+          c0 += ca;
+          c1 += cb;
+          c2 += cc;
+          c3 += cd;
+          c4 += ce;
+          c5 += cf;
+          c6 += cg;
+          c7 += ch;
+        }
+        sumGradCentered += widenedSum(d0, d1, d2, d3, d4, d5, d6, d7);
+        sumCentered += widenedSum(c0, c1, c2, c3, c4, c5, c6, c7);
+      }
+      for (int i = start + steps, end = start + len; i < end; i++) {
+        double c = x[i] - p; // exact in double
+        double g = gradient(dy, reluOutput, i);
+        g0 += g;
+        sumGradCentered += g * c;
+        sumCentered += c;
+      }
+    }
+    final double sumGrad = (g0 + g1) + (g2 + g3);
+    final double shiftBack = p - pivot; // exact: two close doubles
+    out[o] = sumGrad;
+    out[o + 1] = sumGradCentered + shiftBack * sumGrad;
+    out[o + 2] = sumCentered + shiftBack * ((double) planes * len);
+  }
+
+  /** {@return the eight floats widened and added in double, in a fixed pairwise order} */
+  private static double widenedSum(float a, float b, float c, float d, float e, float f, float g,
+      float h) {
+    return (((double) a + b) + ((double) c + d)) + (((double) e + f) + ((double) g + h));
   }
 
   /** {@link #backwardSums} without the ReLU mask in columns, as {@link #shiftedSumsColumns}. */

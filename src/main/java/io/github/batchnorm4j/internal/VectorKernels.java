@@ -123,26 +123,11 @@ final class VectorKernels extends KernelOps {
   private static final int FLOAT_GROUP = 4 * L;
 
   /**
-   * The most steps of a float-lane sum before its float lanes are added to the double ones: each
-   * float lane then adds at most this many terms, so its rounding stays within about this many
-   * float ulps of the block's partial sums.
-   */
-  private static final int FLOAT_BLOCK = 16;
-
-  /**
    * Runs at least this long have their statistics summed mostly in float lanes ({@link
    * #shiftedSumsFloat}); shorter ones, whose blocks would be too short to repay moving their
    * moments to double, in double lanes.
    */
   private static final int FLOAT_MIN_RUN = 4 * FLOAT_GROUP;
-
-  /**
-   * A float-lane sum of squares or products whose mean is below this is recomputed in double
-   * lanes: its terms may have fallen below float's normal range (1.2e-38), where they lose bits
-   * or vanish (measured: 3e-3 relative error on the variance of data of scale 1e-22). Sums of
-   * well-scaled data that cancel to below it only pay the double lanes' time.
-   */
-  private static final double TINY_MEAN_SQUARE = 1e-30;
 
   /** Per-thread pivots of the float-lane statistics ({@link #shiftedSumsFloat}): 4 L floats. */
   private static final ThreadLocal<float[]> FLOAT_PIVOTS =

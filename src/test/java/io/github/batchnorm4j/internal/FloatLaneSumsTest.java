@@ -13,7 +13,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * The sums under the statistics and the backward, checked against exact float64 sums of the same
  * floats, on both kernel sets. The Vector API kernels add long runs partly in float lanes (the
  * statistics around local-mean pivots, the backward's {@code sum g (x - pivot)} and {@code sum (x
- * - pivot)}); these tests hold them to the bounds docs/numerics.md states, on data chosen to break
+ * - pivot)}), and so do the scalar kernels' backward sums where C2 does not vectorize double
+ * arithmetic (JDK 17 and 21: eight float accumulators a sum); these tests hold them to the bounds docs/numerics.md states, on data chosen to break
  * a careless float sum: a large offset, a first value (the shift K) far out, planes with offsets
  * of their own, a step inside a plane; and they check that sums a float lane cannot hold (squares
  * of 1e20) come out as the double sums do. Run lengths straddle the float lanes' threshold (64 or
@@ -209,7 +210,8 @@ class FloatLaneSumsTest {
    */
   @ParameterizedTest(name = "{0} kernels, {1} data")
   @CsvSource({"vector, unit", "vector, offset", "vector, planeOffsets", "vector, step",
-      "vector, tiny", "scalar, unit", "scalar, step", "scalar, tiny"})
+      "vector, tiny", "scalar, unit", "scalar, offset", "scalar, planeOffsets", "scalar, step",
+      "scalar, tiny"})
   void backwardSumsAroundAnyPivot(String kernels, String kind) {
     KernelOps ops = TestData.kernels(kernels);
     for (int len : LENGTHS) {
@@ -236,6 +238,32 @@ class FloatLaneSumsTest {
       assertThat(Math.abs(out[2] - exact[2])).as("sum c, " + where)
           .isLessThanOrEqualTo(16 * TestData.FLOAT_ROUNDOFF * exact[5]);
     }
+  }
+
+  /**
+   * A million values of one sign in one run: a float accumulator that kept adding past its block
+   * would reach about 1e5, where each addition rounds by up to 4e-3, and miss the bound by
+   * several times; emptied into double every {@code FLOAT_BLOCK} terms, it stays far inside it.
+   */
+  @ParameterizedTest(name = "{0} kernels")
+  @ValueSource(strings = {"vector", "scalar"})
+  void aLongRunOfOneSignKeepsTheBackwardSumsWithinTheirBound(String kernels) {
+    KernelOps ops = TestData.kernels(kernels);
+    SplittableRandom rnd = TestData.rng(2024);
+    int len = 1_000_000;
+    float[] x = new float[len];
+    float[] dy = new float[len];
+    for (int i = 0; i < len; i++) {
+      x[i] = (float) (1 + 0.1 * rnd.nextGaussian());
+      dy[i] = (float) (1 + 0.1 * rnd.nextGaussian());
+    }
+    double[] out = new double[3];
+    ops.backwardSums(x, dy, null, 0, len, 1, len, 0.0, out, 0);
+    double[] exact = exactBackwardSums(x, dy, 0.0);
+    assertThat(Math.abs(out[1] - exact[1])).as("sum g c")
+        .isLessThanOrEqualTo(16 * TestData.FLOAT_ROUNDOFF * exact[4]);
+    assertThat(Math.abs(out[2] - exact[2])).as("sum c")
+        .isLessThanOrEqualTo(16 * TestData.FLOAT_ROUNDOFF * exact[5]);
   }
 
   /** sum g, sum g c, sum c (c = x - pivot), then the sums of their magnitudes; in double. */
