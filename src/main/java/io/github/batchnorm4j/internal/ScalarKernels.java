@@ -1,5 +1,9 @@
 package io.github.batchnorm4j.internal;
 
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
+
 /**
  * The scalar kernels: plain Java loops, always available, and the kernels of every JVM started
  * without the Vector API module. They are written for what HotSpot's C2 compiler does with plain
@@ -195,9 +199,59 @@ public final class ScalarKernels extends KernelOps {
     return total;
   }
 
+  /**
+   * Whether {@link #normalize} runs its loops out of line, through {@link #normalizeHandle}: before
+   * JDK 25, as {@link KernelOps#callsOutOfLine} says for the Vector API kernels, for a cause of the
+   * same kind. Inlined into the planner's thread hand-off ({@code ChannelParallel}'s job), whose
+   * compilation also inlines everything else the pass calls, the float loop of short planes was
+   * compiled in one of two ways, decided anew in each JVM: in about half of the JVMs the register
+   * allocator kept the address of x in a vector register and moved it to a general one and back
+   * in every iteration, and the eval forward of (128, 32, 8, 8) took 134 to 141 µs instead of 59 to
+   * 73 (JMH, JDK 17, one thread, 10 forks: 5 slow, then 4 forks: 2 slow). Compiled on its own: 48
+   * to 64 µs in each of 10 forks, and the other shapes' passes as before (docs/kernels.md,
+   * *Plain loops and C2*).
+   */
+  static final boolean NORMALIZE_OUT_OF_LINE = callsOutOfLine(Runtime.version().feature());
+
+  /**
+   * {@link #normalizeLoops}; not final, on purpose: C2 does not fold a field that is not final,
+   * so it cannot inline through the handle, and the loops are compiled on their own (as in {@link
+   * OutOfLineKernels}). Written once, by the class initializer.
+   */
+  private static MethodHandle normalizeHandle = normalizeHandle();
+
+  private static MethodHandle normalizeHandle() {
+    try {
+      return MethodHandles.lookup().findStatic(ScalarKernels.class, "normalizeLoops",
+          MethodType.methodType(void.class, float[].class, float[].class, int.class, int.class,
+              int.class, int.class, double.class, double.class, double.class, boolean.class));
+    } catch (ReflectiveOperationException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
   @Override
   void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
       double mean, double alpha, double beta, boolean relu) {
+    if (!NORMALIZE_OUT_OF_LINE) {
+      normalizeLoops(x, y, base, stride, planes, len, mean, alpha, beta, relu);
+      return;
+    }
+    try {
+      normalizeHandle.invokeExact(x, y, base, stride, planes, len, mean, alpha, beta, relu);
+    } catch (RuntimeException | Error e) {
+      throw e;
+    } catch (Throwable t) {
+      throw new IllegalStateException(t); // normalizeLoops throws nothing checked
+    }
+  }
+
+  /**
+   * {@link #normalize}'s work, called directly or through {@link #normalizeHandle}; package-private
+   * for a test.
+   */
+  static void normalizeLoops(float[] x, float[] y, int base, int stride, int planes,
+      int len, double mean, double alpha, double beta, boolean relu) {
     if (WIDE) {
       normalizeWide(x, y, base, stride, planes, len, alpha, beta - mean * alpha, relu);
       return;

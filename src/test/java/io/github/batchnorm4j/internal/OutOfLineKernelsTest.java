@@ -47,6 +47,30 @@ class OutOfLineKernelsTest {
   }
 
   /**
+   * The scalar kernels' normalize goes through its handle before JDK 25 (ScalarKernels' comment
+   * on NORMALIZE_OUT_OF_LINE), and writes what its loops write when called directly: here with
+   * every argument distinct, and ReLU on and off, so that a swapped argument changes the bits.
+   */
+  @Test
+  void theScalarNormalizeIsCalledOutOfLineBeforeJdk25WithItsArguments() {
+    assertThat(ScalarKernels.NORMALIZE_OUT_OF_LINE)
+        .isEqualTo(KernelOps.callsOutOfLine(Runtime.version().feature()));
+    SplittableRandom rnd = new SplittableRandom(5);
+    float[] x = new float[400];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) (3 + 2 * rnd.nextGaussian());
+    }
+    for (boolean relu : new boolean[] {false, true}) {
+      float[] viaKernels = new float[x.length];
+      float[] direct = new float[x.length];
+      ScalarKernels.INSTANCE.normalize(x, viaKernels, 7, 61, 5, 19, 2.75, 0.625, -0.375, relu);
+      ScalarKernels.normalizeLoops(x, direct, 7, 61, 5, 19, 2.75, 0.625, -0.375, relu);
+      assertThat(viaKernels).as("relu " + relu).containsExactly(direct);
+      assertThat(direct[6]).isZero(); // outside the planes: untouched
+    }
+  }
+
+  /**
    * Each method through the wrapper writes the bits of the same call made directly, on data
    * where swapping any two arguments of the same type would change them.
    */
