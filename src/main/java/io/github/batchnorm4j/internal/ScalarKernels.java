@@ -200,18 +200,27 @@ public final class ScalarKernels extends KernelOps {
   }
 
   /**
-   * Whether {@link #normalize} runs its loops out of line, through {@link #normalizeHandle}: before
-   * JDK 25, as {@link KernelOps#callsOutOfLine} says for the Vector API kernels, for a cause of the
-   * same kind. Inlined into the planner's thread hand-off ({@code ChannelParallel}'s job), whose
-   * compilation also inlines everything else the pass calls, the float loop of short planes was
-   * compiled in one of two ways, decided anew in each JVM: in about half of the JVMs the register
-   * allocator kept the address of x in a vector register and moved it to a general one and back
-   * in every iteration, and the eval forward of (128, 32, 8, 8) took 134 to 141 µs instead of 59 to
-   * 73 (JMH, JDK 17, one thread, 10 forks: 5 slow, then 4 forks: 2 slow). Compiled on its own: 48
-   * to 64 µs in each of 10 forks, and the other shapes' passes as before (docs/kernels.md,
-   * *Plain loops and C2*).
+   * Whether {@link #normalize} runs the loops of planes shorter than {@link
+   * #OUT_OF_LINE_BELOW} values out of line, through {@link #normalizeHandle}: before JDK 25, as
+   * {@link KernelOps#callsOutOfLine} says for the Vector API kernels, for a cause of the same
+   * kind. Inlined into the planner's thread hand-off ({@code ChannelParallel}'s job), whose
+   * compilation also inlines everything else the pass calls, the float loop nest of short planes
+   * was compiled in one of two ways, decided anew in each JVM: in about half of the JVMs the
+   * register allocator kept the address of x in a vector register and moved it to a general one
+   * and back in every iteration, and the eval forward of (128, 32, 8, 8) took 1.7 to 2.3 times as
+   * long. Compiled on its own it ran fast in every JVM (JMH, JDK 17, no flag, one thread, fork
+   * medians: 59 to 138 µs in 6 forks before, 51 to 57 after; docs/kernels.md, *Plain loops and
+   * C2*).
    */
   static final boolean NORMALIZE_OUT_OF_LINE = callsOutOfLine(Runtime.version().feature());
+
+  /**
+   * Planes of at least this many values keep their normalize loop inlined: no slow mode was seen
+   * there, and on planes of 3136 values the loop called out of line ran the eval forward of (32,
+   * 64, 56, 56) about 1.13 times slower (JMH, one thread, 9 forks each, old and new alternating
+   * three times). Planes of 196 and 784 values measured the same either way.
+   */
+  static final int OUT_OF_LINE_BELOW = 1024;
 
   /**
    * {@link #normalizeLoops}; not final, on purpose: C2 does not fold a field that is not final,
@@ -233,7 +242,7 @@ public final class ScalarKernels extends KernelOps {
   @Override
   void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
       double mean, double alpha, double beta, boolean relu) {
-    if (!NORMALIZE_OUT_OF_LINE) {
+    if (!NORMALIZE_OUT_OF_LINE || len >= OUT_OF_LINE_BELOW) {
       normalizeLoops(x, y, base, stride, planes, len, mean, alpha, beta, relu);
       return;
     }
