@@ -411,11 +411,12 @@ public final class ScalarKernels extends KernelOps {
    * double sums directly. Finally the sums are moved from P to the pivot in double: {@code sum (x -
    * pivot) = sum (x - P) + n (P - pivot)}, {@code sum g (x - pivot) = sum g (x - P) + (P - pivot)
    * sum g}. This is what the Vector API kernels do in their float lanes, in scalar form: C2 of JDK
-   * 17 vectorizes no reduction, and widening each float to double cost 11% to 28% of the time of
-   * these sums (all channels of a backward on one thread, JDK 17, after 3 s of warm-up: 6.5 against
-   * 5.6 ms on (32, 64, 56, 56), 234 against 173 µs on (128, 32, 8, 8), 240 against 173 on (8,
-   * 512, 7, 7)). A result that is not finite, or a {@code sum g (x - P)} too small
-   * for float accumulators, is left for the caller to redo in double.
+   * 17 vectorizes no reduction, and widening every float to double made these sums about a
+   * quarter slower. The whole training backward at the default threads took 0.77 to 0.84 of its
+   * former time on (32, 64, 56, 56), (128, 32, 8, 8) and (64, 16, 28, 28), and 0.96 and 1.01 on
+   * (8, 512, 7, 7) and (32, 256, 14, 14) (JMH, JDK 17, no flag, 3 forks, old and new alternating
+   * twice; docs/kernels.md). A result that is not finite, or a {@code sum g (x - P)} too small for
+   * float accumulators, is left for the caller to redo in double.
    */
   private static void backwardSumsFloat(float[] x, float[] dy, float[] reluOutput, int base,
       int stride, int planes, int len, double pivot, double[] out, int o) {
