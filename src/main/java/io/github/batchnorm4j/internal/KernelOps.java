@@ -36,7 +36,9 @@ import java.util.Optional;
  *       the block's geometry, in double. (The Vector API kernels add most terms of long runs in
  *       float lanes first, at most 16 a lane, the statistics around local means taken from the
  *       block itself, and only these partial sums in double: the variance is then within about a
- *       float ulp of exact instead of 1e-14; sum g, dbias, stays in double.)
+ *       float ulp of exact instead of 1e-14; sum g, dbias, stays in double. The scalar kernels
+ *       of JDK 17 and 21 do the same for the backward's sum g (x - P) and sum (x - P), in eight
+ *       float accumulators of at most 16 terms each.)
  *       {@link BatchNormKernels} always reduces the same blocks (a fixed partition of each channel)
  *       and adds their results in a fixed order, which makes every result independent of the
  *       thread count.

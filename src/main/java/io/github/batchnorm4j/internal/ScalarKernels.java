@@ -11,9 +11,10 @@ import java.lang.invoke.MethodType;
  * measurements). See {@link KernelOps} for the contract and {@link BatchNormKernels} for the passes
  * that call these loops.
  *
- * <h2>Sums: double, four independent accumulators</h2>
+ * <h2>Sums: double, four independent accumulators (and float ones for the JDK 17 backward)</h2>
  * Each float term is widened to double, so {@code x - K}, its square and the products of two
- * floats are exact, and the sums round as double sums do (see the {@link KernelOps} contract).
+ * floats are exact, and the sums round as double sums do (see the {@link KernelOps} contract),
+ * except in the backward's float accumulators described at the end of this section.
  * C2 vectorizes no reduction, so each sum is kept in four accumulators, unrolled by hand, whose adds
  * do not wait for each other: about 4 times faster than two accumulators on JDK 17 (C2LoopProbe). They are added
  * in a fixed order, so the results do not depend on anything but the block. On JDK 25 and later
@@ -223,6 +224,14 @@ public final class ScalarKernels extends KernelOps {
   static final int OUT_OF_LINE_BELOW = 1024;
 
   /**
+   * {@return whether {@link #normalize} calls its loops out of line for planes of {@code len}
+   * values}
+   */
+  static boolean normalizesOutOfLine(int len) {
+    return NORMALIZE_OUT_OF_LINE && len < OUT_OF_LINE_BELOW;
+  }
+
+  /**
    * {@link #normalizeLoops}; not final, on purpose: C2 does not fold a field that is not final,
    * so it cannot inline through the handle, and the loops are compiled on their own (as in {@link
    * OutOfLineKernels}). Written once, by the class initializer.
@@ -242,7 +251,7 @@ public final class ScalarKernels extends KernelOps {
   @Override
   void normalize(float[] x, float[] y, int base, int stride, int planes, int len,
       double mean, double alpha, double beta, boolean relu) {
-    if (!NORMALIZE_OUT_OF_LINE || len >= OUT_OF_LINE_BELOW) {
+    if (!normalizesOutOfLine(len)) {
       normalizeLoops(x, y, base, stride, planes, len, mean, alpha, beta, relu);
       return;
     }
@@ -415,8 +424,9 @@ public final class ScalarKernels extends KernelOps {
    * quarter slower. The whole training backward at the default threads took 0.77 to 0.84 of its
    * former time on (32, 64, 56, 56), (128, 32, 8, 8) and (64, 16, 28, 28), and 0.96 and 1.01 on
    * (8, 512, 7, 7) and (32, 256, 14, 14) (JMH, JDK 17, no flag, 3 forks, old and new alternating
-   * twice; docs/kernels.md). A result that is not finite, or a {@code sum g (x - P)} too small for
-   * float accumulators, is left for the caller to redo in double.
+   * twice; docs/kernels.md). A result that is not finite, or a {@code sum g (x - pivot)} too small
+   * for float accumulators, is left for the caller to redo in double (which a channel whose ReLU
+   * mask is 0 everywhere, its sums then exactly 0, pays as a second pass).
    */
   private static void backwardSumsFloat(float[] x, float[] dy, float[] reluOutput, int base,
       int stride, int planes, int len, double pivot, double[] out, int o) {
@@ -430,7 +440,7 @@ public final class ScalarKernels extends KernelOps {
         // A block ends at the plane's end too, so the float accumulators live inside this loop.
         float d0 = 0, d1 = 0, d2 = 0, d3 = 0, d4 = 0, d5 = 0, d6 = 0, d7 = 0;
         float c0 = 0, c1 = 0, c2 = 0, c3 = 0, c4 = 0, c5 = 0, c6 = 0, c7 = 0;
-        for (final int stop = Math.min(end, i + FLOAT_BLOCK * FLOAT_STEP); i < stop;
+        for (final int stop = i + Math.min(end - i, FLOAT_BLOCK * FLOAT_STEP); i < stop;
             i += FLOAT_STEP) {
           float ca = x[i] - p, cb = x[i + 1] - p, cc = x[i + 2] - p, cd = x[i + 3] - p;
           float ce = x[i + 4] - p, cf = x[i + 5] - p, cg = x[i + 6] - p, ch = x[i + 7] - p;
@@ -463,7 +473,7 @@ public final class ScalarKernels extends KernelOps {
         sumCentered += widenedSum(c0, c1, c2, c3, c4, c5, c6, c7);
       }
       for (int i = start + steps, end = start + len; i < end; i++) {
-        double c = x[i] - p; // exact in double
+        double c = (double) x[i] - p; // exact in double
         double g = gradient(dy, reluOutput, i);
         g0 += g;
         sumGradCentered += g * c;

@@ -12,17 +12,18 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The sums under the statistics and the backward, checked against exact float64 sums of the same
  * floats, on both kernel sets. The Vector API kernels add long runs partly in float lanes (the
- * statistics around local-mean pivots, the backward's {@code sum g (x - pivot)} and {@code sum (x
- * - pivot)}), and so do the scalar kernels' backward sums where C2 does not vectorize double
- * arithmetic (JDK 17 and 21: eight float accumulators a sum); these tests hold them to the bounds docs/numerics.md states, on data chosen to break
- * a careless float sum: a large offset, a first value (the shift K) far out, planes with offsets
- * of their own, a step inside a plane; and they check that sums a float lane cannot hold (squares
- * of 1e20) come out as the double sums do. Run lengths straddle the float lanes' threshold (64 or
- * 128 values) and their block (512 values at AVX-512).
+ * statistics around local-mean pivots, the backward's {@code sum g (x - pivot)} and {@code sum (x -
+ * pivot)}), and so do the scalar kernels' backward sums where C2 does not vectorize double
+ * arithmetic (JDK 17 and 21: eight float accumulators a sum); these tests hold them to the bounds
+ * docs/numerics.md states, on data chosen to break a careless float sum: a large offset, a first
+ * value (the shift K) far out, planes with offsets of their own, a step inside a plane; and they
+ * check that sums a float lane cannot hold (squares of 1e20) come out as the double sums do. Run
+ * lengths straddle the float lanes' threshold (64 or 128 values) and their block (512 values at
+ * AVX-512), and the scalar float accumulators' step (8 values) and block (128).
  */
 class FloatLaneSumsTest {
 
-  private static final int[] LENGTHS = {64, 127, 128, 129, 196, 513, 1100, 3136};
+  private static final int[] LENGTHS = {8, 9, 15, 16, 64, 127, 128, 129, 196, 513, 1100, 3136};
 
   /** x for one test: {@code planes} runs of {@code len}, {@code gap} floats apart. */
   private static float[] data(String kind, int planes, int len, int gap, long seed) {

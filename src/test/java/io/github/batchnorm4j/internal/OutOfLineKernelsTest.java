@@ -53,8 +53,11 @@ class OutOfLineKernelsTest {
    */
   @Test
   void theScalarNormalizeIsCalledOutOfLineBeforeJdk25WithItsArguments() {
-    assertThat(ScalarKernels.NORMALIZE_OUT_OF_LINE)
-        .isEqualTo(KernelOps.callsOutOfLine(Runtime.version().feature()));
+    boolean beforeJdk25 = Runtime.version().feature() < 25;
+    assertThat(ScalarKernels.NORMALIZE_OUT_OF_LINE).isEqualTo(beforeJdk25);
+    assertThat(ScalarKernels.normalizesOutOfLine(64)).isEqualTo(beforeJdk25);
+    assertThat(ScalarKernels.normalizesOutOfLine(1023)).isEqualTo(beforeJdk25);
+    assertThat(ScalarKernels.normalizesOutOfLine(1024)).isFalse();
     SplittableRandom rnd = new SplittableRandom(5);
     float[] x = new float[400];
     for (int i = 0; i < x.length; i++) {
