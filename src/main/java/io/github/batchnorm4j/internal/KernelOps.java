@@ -272,6 +272,22 @@ public abstract class KernelOps {
    */
   static final double TINY_MEAN_SQUARE = 1e-30;
 
+  /**
+   * {@return whether backward sums computed partly in float ({@link #backwardSums}'s three, at
+   * {@code out[o]}) can stand: all finite, and {@code sum g (x - pivot)} not so small that its
+   * float terms may have fallen below float's normal range ({@link #TINY_MEAN_SQUARE}); otherwise
+   * the caller redoes them in double}
+   *
+   * @param out the sums
+   * @param o the index of the first
+   * @param planes the planes summed
+   * @param len the values of each plane
+   */
+  static boolean floatBackwardSumsHold(double[] out, int o, int planes, int len) {
+    return Double.isFinite(out[o]) && Double.isFinite(out[o + 1]) && Double.isFinite(out[o + 2])
+        && Math.abs(out[o + 1]) >= TINY_MEAN_SQUARE * planes * len;
+  }
+
   /** {@return the scalar kernels, always available} */
   public static KernelOps scalar() {
     return ScalarKernels.INSTANCE;

@@ -91,8 +91,11 @@ final class OutOfLineKernels extends KernelOps {
     }
   }
 
-  /** The kernels throw nothing checked; anything else escaping invokeExact is a bug here. */
-  private static RuntimeException rethrow(Throwable t) {
+  /**
+   * The kernels throw nothing checked; anything else escaping invokeExact is a bug here. Also
+   * used by {@link ScalarKernels#normalize}'s handle call.
+   */
+  static RuntimeException rethrow(Throwable t) {
     if (t instanceof RuntimeException) {
       throw (RuntimeException) t;
     }

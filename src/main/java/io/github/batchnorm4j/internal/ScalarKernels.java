@@ -257,10 +257,8 @@ public final class ScalarKernels extends KernelOps {
     }
     try {
       normalizeHandle.invokeExact(x, y, base, stride, planes, len, mean, alpha, beta, relu);
-    } catch (RuntimeException | Error e) {
-      throw e;
     } catch (Throwable t) {
-      throw new IllegalStateException(t); // normalizeLoops throws nothing checked
+      throw OutOfLineKernels.rethrow(t);
     }
   }
 
@@ -369,8 +367,7 @@ public final class ScalarKernels extends KernelOps {
     }
     if (!WIDE && len >= FLOAT_STEP) {
       backwardSumsFloat(x, dy, reluOutput, base, stride, planes, len, pivot, out, o);
-      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1]) && Double.isFinite(out[o + 2])
-          && Math.abs(out[o + 1]) >= TINY_MEAN_SQUARE * planes * len) {
+      if (floatBackwardSumsHold(out, o, planes, len)) {
         return;
       }
       // A float product or sum overflowed, or the data hold an infinity or a NaN, or the products

@@ -1067,8 +1067,7 @@ final class VectorKernels extends KernelOps {
     }
     if (len >= FLOAT_GROUP) {
       backwardSumsFloat(x, dy, base, stride, planes, len, pivot, out, o);
-      if (Double.isFinite(out[o]) && Double.isFinite(out[o + 1]) && Double.isFinite(out[o + 2])
-          && Math.abs(out[o + 1]) >= TINY_MEAN_SQUARE * planes * len) {
+      if (floatBackwardSumsHold(out, o, planes, len)) {
         return;
       }
       // A float product or sum overflowed, or the data hold an infinity or a NaN, or the products
