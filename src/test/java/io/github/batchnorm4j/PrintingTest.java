@@ -13,8 +13,10 @@ class PrintingTest {
         .hasToString("BatchNorm2d(4, eps=0.001, momentum=0.01, affine=true, track_running_stats=true)");
     assertThat(new BatchNorm1d(3))
         .hasToString("BatchNorm1d(3, eps=1e-05, momentum=0.1, affine=true, track_running_stats=true)");
-    assertThat(BatchNorm3d.builder(2).cumulativeMovingAverage().momentum(1).build().toString())
-        .contains("momentum=");
+    assertThat(BatchNorm3d.builder(2).cumulativeMovingAverage().build()) // PyTorch: momentum=None
+        .hasToString("BatchNorm3d(2, eps=1e-05, momentum=None, affine=true, track_running_stats=true)");
+    assertThat(BatchNorm3d.builder(2).cumulativeMovingAverage().momentum(1).build())
+        .hasToString("BatchNorm3d(2, eps=1e-05, momentum=1.0, affine=true, track_running_stats=true)");
     assertThat(FrozenBatchNorm2d.builder(64).build()).hasToString("FrozenBatchNorm2d(64, eps=1e-05)");
   }
 

@@ -202,7 +202,9 @@ class SemanticsTest {
     assertThat(bn.runningMean()).containsOnly(0f);
     assertThat(bn.runningVar()).containsOnly(1f);
     bn.eval(); // with running statistics a single value is fine in eval mode
-    assertThat(bn.forward(single).data()).containsOnly(0f);
+    Tensor two = Tensor.of(Shape.of(1, 4, 1, 1), new float[] {2, 2, 2, 2});
+    // running mean 0 and variance 1: y = 2 / sqrt(1 + eps)
+    assertThat(bn.forward(two).data()).containsOnly((float) (2 / Math.sqrt(1 + 1e-5)));
   }
 
   @Test

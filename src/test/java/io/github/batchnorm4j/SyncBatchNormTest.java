@@ -86,9 +86,7 @@ class SyncBatchNormTest {
     for (int i = 0; i < actual.length; i++) {
       double floor = Math.max(Math.abs(expected[i]), meanAbs);
       double err = floor == 0 ? Math.abs(actual[i]) : Math.abs(actual[i] - expected[i]) / floor;
-      if (!(err <= worst)) {
-        worst = err; // NaN makes it NaN
-      }
+      worst = Math.max(worst, err); // a NaN anywhere makes it NaN (Math.max keeps a NaN)
     }
     return worst;
   }
@@ -100,9 +98,7 @@ class SyncBatchNormTest {
     for (int i = 0; i < sum.length; i++) {
       double floor = Math.max(Math.abs(exp[i]), scale);
       double err = floor == 0 ? Math.abs(sum[i]) : Math.abs(sum[i] - exp[i]) / floor;
-      if (!(err <= worst)) {
-        worst = err;
-      }
+      worst = Math.max(worst, err); // a NaN anywhere makes it NaN
     }
     return worst;
   }
@@ -311,6 +307,10 @@ class SyncBatchNormTest {
     assertThat(relativeError(a, new double[] {1, 2, 3})).isZero();
     assertThat(relativeError(a, new double[] {1, 2, 3.0001})).isGreaterThan(TOLERANCE);
     assertThat(relativeError(a, new double[] {1, 2, Double.NaN})).isNaN();
+    assertThat(relativeError(new float[] {Float.NaN, 2, 3}, new double[] {1, 2, 3})).isNaN();
+    assertThat(relativeError(new float[] {1, Float.NaN, 3}, new double[] {1, 2, 3})).isNaN();
+    assertThat(relativeError(new double[] {Double.NaN, 2, 3}, a, 1)).isNaN();
+    assertThat(relativeError(new double[] {1, 2, 3.01}, a, 1)).isGreaterThan(TOLERANCE);
   }
 
   /** Global statistics against a two-pass float64 computation over the concatenated data. */

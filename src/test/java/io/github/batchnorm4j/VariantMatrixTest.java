@@ -24,7 +24,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * ReLU, with PyTorch's unbiased and the biased running variance; each on both kernel
  * implementations, through the training forward and backward and the eval forward and backward,
  * against the float64 reference and with the same bits on 1, 2 and 3 threads. Module-level
- * behaviour (and {@link FrozenBatchNorm2d}) is checked by {@link ModuleVariantsTest}.
+ * behaviour is checked by {@link InferenceTransformsTest} (with {@link FrozenBatchNorm2d}),
+ * {@link ChannelsLastTest} and {@link ConventionsTest}.
  */
 class VariantMatrixTest {
 
@@ -127,9 +128,10 @@ class VariantMatrixTest {
         ReferenceBatchNorm.backwardTraining(xd, gFirst, n, c, s, w, EPS);
     double termScale = maxAbs(w) * maxAbs(invStd) * (maxAbs(g) + 1);
     assertClose("dx", one.dx(), inLayout(back.dx(), last, n, c, s), tolerance(termScale, m));
-    double sumScale = m * (maxAbs(g) + 1) * 8; // |xhat| stays below 8 for Gaussian data
-    assertClose("dgamma", one.weightGrad(), back.dWeight(), tolerance(sumScale, m));
-    assertClose("dbeta", one.biasGrad(), back.dBias(), tolerance(sumScale, m));
+    // dgamma and dbeta are sums over m values rounded to float: held to their own magnitude.
+    assertClose("dgamma", one.weightGrad(), back.dWeight(),
+        tolerance(maxAbs(back.dWeight()) + 1, m));
+    assertClose("dbeta", one.biasGrad(), back.dBias(), tolerance(maxAbs(back.dBias()) + 1, m));
 
     // Eval with the updated running statistics, forward then backward.
     double[] runMean = ReferenceBatchNorm.toDouble(one.runningMean());
@@ -146,11 +148,10 @@ class VariantMatrixTest {
         c, s, w, runMean, runVar, EPS);
     assertClose("eval dx", one.dxEval(), inLayout(evalBack.dx(), last, n, c, s),
         tolerance(termScale, 1));
-    double evalSumScale = m * (maxAbs(gEval) + 1) * (maxAbs(xd) + maxAbs(runMean))
-        * maxAbs(invStd) * 4;
     assertClose("eval dgamma", one.weightGradEval(), evalBack.dWeight(),
-        tolerance(evalSumScale, m));
-    assertClose("eval dbeta", one.biasGradEval(), evalBack.dBias(), tolerance(sumScale, m));
+        tolerance(maxAbs(evalBack.dWeight()) + 1, m));
+    assertClose("eval dbeta", one.biasGradEval(), evalBack.dBias(),
+        tolerance(maxAbs(evalBack.dBias()) + 1, m));
   }
 
   private static Results run(KernelOps ops, boolean last, boolean relu, boolean unbiased, int n,

@@ -164,15 +164,19 @@ public final class TestData {
     return max;
   }
 
-  /** Every |actual - expected| is at most {@code tolerance}; reports the worst element. */
+  /**
+   * Every |actual - expected| is at most {@code tolerance}; reports the worst element. A NaN on
+   * one side only is an infinite error, wherever it is; equal values (two NaNs, or infinities of
+   * the same sign) are no error.
+   */
   public static void assertClose(String what, float[] actual, double[] expected,
       double tolerance) {
     assertThat(actual).as(what + ": length").hasSize(expected.length);
     double worst = -1;
     int at = -1;
     for (int i = 0; i < actual.length; i++) {
-      double err = Math.abs(actual[i] - expected[i]);
-      if (!(err <= worst)) { // NaN counts as worst
+      double err = error(actual[i], expected[i]);
+      if (err > worst) {
         worst = err;
         at = i;
       }
@@ -181,6 +185,18 @@ public final class TestData {
       throw new AssertionError(what + ": error " + worst + " at index " + at + " (actual "
           + actual[at] + ", expected " + expected[at] + ") exceeds " + tolerance);
     }
+  }
+
+  /**
+   * {@return |actual - expected|: 0 for equal values (two NaNs, or infinities of the same sign),
+   * infinity when only one of them is a NaN}
+   */
+  static double error(double actual, double expected) {
+    if (actual == expected || Double.isNaN(actual) && Double.isNaN(expected)) {
+      return 0;
+    }
+    double err = Math.abs(actual - expected);
+    return Double.isNaN(err) ? Double.POSITIVE_INFINITY : err;
   }
 
   /** Every |actual - expected| is at most {@code tolerance}; reports the worst element. */
