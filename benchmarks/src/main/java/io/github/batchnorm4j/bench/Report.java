@@ -347,12 +347,19 @@ public final class Report {
       this.run = run;
     }
 
-    /** The cell's median, recording the cell and its forks. */
+    /** The cells already recorded: a cell that a table uses twice counts once. */
+    private final java.util.Set<String> seen = new java.util.HashSet<>();
+
+    /** The cell's median, recording the cell and its forks (once per cell). */
     double use(String cls, String method, String shape, String threads) {
       Cell c = run.cell(cls, method, shape, threads);
+      boolean first = seen.add(String.join("|", cls, method, shape, threads));
       if (c == null) {
-        missing++;
+        missing += first ? 1 : 0;
         return Double.NaN;
+      }
+      if (!first) {
+        return c.median();
       }
       cells++;
       if (c.warming() > MAX_WARMING) {
