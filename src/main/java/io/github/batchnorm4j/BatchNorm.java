@@ -50,6 +50,12 @@ import java.util.function.Function;
  * <ul>
  *   <li>Gradients start as zero-filled arrays rather than None; the sums are the same.
  *   <li>eps must be &gt; 0 (PyTorch accepts 0, which divides by zero for a constant channel).
+ *   <li>momentum must lie in [0, 1] (PyTorch accepts any float; outside [0, 1] the running
+ *       average extrapolates, which no convention intends).
+ *   <li>Error messages are the library's own: they name the argument, the expected and actual
+ *       values and the shape (a batch of one value per channel, for example: "expected more than
+ *       1 value per channel when training, but the input has N * spatial = 1 ..."), not PyTorch's
+ *       wording.
  *   <li>backward may be called more than once after one forward (like {@code retain_graph=True});
  *       each call adds the parameter gradients again.
  *   <li>A rejected input changes nothing. (PyTorch increments {@code num_batches_tracked} before
@@ -620,8 +626,7 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
    *   <li>strict: a key of this module absent from the state dict ("missing"), or a key under the
    *       prefix that the module does not have ("unexpected", for example weight for an
    *       {@code affine(false)} module), is an error. Not strict: those keys are skipped and listed
-   *       in the result (PyTorch returns empty lists when not strict; listing them is a deliberate
-   *       difference); the module keeps its values for the missing ones, so a load that finds
+   *       in the result, as PyTorch's {@code _IncompatibleKeys} lists them; the module keeps its values for the missing ones, so a load that finds
    *       none of its keys changes nothing.
    *   <li>In both modes, as in PyTorch, a wrong shape is an error, and so is a wrong dtype (an
    *       integer tensor for a float entry, or anything but I64 for the counter).

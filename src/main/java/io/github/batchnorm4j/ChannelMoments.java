@@ -9,17 +9,23 @@ import java.util.List;
 
 /**
  * Mergeable per-channel statistics: the number of values per channel, and each channel's mean and
- * sum of squared deviations (M2), in double. They describe a set of values exactly (up to double
- * rounding) and can be combined without the values, which makes them the message of synchronized
+ * sum of squared deviations (M2), in double. They describe a set of values to within the rounding
+ * of the pass that computed them (below) and can be combined without the values, which makes them the message of synchronized
  * batch norm ({@link SyncBatchNorm}) and the accumulator of population statistics over a whole
  * dataset (the {@code batchnorm4j-spark} module aggregates them over a Spark RDD).
  *
  * <h2>Formulas</h2>
  * A batch of shape (N, C, *spatial) adds m = N * prod(spatial) values per channel; its own
- * statistics are computed in two passes in double:
+ * statistics
  * <pre>
  * mean_c = (1/m) sum x        M2_c = sum (x - mean_c)^2
  * </pre>
+ * come from the training forward's statistics pass: one pass of the sums of x - K and (x - K)^2,
+ * K a value of the channel, then mean = K + S1 / m and M2 = S2 - S1^2 / m. With the scalar kernels
+ * the sums are in double, so M2 is within about m * 1e-16 relative of exact; the Vector API
+ * kernels add runs of 128 values or more in float lanes around local means (only the blocks' sums
+ * in double), which keeps M2 within about one float ulp, 2^-23 relative (docs/numerics.md,
+ * section 1). PyTorch computes a batch's statistics in two passes in double.
  * Two sets (a, b) merge with Chan, Golub and LeVeque's parallel formula:
  * <pre>
  * n     = n_a + n_b           delta = mean_b - mean_a
@@ -113,7 +119,8 @@ public final class ChannelMoments implements Serializable {
   }
 
   /**
-   * The statistics of one channels-first batch (N, C, *spatial), computed in two passes in double.
+   * The statistics of one channels-first batch (N, C, *spatial), computed as the class comment
+   * says.
    *
    * @param x the batch, rank &gt;= 2. Not modified.
    * @return new statistics with count N * prod(spatial)
@@ -127,8 +134,8 @@ public final class ChannelMoments implements Serializable {
   }
 
   /**
-   * Adds the values of a channels-first batch (N, C, *spatial): its statistics (two passes in
-   * double) are merged into these with Chan's formula, this first. An empty batch (N = 0 or a
+   * Adds the values of a channels-first batch (N, C, *spatial): its statistics (computed as the
+   * class comment says) are merged into these with Chan's formula, this first. An empty batch (N = 0 or a
    * spatial size 0) changes nothing.
    *
    * @param x the batch, (N, C, *spatial) with C = {@link #channels()}. Not modified.

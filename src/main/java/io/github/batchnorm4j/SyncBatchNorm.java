@@ -13,8 +13,8 @@ import java.util.Arrays;
  * {@link StatisticsExchange}; k = 1 gives the module's own training mode (to rounding).
  *
  * <h2>Forward, training mode</h2>
- * Worker r computes the (count n_r, mean, M2) of each channel of its local batch in double
- * ({@link ChannelMoments}) and all-gathers them with a small header; every worker then merges
+ * Worker r computes the (count n_r, mean, M2) of each channel of its local batch, held in double
+ * ({@link ChannelMoments}, which says to what accuracy) and all-gathers them with a small header; every worker then merges
  * them in rank order with Chan's formula into the same global statistics (n, mean_c, M2_c) and
  * <pre>
  * var_c = M2_c / n                  invStd_c = 1 / sqrt(var_c + eps)
