@@ -58,6 +58,9 @@ import java.util.function.Function;
  *       wording.
  *   <li>backward may be called more than once after one forward (like {@code retain_graph=True});
  *       each call adds the parameter gradients again.
+ *   <li>Not a difference, but easy to miss: an empty batch (N = 0 or a spatial size 0) is no
+ *       error in training; nothing is written and the running statistics stay, but
+ *       numBatchesTracked counts it, as in PyTorch (so a cumulative average counts it too).
  *   <li>A rejected input changes nothing. (PyTorch increments {@code num_batches_tracked} before
  *       it checks for a single value per channel, so there a rejected batch is still counted.)
  *   <li>Accuracy: every output element is y = (x - mean) * alpha + beta, alpha = gamma * invStd.
@@ -118,6 +121,8 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   private long numBatchesTracked;
 
   private boolean training = true;
+  /** How many times the mode has changed: lets {@link SyncBatchNorm} see a change since its forward. */
+  private long modeChanges;
 
   // The per-channel arrays above grouped by role, as the kernels take them (made once).
   private final AffineParameters affineParameters;
@@ -202,6 +207,9 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
   }
 
   private void setMode(boolean toTraining) {
+    if (training != toTraining) {
+      modeChanges++;
+    }
     if (training != toTraining && savedInput != null) {
       savedInput = null;
       backwardUnavailable = "backward called after the mode changed from "
@@ -209,6 +217,11 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
           + " since the last forward; run forward again in the new mode";
     }
     training = toTraining;
+  }
+
+  /** {@return how many times train() or eval() has switched the mode, for SyncBatchNorm} */
+  long modeChanges() {
+    return modeChanges;
   }
 
   /** {@return true in training mode, false in eval mode} */

@@ -83,8 +83,8 @@ public final class ChannelMoments implements Serializable {
    * @param m2 the per-channel sums of squared deviations, length C, &gt;= 0; all 0 when count is 0.
    *     Not modified.
    * @return new statistics
-   * @throws IllegalArgumentException if an array is null, the lengths differ, count &lt; 0, an M2
-   *     is negative or NaN, or count is 0 with a non-zero mean or M2
+   * @throws IllegalArgumentException if an array is null, the lengths differ, count &lt; 0, a mean
+   *     is not finite, an M2 is negative or NaN, or count is 0 with a non-zero mean or M2
    */
   public static ChannelMoments of(long count, double[] mean, double[] m2) {
     if (mean == null || m2 == null) {
@@ -101,6 +101,9 @@ public final class ChannelMoments implements Serializable {
       throw new IllegalArgumentException("count must be >= 0 but is " + count);
     }
     for (int c = 0; c < m2.length; c++) {
+      if (!Double.isFinite(mean[c])) {
+        throw new IllegalArgumentException("mean[" + c + "] must be finite but is " + mean[c]);
+      }
       if (!(m2[c] >= 0)) {
         throw new IllegalArgumentException(
             "m2[" + c + "] must be >= 0 (a sum of squares) but is " + m2[c]);
@@ -140,8 +143,8 @@ public final class ChannelMoments implements Serializable {
    *
    * @param x the batch, (N, C, *spatial) with C = {@link #channels()}. Not modified.
    * @return this, modified
-   * @throws IllegalArgumentException if x is null, has rank &lt; 2, or a different channel count;
-   *     nothing has changed then
+   * @throws IllegalArgumentException if x is null, has rank &lt; 2, or a different channel count,
+   *     or the count would pass Long.MAX_VALUE; nothing has changed then
    */
   public ChannelMoments accumulate(Tensor x) {
     checkBatch(x, channels);
@@ -157,8 +160,8 @@ public final class ChannelMoments implements Serializable {
    * @param channels C, must equal {@link #channels()}
    * @param spatial the product of the spatial sizes, &gt;= 0
    * @return this, modified
-   * @throws IllegalArgumentException if x is null, its length does not match, or channels differs;
-   *     nothing has changed then
+   * @throws IllegalArgumentException if x is null, its length does not match, or channels differs,
+   *     or the count would pass Long.MAX_VALUE; nothing has changed then
    */
   public ChannelMoments accumulate(float[] x, int batch, int channels, int spatial) {
     Checks.data("x", x, Shape.of(batch, channels, spatial));
@@ -186,7 +189,8 @@ public final class ChannelMoments implements Serializable {
    *
    * @param other statistics with the same channel count. Not modified (may be this).
    * @return this, modified
-   * @throws IllegalArgumentException if other is null or has a different channel count
+   * @throws IllegalArgumentException if other is null or has a different channel count, or the
+   *     count would pass Long.MAX_VALUE; nothing has changed then
    */
   public ChannelMoments merge(ChannelMoments other) {
     if (other == null) {
@@ -211,7 +215,7 @@ public final class ChannelMoments implements Serializable {
    * @param parts at least one, all with the same channel count. Not modified.
    * @return new statistics
    * @throws IllegalArgumentException if parts is null or empty, an element is null, or the channel
-   *     counts differ (the message names the index)
+   *     counts differ (the message names the index), or the count would pass Long.MAX_VALUE
    */
   public static ChannelMoments mergeInOrder(List<ChannelMoments> parts) {
     if (parts == null || parts.isEmpty()) {
@@ -241,6 +245,10 @@ public final class ChannelMoments implements Serializable {
     if (n == 0) {
       return;
     }
+    if (n > Long.MAX_VALUE - s.count) {
+      throw new IllegalArgumentException("merging " + n + " values per channel into " + s.count
+          + " would count more than Long.MAX_VALUE; nothing merged");
+    }
     if (s.count == 0) {
       s.count = n;
       System.arraycopy(mean, 0, s.mean, 0, s.channels);
@@ -258,9 +266,16 @@ public final class ChannelMoments implements Serializable {
     s.count += n;
   }
 
-  /** {@return an independent copy} */
+  /**
+   * {@return an independent copy} (also of statistics that hold a NaN, from data with a NaN or an
+   * infinity, which {@link #of} would reject)
+   */
   public ChannelMoments copy() {
-    return of(count, mean, m2);
+    ChannelMoments c = new ChannelMoments(channels);
+    c.count = count;
+    System.arraycopy(mean, 0, c.mean, 0, channels);
+    System.arraycopy(m2, 0, c.m2, 0, channels);
+    return c;
   }
 
   /** {@return the number of channels C} */

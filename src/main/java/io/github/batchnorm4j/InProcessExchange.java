@@ -37,7 +37,7 @@ public final class InProcessExchange {
 
   private InProcessExchange(int size, Duration timeout) {
     this.size = size;
-    this.timeoutNanos = timeout.toNanos();
+    this.timeoutNanos = KernelInfo.saturatedNanos(timeout);
     this.slots = new double[size][];
   }
 
@@ -56,7 +56,8 @@ public final class InProcessExchange {
    * A group of {@code workers} workers.
    *
    * @param workers k &gt;= 1
-   * @param timeout how long a worker waits for the others in one exchange, &gt; 0
+   * @param timeout how long a worker waits for the others in one exchange, &gt; 0 (one beyond about
+   *     292 years as that)
    * @return the group, whose {@link #worker(int)} views the workers use
    * @throws IllegalArgumentException if workers &lt; 1, or timeout is null or not positive
    */

@@ -2,7 +2,6 @@ package io.github.batchnorm4j;
 
 import io.github.batchnorm4j.internal.KernelOps;
 import java.time.Duration;
-import java.util.Objects;
 import java.util.Optional;
 
 /**
@@ -114,13 +113,26 @@ public final class KernelInfo {
    * otherwise; returns at once when there is no warm-up (scalar kernels, or {@code
    * -Dbatchnorm4j.warmup=false}). Chooses the kernels if no call has yet.
    *
-   * @param timeout the longest to wait
+   * @param timeout the longest to wait (a negative one as zero; one beyond about 292 years as
+   *     that)
    * @return true if no warm-up is running any more, false if the time ran out
+   * @throws IllegalArgumentException if timeout is null
    * @throws InterruptedException if the waiting thread is interrupted
    */
   public static boolean awaitWarmUp(Duration timeout) throws InterruptedException {
-    Objects.requireNonNull(timeout, "timeout");
-    return KernelOps.awaitWarmUp(Math.max(0, timeout.toNanos()));
+    if (timeout == null) {
+      throw new IllegalArgumentException("timeout must not be null");
+    }
+    return KernelOps.awaitWarmUp(Math.max(0, saturatedNanos(timeout)));
+  }
+
+  /** {@return the duration in nanoseconds, Long.MIN_VALUE or MAX_VALUE where it does not fit} */
+  static long saturatedNanos(Duration d) {
+    try {
+      return d.toNanos();
+    } catch (ArithmeticException tooLong) {
+      return d.isNegative() ? Long.MIN_VALUE : Long.MAX_VALUE;
+    }
   }
 
   /**

@@ -10,7 +10,10 @@ import java.util.Arrays;
  * {@link BatchNorm2d} or {@link BatchNorm3d} in which k data-parallel workers normalize with the
  * statistics of their global batch (the concatenation of their local batches), like PyTorch's
  * {@code torch.nn.SyncBatchNorm}. Each worker wraps its replica's module and the worker's view of a
- * {@link StatisticsExchange}; k = 1 gives the module's own training mode (to rounding).
+ * {@link StatisticsExchange}; k = 1 gives the module's own training mode (to rounding), except for
+ * a batch with no values: the module, as PyTorch's, writes nothing, keeps its running statistics
+ * and counts the batch, while SyncBatchNorm rejects a global batch of at most one value per
+ * channel, none included, as it has no statistics to share.
  *
  * <h2>Forward, training mode</h2>
  * Worker r computes the (count n_r, mean, M2) of each channel of its local batch, held in double
@@ -95,6 +98,7 @@ public final class SyncBatchNorm {
   private Tensor savedInput;
   private long savedCount;
   private long savedStep;
+  private long savedModeChanges;
   private final double[] savedMean;
   private final double[] savedInvStd;
   private boolean lastForwardSynchronized;
@@ -253,7 +257,9 @@ public final class SyncBatchNorm {
           new AffineParameters(weight, shiftedBias), new ChannelStatistics(meanHead, varFloat));
     }
     if (module.tracksRunningStats()) {
-      long tracked = module.numBatchesTracked() + 1;
+      // As BatchNorm: the counter saturates at Long.MAX_VALUE, so f stays in (0, 1].
+      long tracked = module.numBatchesTracked() == Long.MAX_VALUE ? Long.MAX_VALUE
+          : module.numBatchesTracked() + 1;
       double f = module.momentum().isPresent() ? module.momentum().getAsDouble() : 1.0 / tracked;
       long divisor = module.unbiasedRunningVar() ? n - 1 : n;
       float[] runningMean = module.runningMean();
@@ -265,6 +271,7 @@ public final class SyncBatchNorm {
       module.setNumBatchesTracked(tracked);
     }
     savedStep = step;
+    savedModeChanges = module.modeChanges();
     step++;
     savedCount = n;
     lastForwardSynchronized = true;
@@ -298,12 +305,14 @@ public final class SyncBatchNorm {
    *
    * @param gradOutput dL/dy, with the shape of the forward's input. Not modified unless it is
    *     gradInput.
-   * @param gradInput receives dL/dx, same shape. Modified. May be gradOutput.
-   * @throws IllegalArgumentException if this or another worker's gradient has the wrong shape, or
-   *     the workers are not at the same step; nothing has changed then
+   * @param gradInput receives dL/dx, same shape. Modified. May be gradOutput, not the forward's
+   *     input.
+   * @throws IllegalArgumentException if this or another worker's gradient has the wrong shape or
+   *     gradInput is the forward's input array, or the workers are not at the same step; nothing
+   *     has changed then
    * @throws IllegalStateException if there is no forward to differentiate (none yet, in place, or
-   *     the module was switched to eval mode since), or the exchange fails; nothing has changed
-   *     then
+   *     the module's mode was switched since, even if back), or the exchange fails; nothing has
+   *     changed then
    */
   public void backward(Tensor gradOutput, Tensor gradInput) {
     if (!lastForwardSynchronized) {
@@ -316,14 +325,16 @@ public final class SyncBatchNorm {
     if (savedInput == null) {
       throw new IllegalStateException("SyncBatchNorm: " + backwardUnavailable);
     }
-    if (!module.isTraining()) {
-      // As BatchNorm does: a mode change invalidates the saved forward. Every worker changes mode
-      // at the same point of the loop, so all of them stop here, before any exchange.
-      throw new IllegalStateException("SyncBatchNorm: backward called after the mode changed from"
-          + " training to eval since the last forward; run forward again in the new mode");
+    if (module.modeChanges() != savedModeChanges) {
+      // As BatchNorm does: a mode change invalidates the saved forward, also when the mode has
+      // been switched back. Every worker changes mode at the same point of the loop, so all of
+      // them stop here, before any exchange.
+      throw new IllegalStateException("SyncBatchNorm: backward called after the mode changed"
+          + (module.isTraining() ? " from training to eval and back" : " from training to eval")
+          + " since the last forward; run forward again in the new mode");
     }
     Tensor x = savedInput;
-    String rejected = checkGradients(gradOutput, gradInput, x.shape());
+    String rejected = checkGradients(gradOutput, gradInput, x);
     int batch = x.shape().dim(0);
     int spatial = ChannelMoments.spatialSize(x.shape());
     double[] sumDy = new double[channels];
@@ -481,7 +492,8 @@ public final class SyncBatchNorm {
     return null;
   }
 
-  private static String checkGradients(Tensor gradOutput, Tensor gradInput, Shape shape) {
+  private static String checkGradients(Tensor gradOutput, Tensor gradInput, Tensor input) {
+    Shape shape = input.shape();
     if (gradOutput == null) {
       return "gradOutput must not be null; input shape " + shape;
     }
@@ -495,6 +507,11 @@ public final class SyncBatchNorm {
     if (!gradInput.shape().equals(shape)) {
       return "gradInput has shape " + gradInput.shape()
           + " but must have the shape of the forward's input " + shape;
+    }
+    if (gradInput.data() == input.data()) {
+      // dx would overwrite x, which a second backward of the same forward reads again.
+      return "gradInput must not share its array with the input of the last forward; input shape "
+          + shape;
     }
     return null;
   }

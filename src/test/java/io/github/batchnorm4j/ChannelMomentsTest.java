@@ -119,6 +119,22 @@ class ChannelMomentsTest {
     assertThat(relative(keras.runningVar()[0], ref.biasedVar()[0])).isLessThan(1e-7);
   }
 
+  /** Data with a NaN give NaN statistics (as the module's), which can still be copied and merged. */
+  @Test
+  void statisticsOfDataWithANaNCanBeCopiedAndMerged() {
+    ChannelMoments s = ChannelMoments.ofBatch(Tensor.of(Shape.of(2, 2, 1),
+        new float[] {Float.NaN, 2, 3, 4}));
+    assertThat(s.mean(0)).isNaN();
+    assertThat(s.mean(1)).isEqualTo(3);
+    ChannelMoments copy = s.copy();
+    assertThat(copy.mean(0)).isNaN();
+    assertThat(copy.mean(1)).isEqualTo(3);
+    assertThat(copy.count()).isEqualTo(2);
+    assertThat(ChannelMoments.mergeInOrder(List.of(s, new ChannelMoments(2))).mean(1))
+        .isEqualTo(3);
+    assertThat(s.merge(s).count()).isEqualTo(4);
+  }
+
   @Test
   void badInputIsRejectedAndChangesNothing() {
     ChannelMoments s = ChannelMoments.of(4, new double[] {1, 2}, new double[] {3, 4});
@@ -138,6 +154,14 @@ class ChannelMomentsTest {
         .hasMessage("m2[0] must be >= 0 (a sum of squares) but is -1.0");
     assertThatThrownBy(() -> ChannelMoments.mergeInOrder(List.of()))
         .hasMessage("need at least one part to merge but got an empty list");
+    assertThatThrownBy(() -> ChannelMoments.of(3, new double[] {Double.NaN}, new double[1]))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("mean[0] must be finite but is NaN");
+    ChannelMoments huge = ChannelMoments.of(Long.MAX_VALUE - 1, new double[] {0, 0},
+        new double[] {1, 1});
+    assertThatThrownBy(() -> s.merge(huge))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("would count more than Long.MAX_VALUE; nothing merged");
     BatchNorm2d bn = new BatchNorm2d(3);
     List<Object> moduleBefore = SyncBatchNormTest.state(bn);
     assertThatThrownBy(() -> s.writeRunningStatistics(bn))

@@ -61,7 +61,16 @@ class KernelInfoTest {
   }
 
   @Test
-  void awaitWarmUpNeedsATimeout() {
-    assertThatThrownBy(() -> KernelInfo.awaitWarmUp(null)).isInstanceOf(NullPointerException.class);
+  void awaitWarmUpNeedsATimeoutAndTakesAnyLength() throws InterruptedException {
+    assertThatThrownBy(() -> KernelInfo.awaitWarmUp(null))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("timeout must not be null");
+    // longer than a long of nanoseconds holds: waits (here not at all: the tests run no warm-up)
+    assertThat(KernelInfo.awaitWarmUp(Duration.ofSeconds(Long.MAX_VALUE))).isTrue();
+    assertThat(KernelInfo.awaitWarmUp(Duration.ofSeconds(Long.MIN_VALUE))).isTrue();
+    assertThat(KernelInfo.saturatedNanos(java.time.temporal.ChronoUnit.FOREVER.getDuration()))
+        .isEqualTo(Long.MAX_VALUE);
+    assertThat(KernelInfo.saturatedNanos(Duration.ofSeconds(Long.MIN_VALUE)))
+        .isEqualTo(Long.MIN_VALUE);
+    assertThat(KernelInfo.saturatedNanos(Duration.ofMillis(3))).isEqualTo(3_000_000);
   }
 }

@@ -16,6 +16,7 @@ import java.util.function.IntFunction;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Synchronized batch norm over k in-process workers against one module on the concatenated batch
@@ -641,6 +642,78 @@ class SyncBatchNormTest {
         .isInstanceOf(IllegalStateException.class)
         .hasMessageContaining("mode changed from training to eval");
     assertThat(state(m)).isEqualTo(before);
+  }
+
+  @Test
+  void backwardAfterSwitchingToEvalAndBackIsRefusedAsBatchNormRefusesIt() {
+    BatchNorm2d m = new BatchNorm2d(2);
+    SyncBatchNorm bn = new SyncBatchNorm(m, InProcessExchange.create(1).worker(0));
+    Tensor x = Tensor.of(Shape.of(2, 2, 1, 1), new float[] {1, 2, 3, 5});
+    bn.forward(x);
+    m.eval();
+    m.train();
+    List<Object> before = state(m);
+    assertThatThrownBy(() -> bn.backward(filled(x.shape(), 1)))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessageContaining("mode changed from training to eval and back");
+    assertThat(state(m)).isEqualTo(before);
+    BatchNorm2d plain = new BatchNorm2d(2);
+    plain.forward(x);
+    plain.eval();
+    plain.train();
+    assertThatThrownBy(() -> plain.backward(filled(x.shape(), 1)))
+        .isInstanceOf(IllegalStateException.class);
+  }
+
+  /** dx written over x would make a second backward of the same forward read dx as x. */
+  @Test
+  void gradInputMustNotBeTheForwardsInput() {
+    BatchNorm2d m = new BatchNorm2d(2);
+    SyncBatchNorm bn = new SyncBatchNorm(m, InProcessExchange.create(1).worker(0));
+    Tensor x = Tensor.of(Shape.of(2, 2, 1, 1), new float[] {1, 2, 3, 5});
+    bn.forward(x);
+    List<Object> before = state(m);
+    float[] xBefore = x.data().clone();
+    assertThatThrownBy(() -> bn.backward(filled(x.shape(), 1), x))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("gradInput must not share its array with the input of the last"
+            + " forward; input shape (2, 2, 1, 1)");
+    assertThat(state(m)).isEqualTo(before);
+    assertThat(x.data()).containsExactly(xBefore);
+    assertThat(bn.backward(filled(x.shape(), 1)).data()).hasSize(4); // still available
+  }
+
+  /**
+   * As BatchNorm's, the counter stops at Long.MAX_VALUE (it used to wrap negative and throw after
+   * the running statistics had changed), and the cumulative average's factor stays positive.
+   */
+  @ParameterizedTest(name = "cumulative {0}")
+  @ValueSource(booleans = {false, true})
+  void theBatchCounterSaturatesAsBatchNorms(boolean cumulative) {
+    Tensor x = Tensor.of(Shape.of(2, 2, 1, 1), new float[] {1, 2, 3, 5});
+    BatchNorm2d plain = cumulative ? BatchNorm2d.builder(2).cumulativeMovingAverage().build()
+        : new BatchNorm2d(2);
+    BatchNorm2d m = cumulative ? BatchNorm2d.builder(2).cumulativeMovingAverage().build()
+        : new BatchNorm2d(2);
+    plain.setNumBatchesTracked(Long.MAX_VALUE);
+    m.setNumBatchesTracked(Long.MAX_VALUE);
+    plain.forward(x);
+    new SyncBatchNorm(m, InProcessExchange.create(1).worker(0)).forward(x);
+    assertThat(m.numBatchesTracked()).isEqualTo(Long.MAX_VALUE);
+    assertThat(m.runningMean()).containsExactly(plain.runningMean());
+    assertThat(m.runningVar()).containsExactly(plain.runningVar());
+    assertThat(m.runningMean()[0]).isPositive(); // the batch mean of channel 0 is 2
+  }
+
+  /** A timeout too long for a long of nanoseconds is taken as that long (it overflowed). */
+  @Test
+  void anExchangeTakesAnyTimeout() {
+    InProcessExchange forever = InProcessExchange.create(1,
+        java.time.temporal.ChronoUnit.FOREVER.getDuration());
+    BatchNorm2d m = new BatchNorm2d(2);
+    Tensor x = Tensor.of(Shape.of(2, 2, 1, 1), new float[] {1, 2, 3, 5});
+    assertThat(new SyncBatchNorm(m, forever.worker(0)).forward(x).data())
+        .containsExactly(new BatchNorm2d(2).forward(x).data());
   }
 
   @Test
