@@ -121,7 +121,8 @@ public final class BatchNormFolding {
   public static Folded fold(Tensor weight, float[] bias, Layout weightLayout, float[] gamma,
       float[] beta, float[] mean, float[] var, double eps) {
     if (weight == null || weightLayout == null) {
-      throw new IllegalArgumentException("weight and weightLayout must not be null");
+      throw new IllegalArgumentException("weight and weightLayout must not be null but "
+          + (weight == null ? "weight" : "weightLayout") + " is null");
     }
     Shape shape = weight.shape();
     if (shape.rank() < 1) {
@@ -130,7 +131,8 @@ public final class BatchNormFolding {
     int axis = weightLayout == Layout.CHANNELS_FIRST ? 0 : shape.rank() - 1;
     int channels = shape.dim(axis);
     if (mean == null || var == null) {
-      throw new IllegalArgumentException("mean and var must not be null; weight shape " + shape);
+      throw new IllegalArgumentException("mean and var must not be null but "
+          + (mean == null ? "mean" : "var") + " is null; weight shape " + shape);
     }
     checkLength("bias", bias, channels, shape, axis);
     checkLength("gamma", gamma, channels, shape, axis);

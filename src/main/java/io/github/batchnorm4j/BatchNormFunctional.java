@@ -96,9 +96,9 @@ public final class BatchNormFunctional {
   public static void forwardTraining(BatchNormOptions options, Shape shape, float[] x, float[] y,
       AffineParameters affine, ChannelStatistics running, double momentum, BatchStatistics saved) {
     int channels = checkData(options, shape, "x", x, "y", y);
-    checkAffine(affine, channels);
+    checkAffine(affine, channels, shape);
     if (running != null) {
-      Checks.perChannel("running.mean", running.mean(), channels);
+      Checks.perChannel("running.mean", running.mean(), channels, shape);
       Checks.momentum(momentum);
     }
     checkHolder("saved", saved, saved == null ? null : saved.mean(), channels, shape);
@@ -121,7 +121,7 @@ public final class BatchNormFunctional {
   public static void forwardInference(BatchNormOptions options, Shape shape, float[] x, float[] y,
       AffineParameters affine, ChannelStatistics statistics) {
     int channels = checkData(options, shape, "x", x, "y", y);
-    checkAffine(affine, channels);
+    checkAffine(affine, channels, shape);
     checkHolder("statistics", statistics, statistics == null ? null : statistics.mean(), channels,
         shape);
     runForwardInference(options, shape, x, y, affine, statistics);
@@ -266,7 +266,6 @@ public final class BatchNormFunctional {
       float[] first, String secondName, float[] second) {
     Checks.notNull("options", options);
     int channels = Checks.channels(shape, options.layout());
-    Checks.numFeatures(channels);
     Checks.data(firstName, first, shape);
     Checks.data(secondName, second, shape);
     return channels;
@@ -281,10 +280,10 @@ public final class BatchNormFunctional {
       // The mask of ReLU's backward: dy passes where y > 0.
       Checks.data("y (the forward's output, the ReLU's mask)", y, shape);
     }
-    checkAffine(affine, channels);
+    checkAffine(affine, channels, shape);
     if (grads != null) {
-      Checks.perChannel("grads.weightGrad", grads.weightGrad(), channels);
-      Checks.perChannel("grads.biasGrad", grads.biasGrad(), channels);
+      Checks.perChannel("grads.weightGrad", grads.weightGrad(), channels, shape);
+      Checks.perChannel("grads.biasGrad", grads.biasGrad(), channels, shape);
     }
     return channels;
   }
@@ -296,13 +295,13 @@ public final class BatchNormFunctional {
   private static void checkHolder(String name, Object holder, float[] first, int channels,
       Shape shape) {
     Checks.notNull(name, holder, shape);
-    Checks.perChannel(name + ".mean", first, channels);
+    Checks.perChannel(name + ".mean", first, channels, shape);
   }
 
-  private static void checkAffine(AffineParameters affine, int channels) {
+  private static void checkAffine(AffineParameters affine, int channels, Shape shape) {
     if (affine != null) {
-      Checks.perChannel("affine.weight", affine.weight(), channels);
-      Checks.perChannel("affine.bias", affine.bias(), channels);
+      Checks.perChannel("affine.weight", affine.weight(), channels, shape);
+      Checks.perChannel("affine.bias", affine.bias(), channels, shape);
     }
   }
 }

@@ -164,6 +164,10 @@ public final class ChannelMoments implements Serializable {
    *     or the count would pass Long.MAX_VALUE; nothing has changed then
    */
   public ChannelMoments accumulate(float[] x, int batch, int channels, int spatial) {
+    if (batch < 0 || channels < 1 || spatial < 0) {
+      throw new IllegalArgumentException("batch and spatial must be >= 0 and channels >= 1 but"
+          + " (batch, channels, spatial) = (" + batch + ", " + channels + ", " + spatial + ")");
+    }
     Checks.data("x", x, Shape.of(batch, channels, spatial));
     if (channels != this.channels) {
       throw new IllegalArgumentException(
@@ -418,6 +422,10 @@ public final class ChannelMoments implements Serializable {
       throw new IllegalArgumentException(
           "batch must be channels-first (N, C, *spatial) of rank >= 2 but has rank " + shape.rank()
               + "; batch shape " + shape);
+    }
+    if (shape.dim(1) < 1) {
+      throw new IllegalArgumentException(
+          "batch must have at least 1 channel but has 0; batch shape " + shape);
     }
     if (channels >= 0 && shape.dim(1) != channels) {
       throw new IllegalArgumentException(

@@ -82,11 +82,12 @@ final class Checks {
     return tensor;
   }
 
-  /** A per-channel array, when given, must have one value per channel. */
-  static void perChannel(String name, float[] values, int channels) {
+  /** A per-channel array, when given, must have one value per channel of the data's shape. */
+  static void perChannel(String name, float[] values, int channels, Shape shape) {
     if (values != null && values.length != channels) {
       throw new IllegalArgumentException(
-          name + " has length " + values.length + " but there are " + channels + " channels");
+          name + " has length " + values.length + " but there are " + channels
+              + " channels; data shape " + shape);
     }
   }
 
@@ -112,7 +113,12 @@ final class Checks {
       throw new IllegalArgumentException(
           "shape must have rank >= 2, (N, C, *spatial) or (N, *spatial, C), but is " + shape);
     }
-    return shape.dim(layout.channelAxis(shape.rank()));
+    int channels = shape.dim(layout.channelAxis(shape.rank()));
+    if (channels < 1) {
+      throw new IllegalArgumentException("shape must have at least 1 channel but " + shape
+          + " has " + channels + " on the channel axis of layout " + layout);
+    }
+    return channels;
   }
 
   /** The product of the spatial sizes: every dimension but the batch and the channel one. */

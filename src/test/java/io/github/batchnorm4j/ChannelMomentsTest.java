@@ -154,6 +154,13 @@ class ChannelMomentsTest {
         .hasMessage("m2[0] must be >= 0 (a sum of squares) but is -1.0");
     assertThatThrownBy(() -> ChannelMoments.mergeInOrder(List.of()))
         .hasMessage("need at least one part to merge but got an empty list");
+    assertThatThrownBy(() -> ChannelMoments.ofBatch(Tensor.zeros(Shape.of(2, 0, 3))))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("batch must have at least 1 channel but has 0; batch shape (2, 0, 3)");
+    assertThatThrownBy(() -> s.accumulate(new float[0], -1, 2, 3))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("batch and spatial must be >= 0 and channels >= 1 but (batch, channels,"
+            + " spatial) = (-1, 2, 3)");
     assertThatThrownBy(() -> ChannelMoments.of(3, new double[] {Double.NaN}, new double[1]))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("mean[0] must be finite but is NaN");

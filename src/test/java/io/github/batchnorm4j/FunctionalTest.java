@@ -72,7 +72,7 @@ class FunctionalTest {
         .hasMessage("y has length 5 but shape (3, 4, 13) has 156 elements");
     assertThatThrownBy(() -> BatchNormFunctional.forwardTraining(options, shape, x, y,
         new AffineParameters(new float[3], null), running, 0.1, saved))
-        .hasMessage("affine.weight has length 3 but there are 4 channels");
+        .hasMessage("affine.weight has length 3 but there are 4 channels; data shape (3, 4, 13)");
     assertThatThrownBy(() -> new ChannelStatistics(rm, null))
         .hasMessage("var must not be null");
     assertThatThrownBy(() -> new ChannelStatistics(rm, new float[3]))
@@ -97,10 +97,11 @@ class FunctionalTest {
         .hasMessage("dx must not be null; input shape (3, 4, 13)");
     assertThatThrownBy(() -> BatchNormFunctional.backwardInference(options, shape, x, null, dy, y,
         affine, new ChannelStatistics(new float[2], new float[2]), null))
-        .hasMessage("statistics.mean has length 2 but there are 4 channels");
+        .hasMessage("statistics.mean has length 2 but there are 4 channels; data shape (3, 4, 13)");
     assertThatThrownBy(() -> BatchNormFunctional.forwardInference(options, Shape.of(3, 0, 13),
         new float[0], new float[0], null, running))
-        .hasMessage("numFeatures must be >= 1 but is 0");
+        .hasMessage("shape must have at least 1 channel but (3, 0, 13) has 0 on the channel axis of"
+            + " layout CHANNELS_FIRST");
     assertThatThrownBy(() -> BatchNormFunctional.forwardInference(options, Shape.of(12), x, y,
         null, running))
         .hasMessage("shape must have rank >= 2, (N, C, *spatial) or (N, *spatial, C), but is (12)");

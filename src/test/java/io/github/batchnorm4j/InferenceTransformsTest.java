@@ -219,6 +219,14 @@ class InferenceTransformsTest {
         .hasMessageContaining("gamma has length 3 but the weight has 4 output channels (dimension 0)");
     assertThatThrownBy(() -> BatchNormFolding.fold(w, new float[2], new BatchNorm1d(4)))
         .hasMessageContaining("bias has length 2");
+    float[] four = new float[4];
+    assertThatThrownBy(() -> BatchNormFolding.fold(w, null, null, four, four, four, four, 1e-5))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("weight and weightLayout must not be null but weightLayout is null");
+    assertThatThrownBy(() -> BatchNormFolding.fold(w, null, Layout.CHANNELS_FIRST, four, four,
+        four, null, 1e-5))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("mean and var must not be null but var is null; weight shape (4, 2)");
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -164,7 +164,8 @@ public final class SafeTensors {
    */
   public static SafeTensors read(Path file, Predicate<String> select) throws IOException {
     if (file == null || select == null) {
-      throw new IllegalArgumentException("file and select must not be null");
+      throw new IllegalArgumentException("file and select must not be null but "
+          + (file == null ? "file" : "select") + " is null");
     }
     try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
       long size = ch.size();
