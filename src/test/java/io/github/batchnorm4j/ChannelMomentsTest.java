@@ -25,6 +25,16 @@ class ChannelMomentsTest {
     return Math.abs(actual - expected) / Math.max(Math.abs(expected), 1e-300);
   }
 
+  /** {@return the statistics of (N, c, s) data given as batches of these sizes, in order} */
+  static ChannelMoments accumulated(float[] all, int[] batches, int c, int s) {
+    ChannelMoments stats = new ChannelMoments(c);
+    for (int b = 0, from = 0; b < batches.length; from += batches[b], b++) {
+      stats.accumulate(Tensor.of(Shape.of(batches[b], c, s),
+          Arrays.copyOfRange(all, from * c * s, (from + batches[b]) * c * s)));
+    }
+    return stats;
+  }
+
   @Test
   void accumulatedBatchesEqualTheFloat64StatisticsOfAllTheValues() {
     for (double offset : new double[] {0, 1e4}) {
@@ -34,11 +44,7 @@ class ChannelMomentsTest {
       int[] batches = {4, 0, 1, 9, 2};
       int total = Arrays.stream(batches).sum();
       float[] all = random(rnd, total * c * s, offset, 1.5);
-      ChannelMoments stats = new ChannelMoments(c);
-      for (int b = 0, from = 0; b < batches.length; from += batches[b], b++) {
-        stats.accumulate(Tensor.of(Shape.of(batches[b], c, s),
-            Arrays.copyOfRange(all, from * c * s, (from + batches[b]) * c * s)));
-      }
+      ChannelMoments stats = accumulated(all, batches, c, s);
       ReferenceBatchNorm.Stats ref = ReferenceBatchNorm.stats(ReferenceBatchNorm.toDouble(all),
           total, c, s);
       assertThat(stats.count()).isEqualTo((long) total * s);
@@ -67,11 +73,7 @@ class ChannelMomentsTest {
       int[] batches = {5, 3};
       int total = Arrays.stream(batches).sum();
       float[] all = random(rnd, total * c * s, offset, 1);
-      ChannelMoments stats = new ChannelMoments(c);
-      for (int b = 0, from = 0; b < batches.length; from += batches[b], b++) {
-        stats.accumulate(Tensor.of(Shape.of(batches[b], c, s),
-            Arrays.copyOfRange(all, from * c * s, (from + batches[b]) * c * s)));
-      }
+      ChannelMoments stats = accumulated(all, batches, c, s);
       ReferenceBatchNorm.Stats ref = ReferenceBatchNorm.stats(ReferenceBatchNorm.toDouble(all),
           total, c, s);
       for (int ch = 0; ch < c; ch++) {

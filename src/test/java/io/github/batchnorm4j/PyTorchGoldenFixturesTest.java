@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.URISyntaxException;
 import java.net.URL;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.Paths;
@@ -20,7 +19,6 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -42,13 +40,7 @@ class PyTorchGoldenFixturesTest {
   private static final String DIR = "/torch-fixtures/";
 
   static List<String> cases() {
-    try (InputStream in = PyTorchGoldenFixturesTest.class.getResourceAsStream(DIR + "index.txt")) {
-      assertThat(in).as(DIR + "index.txt on the test class path").isNotNull();
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8).lines()
-          .map(String::trim).filter(l -> !l.isEmpty()).collect(Collectors.toList());
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
+    return Fixtures.index(DIR);
   }
 
   @ParameterizedTest(name = "{0}")

@@ -9,13 +9,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.github.batchnorm4j.safetensors.SafeTensors;
 import io.github.batchnorm4j.testing.Fixtures;
 import io.github.batchnorm4j.testing.TorchTolerances;
-import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -35,13 +31,7 @@ class PyTorchVariantFixturesTest {
   private static final String DIR = "/torch-variant-fixtures/";
 
   static List<String> cases() {
-    try (InputStream in = PyTorchVariantFixturesTest.class.getResourceAsStream(DIR + "index.txt")) {
-      assertThat(in).as(DIR + "index.txt on the test class path").isNotNull();
-      return new String(in.readAllBytes(), StandardCharsets.UTF_8).lines()
-          .map(String::trim).filter(l -> !l.isEmpty()).collect(Collectors.toList());
-    } catch (IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
+    return Fixtures.index(DIR);
   }
 
   @ParameterizedTest(name = "{0}")

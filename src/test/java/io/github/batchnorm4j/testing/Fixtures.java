@@ -25,4 +25,23 @@ public final class Fixtures {
       throw new UncheckedIOException(resource + ": " + e.getMessage(), e);
     }
   }
+
+  /**
+   * The file names listed in a fixture directory's {@code index.txt}, one per line, such as
+   * {@code index("/torch-fixtures/")}.
+   *
+   * @throws UncheckedIOException if the index is missing or unreadable
+   */
+  public static java.util.List<String> index(String directory) {
+    String resource = directory + "index.txt";
+    try (InputStream in = Fixtures.class.getResourceAsStream(resource)) {
+      if (in == null) {
+        throw new IOException("class-path resource not found: " + resource);
+      }
+      return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines()
+          .map(String::trim).filter(l -> !l.isEmpty()).collect(java.util.stream.Collectors.toList());
+    } catch (IOException e) {
+      throw new UncheckedIOException(resource + ": " + e.getMessage(), e);
+    }
+  }
 }
