@@ -33,6 +33,20 @@ public final class BatchNormFolding {
   public record Folded(Tensor weight, float[] bias) {
 
     /**
+     * Checks both components.
+     *
+     * @param weight the folded weight
+     * @param bias the folded bias
+     * @throws IllegalArgumentException if weight or bias is null
+     */
+    public Folded {
+      if (weight == null || bias == null) {
+        throw new IllegalArgumentException("weight and bias must not be null but "
+            + (weight == null ? "weight" : "bias") + " is null");
+      }
+    }
+
+    /**
      * {@return the weight's shape and the bias values, for example
      * {@code Folded[weight=Tensor(8, 3, 3, 3), bias=[0.1, -0.25, ...]]}} At most 8 bias values are
      * listed.

@@ -90,8 +90,8 @@ public final class BatchNormFunctional {
    * @param momentum the factor f in [0, 1]; ignored when running is null
    * @param saved receives the batch mean and inverse standard deviation. Modified.
    * @throws IllegalArgumentException if an argument is null where not allowed, a length does not
-   *     match the shape, momentum is outside [0, 1], or m == 1 (a single value per channel has no
-   *     variance)
+   *     match the shape, momentum is outside [0, 1], saved and running share an array, or m == 1
+   *     (a single value per channel has no variance)
    */
   public static void forwardTraining(BatchNormOptions options, Shape shape, float[] x, float[] y,
       AffineParameters affine, ChannelStatistics running, double momentum, BatchStatistics saved) {
@@ -102,6 +102,12 @@ public final class BatchNormFunctional {
       Checks.momentum(momentum);
     }
     checkHolder("saved", saved, saved == null ? null : saved.mean(), channels, shape);
+    if (running != null && (saved.mean() == running.mean() || saved.mean() == running.var()
+        || saved.invStd() == running.mean() || saved.invStd() == running.var())) {
+      // The batch statistics would overwrite the running ones they are averaged into.
+      throw new IllegalArgumentException("saved and running must not share arrays; input shape "
+          + shape);
+    }
     Checks.moreThanOneValue(shape, options.layout(), "when training");
     runForwardTraining(options, shape, x, y, affine, running, momentum, saved);
   }

@@ -60,6 +60,18 @@ public final class ChannelMoments implements Serializable {
   /** The per-channel sums of squared deviations from the mean. */
   private final double[] m2;
 
+  /** A deserialized object must be consistent: the fields are final, so checked after reading. */
+  private void readObject(java.io.ObjectInputStream in)
+      throws java.io.IOException, ClassNotFoundException {
+    in.defaultReadObject();
+    if (channels < 1 || mean == null || m2 == null || mean.length != channels
+        || m2.length != channels || count < 0) {
+      throw new java.io.InvalidObjectException("inconsistent ChannelMoments: channels " + channels
+          + ", count " + count + ", mean length " + (mean == null ? "null" : mean.length)
+          + ", m2 length " + (m2 == null ? "null" : m2.length));
+    }
+  }
+
   /**
    * Empty statistics (count 0, every mean and M2 0) for {@code channels} channels.
    *

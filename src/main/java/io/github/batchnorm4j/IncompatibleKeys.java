@@ -18,8 +18,14 @@ public record IncompatibleKeys(List<String> missingKeys, List<String> unexpected
    *
    * @param missingKeys the module's keys absent from the state dict; copied
    * @param unexpectedKeys keys under the prefix that the module does not have; copied
+   * @throws IllegalArgumentException if a list is null or holds a null
    */
   public IncompatibleKeys {
+    if (missingKeys == null || unexpectedKeys == null || missingKeys.contains(null)
+        || unexpectedKeys.contains(null)) {
+      throw new IllegalArgumentException("missingKeys and unexpectedKeys must be lists without"
+          + " null but are " + missingKeys + " and " + unexpectedKeys);
+    }
     missingKeys = List.copyOf(missingKeys);
     unexpectedKeys = List.copyOf(unexpectedKeys);
   }

@@ -26,8 +26,13 @@ public enum Layout {
    * channels-last}
    *
    * @param rank the rank, &gt;= 2
+   * @throws IllegalArgumentException if rank &lt; 2
    */
   public int channelAxis(int rank) {
+    if (rank < 2) {
+      throw new IllegalArgumentException(
+          "rank must be >= 2 (a batch axis and a channel axis) but is " + rank + " (" + this + ")");
+    }
     return this == CHANNELS_FIRST ? 1 : rank - 1;
   }
 }

@@ -141,4 +141,36 @@ class BadInputTest {
     assertRejectedWithoutChange(() -> bn.setNumBatchesTracked(-1),
         "numBatchesTracked must be >= 0 but is -1");
   }
+
+  /** Small public types: null components and a rank without a channel axis. */
+  @Test
+  void valueTypesRejectNullsAndLayoutsARankBelowTwo() {
+    assertThatThrownBy(() -> new BatchNormFolding.Folded(null, new float[1]))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("weight and bias must not be null but weight is null");
+    assertThatThrownBy(() -> new IncompatibleKeys(null, List.of()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("must be lists without null but are null and []");
+    assertThatThrownBy(() -> Layout.CHANNELS_LAST.channelAxis(1))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("rank must be >= 2 (a batch axis and a channel axis) but is 1 (CHANNELS_LAST)");
+    assertThat(Layout.CHANNELS_LAST.channelAxis(4)).isEqualTo(3);
+    assertThat(Layout.CHANNELS_FIRST.channelAxis(2)).isEqualTo(1);
+  }
+
+  /** The functional forward's batch statistics must not be written over the running ones. */
+  @Test
+  void savedAndRunningStatisticsMustNotShareArrays() {
+    float[] mean = {0, 0};
+    float[] var = {1, 1};
+    float[] x = {1, 2, 3, 5};
+    Shape shape = Shape.of(2, 2);
+    ChannelStatistics running = new ChannelStatistics(mean, var);
+    assertThatThrownBy(() -> BatchNormFunctional.forwardTraining(BatchNormOptions.defaults(),
+        shape, x, new float[4], null, running, 0.1, new BatchStatistics(mean, new float[2])))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("saved and running must not share arrays; input shape (2, 2)");
+    assertThat(mean).containsExactly(0, 0);
+    assertThat(var).containsExactly(1, 1);
+  }
 }

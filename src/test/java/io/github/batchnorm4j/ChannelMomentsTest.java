@@ -194,6 +194,31 @@ class ChannelMomentsTest {
     }
   }
 
+  /** A stream whose channel count does not match the arrays is refused, not read into a broken object. */
+  @Test
+  void deserializationChecksTheChannelCount() throws Exception {
+    ChannelMoments s = ChannelMoments.of(4, new double[] {1, 2}, new double[] {3, 4});
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+      out.writeObject(s);
+    }
+    byte[] b = bytes.toByteArray();
+    // The primitive fields in name order: channels (int 2), then count (long 4).
+    byte[] fields = {0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 4};
+    int at = -1;
+    for (int i = 0; i + fields.length <= b.length && at < 0; i++) {
+      if (Arrays.equals(b, i, i + fields.length, fields, 0, fields.length)) {
+        at = i;
+      }
+    }
+    assertThat(at).as("the fields in the stream").isNotNegative();
+    b[at + 3] = 3; // channels 3, arrays of 2
+    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(b))) {
+      assertThatThrownBy(in::readObject).isInstanceOf(java.io.InvalidObjectException.class)
+          .hasMessage("inconsistent ChannelMoments: channels 3, count 4, mean length 2, m2 length 2");
+    }
+  }
+
   @Test
   void mergeInOrderIsALeftFold() {
     SplittableRandom rnd = new SplittableRandom(5);

@@ -23,15 +23,25 @@ class ConventionsTest {
   @Test
   void kerasRecipeReproducesKerasMovingStatistics() {
     check(BatchNorm2d.builder(3).layout(Layout.CHANNELS_LAST).eps(1e-3).momentum(1 - 0.99)
-        .unbiasedRunningVar(false).build(), 0.99f, true);
+        .unbiasedRunningVar(false).build(), 0.99f, true, false);
   }
 
   @Test
   void dl4jRecipeReproducesDl4jGlobalStatistics() {
-    check(BatchNorm2d.builder(3).eps(1e-5).momentum(1 - 0.9).unbiasedRunningVar(false).build(), 0.9f, false);
+    check(BatchNorm2d.builder(3).eps(1e-5).momentum(1 - 0.9).unbiasedRunningVar(false).build(), 0.9f, false, false);
   }
 
-  private static void check(BatchNorm2d bn, float decay, boolean channelsLast) {
+  /**
+   * DJL's BatchNorm takes the Keras momentum (0.9, the old value's weight) and its PyTorch engine
+   * passes 1 - momentum to torch, which averages the unbiased batch variance (docs/frameworks.md;
+   * LiveDjlFrameworksTest runs DJL itself).
+   */
+  @Test
+  void djlRecipeReproducesDjlsPyTorchEngineStatistics() {
+    check(BatchNorm2d.builder(3).momentum(1 - 0.9).build(), 0.9f, false, true);
+  }
+
+  private static void check(BatchNorm2d bn, float decay, boolean channelsLast, boolean unbiased) {
     SplittableRandom rnd = TestData.rng(7);
     int n = 4;
     int h = 5;
@@ -59,7 +69,7 @@ class ConventionsTest {
           }
         }
         float batchMean = (float) mean;
-        float batchVar = (float) (sq / m); // biased
+        float batchVar = (float) (sq / (unbiased ? m - 1 : m));
         moving[ch] = moving[ch] * decay + batchMean * (1 - decay);
         movingVar[ch] = movingVar[ch] * decay + batchVar * (1 - decay);
       }
