@@ -639,8 +639,8 @@ public abstract sealed class BatchNorm permits BatchNorm1d, BatchNorm2d, BatchNo
    *   <li>strict: a key of this module absent from the state dict ("missing"), or a key under the
    *       prefix that the module does not have ("unexpected", for example weight for an
    *       {@code affine(false)} module), is an error. Not strict: those keys are skipped and listed
-   *       in the result, as PyTorch's {@code _IncompatibleKeys} lists them; the module keeps its values for the missing ones, so a load that finds
-   *       none of its keys changes nothing.
+   *       in the result, as PyTorch's {@code _IncompatibleKeys} lists them; the module keeps its
+   *       values for the missing ones, so a load that finds none of its keys changes nothing.
    *   <li>In both modes, as in PyTorch, a wrong shape is an error, and so is a wrong dtype (an
    *       integer tensor for a float entry, or anything but I64 for the counter).
    * </ul>

@@ -57,9 +57,10 @@ import io.github.batchnorm4j.internal.KernelOps;
  *       the channel; PyTorch's CPU kernel takes two passes, this one saves a read of x) over
  *       segments fixed by the shape alone, added in a fixed order: the results are bitwise
  *       identical for every thread count, in every layout and variant. The scalar kernels add in
- *       double; the Vector API kernels add runs of 128 values or more in float lanes around local
- *       means and only the blocks' sums in double, which keeps the variance within about one float
- *       ulp (2^-23 relative) instead of about 1e-14 (docs/numerics.md, section 1).
+ *       double (the variance within about m * 1e-16 relative); the Vector API kernels add runs of
+ *       128 values or more in float lanes around local means and only the blocks' sums in double,
+ *       which keeps the variance within about one float ulp, 2^-23 relative (docs/numerics.md,
+ *       section 1).
  *   <li>The kernels use the Vector API when the JVM has {@code jdk.incubator.vector} (start it with
  *       {@code --add-modules jdk.incubator.vector}); {@code -Dbatchnorm4j.simd=false} forces the
  *       scalar kernels. Both keep the same accuracy contract (docs/numerics.md).

@@ -10,9 +10,10 @@ import java.util.List;
 /**
  * Mergeable per-channel statistics: the number of values per channel, and each channel's mean and
  * sum of squared deviations (M2), in double. They describe a set of values to within the rounding
- * of the pass that computed them (below) and can be combined without the values, which makes them the message of synchronized
- * batch norm ({@link SyncBatchNorm}) and the accumulator of population statistics over a whole
- * dataset (the {@code batchnorm4j-spark} module aggregates them over a Spark RDD).
+ * of the pass that computed them (below) and can be combined without the values, which makes them
+ * the message of synchronized batch norm ({@link SyncBatchNorm}) and the accumulator of population
+ * statistics over a whole dataset (the {@code batchnorm4j-spark} module aggregates them over a
+ * Spark RDD).
  *
  * <h2>Formulas</h2>
  * A batch of shape (N, C, *spatial) adds m = N * prod(spatial) values per channel; its own
@@ -70,6 +71,17 @@ public final class ChannelMoments implements Serializable {
           + ", count " + count + ", mean length " + (mean == null ? "null" : mean.length)
           + ", m2 length " + (m2 == null ? "null" : m2.length));
     }
+    for (int c = 0; c < channels; c++) {
+      if (count == 0 && (mean[c] != 0 || m2[c] != 0)) {
+        throw new java.io.InvalidObjectException("inconsistent ChannelMoments: count 0 but channel "
+            + c + " has mean " + mean[c] + " and m2 " + m2[c]);
+      }
+    }
+  }
+
+  /** A stream may make the two arrays one, or share them with another object: read a copy. */
+  private Object readResolve() {
+    return copy();
   }
 
   /**

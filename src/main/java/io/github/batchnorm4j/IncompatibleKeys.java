@@ -21,13 +21,23 @@ public record IncompatibleKeys(List<String> missingKeys, List<String> unexpected
    * @throws IllegalArgumentException if a list is null or holds a null
    */
   public IncompatibleKeys {
-    if (missingKeys == null || unexpectedKeys == null || missingKeys.contains(null)
-        || unexpectedKeys.contains(null)) {
+    if (missingKeys == null || unexpectedKeys == null || hasNull(missingKeys)
+        || hasNull(unexpectedKeys)) {
       throw new IllegalArgumentException("missingKeys and unexpectedKeys must be lists without"
           + " null but are " + missingKeys + " and " + unexpectedKeys);
     }
     missingKeys = List.copyOf(missingKeys);
     unexpectedKeys = List.copyOf(unexpectedKeys);
+  }
+
+  /** List.of lists throw on contains(null), so the elements are looked at one by one. */
+  private static boolean hasNull(List<String> keys) {
+    for (String key : keys) {
+      if (key == null) {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** {@return true if nothing was missing or unexpected} */

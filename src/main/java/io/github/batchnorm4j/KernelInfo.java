@@ -16,8 +16,9 @@ import java.util.Optional;
  *       AVX-512, most ARM servers).
  *   <li><b>scalar</b>: plain Java loops, always available. Their training passes took about 1.6
  *       to 1.9 times the vector kernels' time on JDK 17 and 25, the eval forward 1.0 to 1.2 times
- *       (geometric means over the benchmark shapes, docs/generated/summary.md); {@code -Dbatchnorm4j.simd=false} ({@link #FORCE_SCALAR_OPTION})
- *       chooses them even where the vector kernels could run.
+ *       (geometric means over the benchmark shapes, docs/generated/summary.md); {@code
+ *       -Dbatchnorm4j.simd=false} ({@link #FORCE_SCALAR_OPTION}) chooses them even where the
+ *       vector kernels could run.
  * </ul>
  * Tensors of fewer than {@link #minVectorElements()} values always run on the scalar kernels.
  * Both sets keep the same accuracy contract (see {@link BatchNorm}); they may differ in the last

@@ -17,8 +17,9 @@ import java.util.Arrays;
  *
  * <h2>Forward, training mode</h2>
  * Worker r computes the (count n_r, mean, M2) of each channel of its local batch, held in double
- * ({@link ChannelMoments}, which says to what accuracy) and all-gathers them with a small header; every worker then merges
- * them in rank order with Chan's formula into the same global statistics (n, mean_c, M2_c) and
+ * ({@link ChannelMoments}, which says to what accuracy) and all-gathers them with a small header;
+ * every worker then merges them in rank order with Chan's formula into the same global statistics
+ * (n, mean_c, M2_c) and
  * <pre>
  * var_c = M2_c / n                  invStd_c = 1 / sqrt(var_c + eps)
  * y     = (x - mean_c) * invStd_c * gamma_c + beta_c                (local x, global statistics)

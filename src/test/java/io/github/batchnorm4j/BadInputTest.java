@@ -151,6 +151,11 @@ class BadInputTest {
     assertThatThrownBy(() -> new IncompatibleKeys(null, List.of()))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("must be lists without null but are null and []");
+    assertThatThrownBy(() -> new IncompatibleKeys(Arrays.asList("a", null), List.of()))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("must be lists without null but are [a, null] and []");
+    IncompatibleKeys keys = new IncompatibleKeys(List.of("weight"), List.of()); // immutable lists
+    assertThat(new IncompatibleKeys(keys.missingKeys(), keys.unexpectedKeys())).isEqualTo(keys);
     assertThatThrownBy(() -> Layout.CHANNELS_LAST.channelAxis(1))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("rank must be >= 2 (a batch axis and a channel axis) but is 1 (CHANNELS_LAST)");
@@ -166,10 +171,15 @@ class BadInputTest {
     float[] x = {1, 2, 3, 5};
     Shape shape = Shape.of(2, 2);
     ChannelStatistics running = new ChannelStatistics(mean, var);
-    assertThatThrownBy(() -> BatchNormFunctional.forwardTraining(BatchNormOptions.defaults(),
-        shape, x, new float[4], null, running, 0.1, new BatchStatistics(mean, new float[2])))
-        .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("saved and running must not share arrays; input shape (2, 2)");
+    float[] other = new float[2];
+    for (BatchStatistics saved : List.of(new BatchStatistics(mean, other),
+        new BatchStatistics(var, other), new BatchStatistics(other, mean),
+        new BatchStatistics(other, var))) {
+      assertThatThrownBy(() -> BatchNormFunctional.forwardTraining(BatchNormOptions.defaults(),
+          shape, x, new float[4], null, running, 0.1, saved))
+          .isInstanceOf(IllegalArgumentException.class)
+          .hasMessage("saved and running must not share arrays; input shape (2, 2)");
+    }
     assertThat(mean).containsExactly(0, 0);
     assertThat(var).containsExactly(1, 1);
   }

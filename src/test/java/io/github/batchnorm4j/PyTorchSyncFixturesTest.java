@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Each worker's y and dx are its rows of PyTorch's, the workers' parameter-gradient shares add up
  * to PyTorch's dweight and dbias, and every replica's running statistics and batch count are
  * PyTorch's, with the tolerances of {@link io.github.batchnorm4j.testing.TorchTolerances}. The
- * splits: two workers with about half each, and three with one of them empty. Cases with tracked
+ * splits: two workers with about half each, three with one of them empty, and two with all the
+ * batch on the first (the one split large enough for the Vector API kernels in one case). Cases with tracked
  * running statistics and at least two samples (untracked modules normalize eval batches with each
  * worker's own statistics in PyTorch's SyncBatchNorm, not with the whole batch's).
  */
@@ -43,8 +44,22 @@ class PyTorchSyncFixturesTest {
       }
       out.add(Arguments.of(file, new int[] {n - n / 2, n / 2}));
       out.add(Arguments.of(file, new int[] {n - 1, 0, 1}));
+      // all on one worker: the only split whose local batch (4,420 values in 2d_defaults) reaches
+      // KernelInfo.minVectorElements(), so the Vector API kernels run where the JVM has them
+      out.add(Arguments.of(file, new int[] {n, 0}));
     }
     return out.stream();
+  }
+
+  @org.junit.jupiter.api.Test
+  void oneSplitReachesTheVectorKernelsSize() {
+    assertThat(cases().mapToInt(a -> {
+      Map<String, String> meta = Fixtures.readResource(DIR + a.get()[0]).metadata();
+      int[] local = (int[]) a.get()[1];
+      int[] shape = Arrays.stream(meta.get("shape").split(",")).mapToInt(Integer::parseInt)
+          .toArray();
+      return local[0] * Arrays.stream(shape).skip(1).reduce(1, (x, y) -> x * y);
+    }).max().getAsInt()).isGreaterThanOrEqualTo(KernelInfo.minVectorElements());
   }
 
   @ParameterizedTest(name = "{0}, samples per worker {1}")

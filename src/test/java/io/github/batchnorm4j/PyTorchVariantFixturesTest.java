@@ -81,6 +81,14 @@ class PyTorchVariantFixturesTest {
     }
     assertThat(variants).containsExactlyInAnyOrder("channels_last/none", "channels_last/relu",
         "channels_first/relu");
+    // One shape runs on the Vector API kernels where the JVM has them, one on the scalar ones.
+    java.util.Set<Boolean> vectorSized = new java.util.TreeSet<>();
+    for (String file : cases()) {
+      int values = Arrays.stream(Fixtures.readResource(DIR + file).metadata().get("shape")
+          .split(",")).mapToInt(Integer::parseInt).reduce(1, (a, b) -> a * b);
+      vectorSized.add(values >= KernelInfo.minVectorElements());
+    }
+    assertThat(vectorSized).containsExactly(false, true);
   }
 
   private static void replay(SafeTensors st, Layout layout, Activation activation, int threads) {

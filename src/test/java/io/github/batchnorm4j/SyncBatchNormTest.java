@@ -698,15 +698,29 @@ class SyncBatchNormTest {
     assertThat(m.runningMean()[0]).isPositive(); // the batch mean of channel 0 is 2
   }
 
-  /** A timeout too long for a long of nanoseconds is taken as that long (it overflowed). */
+  /**
+   * A timeout too long for a long of nanoseconds is taken as that long (it overflowed), also by a
+   * worker that waits for a late one.
+   */
   @Test
   void anExchangeTakesAnyTimeout() {
-    InProcessExchange forever = InProcessExchange.create(1,
+    InProcessExchange forever = InProcessExchange.create(2,
         java.time.temporal.ChronoUnit.FOREVER.getDuration());
-    BatchNorm2d m = new BatchNorm2d(2);
     Tensor x = Tensor.of(Shape.of(2, 2, 1, 1), new float[] {1, 2, 3, 5});
-    assertThat(new SyncBatchNorm(m, forever.worker(0)).forward(x).data())
-        .containsExactly(new BatchNorm2d(2).forward(x).data());
+    List<Tensor> y = onWorkers(2, r -> {
+      if (r == 1) {
+        try {
+          Thread.sleep(50); // rank 0 waits in the exchange meanwhile
+        } catch (InterruptedException e) {
+          throw new AssertionError(e);
+        }
+      }
+      return new SyncBatchNorm(new BatchNorm2d(2), forever.worker(r)).forward(x);
+    });
+    Tensor both = Tensor.of(Shape.of(4, 2, 1, 1), new float[] {1, 2, 3, 5, 1, 2, 3, 5});
+    float[] expected = new BatchNorm2d(2).forward(both).data();
+    io.github.batchnorm4j.testing.TestData.assertClose("rank 0's y", y.get(0).data(),
+        ReferenceBatchNorm.toDouble(Arrays.copyOf(expected, 4)), 1e-6);
   }
 
   @Test

@@ -432,7 +432,8 @@ public abstract class KernelOps {
     }
     return Optional.of("batchnorm4j: the Java vector incubator module is not readable, so its "
         + "scalar kernels run; their training passes took about twice as long as its SIMD "
-        + "kernels' on Java 17 (this JVM: Java " + javaFeature + "). For SIMD, start the JVM with '" + VECTOR_FLAG + "'; -D" + SIMD_PROPERTY
+        + "kernels' on Java 17 (this JVM: Java " + javaFeature + "). For SIMD, start the JVM with '"
+        + VECTOR_FLAG + "'; -D" + SIMD_PROPERTY
         + "=false chooses the scalar kernels without this warning.");
   }
 

@@ -15,7 +15,9 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -58,9 +60,10 @@ public final class GenerateTorchVariantFixtures {
 
   static List<Case> cases() {
     List<Case> cases = new ArrayList<>();
-    // A small shape (the scalar tails) and one with rows of 20 channels and 99-value planes (the
-    // vector kernels' full lanes and tails), each in the three variants beyond the plain one.
-    for (int[] s : new int[][] {{4, 6, 5, 7}, {2, 20, 9, 11}}) {
+    // A small shape (the scalar kernels: under KernelInfo.minVectorElements() values) and one of
+    // 4,320 values with rows of 20 channels and 108-value planes (the vector kernels' full lanes
+    // and tails, when the JVM has them), each in the three variants beyond the plain one.
+    for (int[] s : new int[][] {{4, 6, 5, 7}, {2, 20, 9, 12}}) {
       String shape = s[0] + "x" + s[1] + "x" + s[2] + "x" + s[3];
       cases.add(new Case("channels_last_" + shape, true, false, s[0], s[1], s[2], s[3]));
       cases.add(new Case("channels_last_relu_" + shape, true, true, s[0], s[1], s[2], s[3]));
@@ -72,17 +75,12 @@ public final class GenerateTorchVariantFixtures {
   public static void main(String[] args) throws IOException {
     Path out = Paths.get(args.length > 0 ? args[0] : "src/test/resources/torch-variant-fixtures")
         .toAbsolutePath();
-    Files.createDirectories(out);
-    try (DirectoryStream<Path> old = Files.newDirectoryStream(out, "*.safetensors")) {
-      for (Path p : old) {
-        Files.delete(p);
-      }
-    }
     if (System.getProperty("ai.djl.offline") == null) {
       System.setProperty("ai.djl.offline", "true");
     }
     Engine engine = Engine.getEngine("PyTorch");
-    List<String> index = new ArrayList<>();
+    // Everything is computed and checked before the old files are replaced.
+    Map<String, byte[]> files = new LinkedHashMap<>();
     long total = 0;
     try (NDManager manager = engine.newBaseManager(Device.cpu())) {
       List<Case> cases = cases();
@@ -90,15 +88,25 @@ public final class GenerateTorchVariantFixtures {
         Case c = cases.get(i);
         String file = String.format("%02d_%s.safetensors", i, c.name());
         byte[] bytes = generate(engine, manager, c, SEED + i).toBytes();
-        Files.write(out.resolve(file), bytes);
-        index.add(file);
+        files.put(file, bytes);
         total += bytes.length;
         System.out.printf("%-44s %8d bytes%n", file, bytes.length);
       }
     }
     if (total > MAX_TOTAL_BYTES) {
-      throw new IllegalStateException("fixtures take " + total + " bytes, more than " + MAX_TOTAL_BYTES);
+      throw new IllegalStateException("fixtures take " + total + " bytes, more than "
+          + MAX_TOTAL_BYTES + "; nothing written");
     }
+    Files.createDirectories(out);
+    try (DirectoryStream<Path> old = Files.newDirectoryStream(out, "*.safetensors")) {
+      for (Path p : old) {
+        Files.delete(p);
+      }
+    }
+    for (Map.Entry<String, byte[]> f : files.entrySet()) {
+      Files.write(out.resolve(f.getKey()), f.getValue());
+    }
+    List<String> index = new ArrayList<>(files.keySet());
     Files.write(out.resolve("index.txt"),
         (String.join("\n", index) + "\n").getBytes(StandardCharsets.UTF_8));
     System.out.printf("%d cases, %d bytes, libtorch %s: wrote %s%n", index.size(), total,
@@ -133,7 +141,9 @@ public final class GenerateTorchVariantFixtures {
     String[] steps = {"step0", "step1", "eval"};
     for (String p : steps) {
       boolean training = !p.equals("eval");
-      // an offset of 2 and a spread of 1.5 put a ReLU's threshold inside every channel's data
+      // Training normalizes with the batch's own statistics, so the ReLU cuts where
+      // gamma * xhat + beta < 0, inside every channel for these gamma and beta; the eval step
+      // uses running statistics that have not caught up with the offset of 2, and cuts elsewhere.
       float[] x = TestData.gaussian(rnd, size, 1.5, 2);
       float[] dy = TestData.gaussian(rnd, size, 1, 0);
       try (NDManager m = manager.newSubManager()) {

@@ -24,8 +24,8 @@ import org.apache.spark.api.java.function.Function2;
  *   <li>every task builds the network from the {@link NetworkFactory}, writes the population
  *       statistics of layers 0 to i - 1 (already computed) into its copies of those layers, puts
  *       every batch-norm layer in eval mode, and accumulates layer i's input for each batch of its
- *       partition into {@link ChannelMoments} (count, mean and M2 in double, two passes per
- *       batch, Chan's formula between batches);
+ *       partition into {@link ChannelMoments} (count, mean and M2 in double, one shifted pass
+ *       per batch, Chan's formula between batches);
  *   <li>{@code treeAggregate} brings the per-partition statistics to the driver, which merges them
  *       in partition-index order. The partial results carry one {@link ChannelMoments} per
  *       partition (2 C doubles each) rather than a merged one, because Spark combines partial
