@@ -185,27 +185,30 @@ class ChannelMomentsTest {
     assertThat(s).isEqualTo(before);
   }
 
+  /** {@return the object's Java serialization} */
+  static byte[] serialized(Object o) throws java.io.IOException {
+    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
+      out.writeObject(o);
+    }
+    return bytes.toByteArray();
+  }
+
   @Test
   void survivesJavaSerialization() throws Exception {
     ChannelMoments s = ChannelMoments.of(4, new double[] {1, 2}, new double[] {3, 4});
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
-      out.writeObject(s);
-    }
-    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(bytes.toByteArray()))) {
+    try (ObjectInputStream in = new ObjectInputStream(new ByteArrayInputStream(serialized(s)))) {
       assertThat(in.readObject()).isEqualTo(s);
     }
   }
 
-  /** A stream whose channel count does not match the arrays is refused, not read into a broken object. */
+  /**
+   * A stream whose channel count does not match the arrays is refused, not read into a broken
+   * object.
+   */
   @Test
   void deserializationChecksTheChannelCount() throws Exception {
-    ChannelMoments s = ChannelMoments.of(4, new double[] {1, 2}, new double[] {3, 4});
-    ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    try (ObjectOutputStream out = new ObjectOutputStream(bytes)) {
-      out.writeObject(s);
-    }
-    byte[] b = bytes.toByteArray();
+    byte[] b = serialized(ChannelMoments.of(4, new double[] {1, 2}, new double[] {3, 4}));
     // The primitive fields in name order: channels (int 2), then count (long 4).
     byte[] fields = {0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 4};
     int at = -1;
