@@ -61,7 +61,15 @@ public final class ChannelMoments implements Serializable {
   /** The per-channel sums of squared deviations from the mean. */
   private final double[] m2;
 
-  /** A deserialized object must be consistent: the fields are final, so checked after reading. */
+  /**
+   * A deserialized object must be consistent: the fields are final, so they are checked after
+   * reading.
+   *
+   * @param in the stream
+   * @throws java.io.IOException if the stream fails, or holds inconsistent statistics ({@link
+   *     java.io.InvalidObjectException})
+   * @throws ClassNotFoundException if a class of the stream is missing
+   */
   private void readObject(java.io.ObjectInputStream in)
       throws java.io.IOException, ClassNotFoundException {
     in.defaultReadObject();
@@ -79,7 +87,11 @@ public final class ChannelMoments implements Serializable {
     }
   }
 
-  /** A stream may make the two arrays one, or share them with another object: read a copy. */
+  /**
+   * A stream may make the two arrays one, or share them with another object: read a copy.
+   *
+   * @return a copy of the object read
+   */
   private Object readResolve() {
     return copy();
   }
