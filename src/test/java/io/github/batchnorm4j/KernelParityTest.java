@@ -6,8 +6,10 @@ import static io.github.batchnorm4j.testing.TestData.maxAbs;
 import static io.github.batchnorm4j.testing.TestData.tolerance;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.batchnorm4j.testing.KernelCalls;
+import io.github.batchnorm4j.internal.ChannelParallel;
 import io.github.batchnorm4j.internal.KernelOps;
 import io.github.batchnorm4j.testing.ReferenceBatchNorm;
 import io.github.batchnorm4j.testing.TestData;
@@ -46,7 +48,7 @@ class KernelParityTest {
       {64, 3, 700}, // few channels: the streamed passes share each channel between threads
       {4, 7, 1221}, // uneven planes, a vector remainder and a tail in every plane
       {16, 1, 4098}, // one channel, sliced planes
-      {8, 64, 49}, // 7 x 7 planes: six vectors and one tail value each
+      {16, 64, 49}, // 7 x 7 planes: six vectors and one tail value each (50,176 values: shared)
       {2048, 20, 1}, // BatchNorm1d (N, C): scalar tails only
       {3, 5, 20000}, // planes longer than a segment: slices
       {16, 24, 1100}, // more than one blocked channel group (1.7 MB); runs with a vector remainder
@@ -238,6 +240,7 @@ class KernelParityTest {
       weight[c] = 1 + 0.1f * c;
     }
     float[][] expected = null;
+    long sharedBefore = ChannelParallel.itemsRunByWorkers();
     for (int mode : new int[] {KernelCalls.AUTO, KernelCalls.BLOCKED,
         KernelCalls.STREAMED}) {
       for (int threads : new int[] {1, 2, 3, 8}) {
@@ -252,6 +255,11 @@ class KernelParityTest {
         }
       }
     }
+    // The comparison means something only if the calls were shared: observed, not assumed (a
+    // 1-core machine runs every call on the caller's thread, and then says so here).
+    assumeTrue(Runtime.getRuntime().availableProcessors() > 1, "one processor: no worker threads");
+    assertThat(ChannelParallel.itemsRunByWorkers()).as("work items run by worker threads")
+        .isGreaterThan(sharedBefore);
     // In place: y written over x gives the same y.
     float[] inPlace = x.clone();
     KernelCalls.forwardTraining(ops, inPlace, inPlace, batch, channels, spatial, weight, null,

@@ -83,6 +83,7 @@ class NumericsTest {
     float[] x = TestData.gaussian(TestData.rng(11), shape.numel(), 2, 1);
     float[] dy = TestData.gaussian(TestData.rng(12), shape.numel(), 1, 0);
     Object[] expected = null;
+    long sharedBefore = io.github.batchnorm4j.internal.ChannelParallel.itemsRunByWorkers();
     for (int threads : new int[] {1, BatchNormOptions.AUTO_THREADS, 2, 3, 4, 7, 16}) {
       Object[] got = runAll(threads, shape, x, dy);
       if (expected == null) {
@@ -94,6 +95,10 @@ class NumericsTest {
         }
       }
     }
+    // Observed, not assumed: worker threads took part (a 1-core machine has none).
+    org.junit.jupiter.api.Assumptions.assumeTrue(Runtime.getRuntime().availableProcessors() > 1);
+    assertThat(io.github.batchnorm4j.internal.ChannelParallel.itemsRunByWorkers())
+        .as("work items run by worker threads").isGreaterThan(sharedBefore);
   }
 
   private static Object[] runAll(int threads, Shape shape, float[] x, float[] dy) {
