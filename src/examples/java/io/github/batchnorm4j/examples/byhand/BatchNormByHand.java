@@ -198,9 +198,13 @@ public final class BatchNormByHand {
         out.printf(Locale.ROOT, "   %-9s %6s %13.6f %15.6f %13.6f %12.1e%n", position(i),
             fmt(DY[i]), chain, compact, dx.data()[i], diff);
       }
-      out.printf(Locale.ROOT, "   Check: sum dx_i = %.1e and sum dx_i * xhat_i = %.1e (both 0: shifting or"
-          + " scaling a channel's input cannot change the normalized output).%n", sumDx,
-          sumDxXhat);
+      // Shifting a channel's input leaves xhat alone, so the first sum is 0 but for rounding;
+      // scaling it changes xhat only through eps, so the second is this eps term, not 0.
+      double epsTerm = GAMMA[c] / std * dgamma * eps / (var + eps);
+      out.printf(Locale.ROOT, "   Check: sum dx_i = %.1e (0 but for float rounding: shifting a"
+          + " channel's input does not change xhat)%n", sumDx);
+      out.printf(Locale.ROOT, "          sum dx_i * xhat_i = %.1e; gamma / sqrt(sigma^2_B + eps) *"
+          + " dL/dgamma * eps / (sigma^2_B + eps) = %.1e (0 without eps)%n", sumDxXhat, epsTerm);
       worst = Math.max(worst, Math.abs(dbeta - bn.biasGrad()[c]));
       worst = Math.max(worst, Math.abs(dgamma - bn.weightGrad()[c]));
     }

@@ -136,7 +136,7 @@ public final class ConvBiasBeforeBatchNorm {
       });
       drift[k] = biasDistance;
       weightDrift[k] = weightDistance;
-      out.printf(Locale.ROOT, "   %-6s after %d steps: conv2 bias moved by %.2e, conv2 weights by"
+      out.printf(Locale.ROOT, "   %-6s after %d updates: conv2 bias moved by %.2e, conv2 weights by"
               + " %.2e (|change| / |initial|)%n", withBn ? "BN" : "no BN", total - 1,
           biasDistance[total - 1], weightDistance[total - 1]);
     }
