@@ -77,8 +77,15 @@ public final class PopulationStatistics {
     if (treeDepth < 1) {
       throw new IllegalArgumentException("treeDepth must be >= 1 but is " + treeDepth);
     }
-    List<BatchNorm> layers = List.copyOf(network.batchNormLayers());
+    List<BatchNorm> given = network.batchNormLayers();
+    if (given == null || given.contains(null)) {
+      throw new IllegalArgumentException("the network's batchNormLayers() must be a list without"
+          + " null but is " + given);
+    }
+    List<BatchNorm> layers = List.copyOf(given);
+    int[] features = new int[layers.size()];
     for (int i = 0; i < layers.size(); i++) {
+      features[i] = layers.get(i).numFeatures();
       if (!layers.get(i).tracksRunningStats()) {
         throw new IllegalArgumentException("batch-norm layer " + i + " (" + layers.get(i)
             + ") does not track running statistics; there is nowhere to write them");
@@ -87,7 +94,7 @@ public final class PopulationStatistics {
     List<ChannelMoments> done = new ArrayList<>();
     for (int i = 0; i < layers.size(); i++) {
       int channels = layers.get(i).numFeatures();
-      LayerAccumulator seq = new LayerAccumulator(i, channels, factory, List.copyOf(done));
+      LayerAccumulator seq = new LayerAccumulator(i, features, factory, List.copyOf(done));
       Partials result;
       try {
         result = batches.treeAggregate(new Partials(), seq, Partials::combine, treeDepth);
@@ -154,15 +161,18 @@ public final class PopulationStatistics {
     private static final long serialVersionUID = 1L;
     private final int layer;
     private final int channels;
+    /** The driver's layers' channel counts: the executors' networks must have the same. */
+    private final int[] features;
     private final NetworkFactory factory;
     private final List<ChannelMoments> previous;
     private transient BatchNormNetwork network;
     private transient int batchIndex;
 
-    LayerAccumulator(int layer, int channels, NetworkFactory factory,
+    LayerAccumulator(int layer, int[] features, NetworkFactory factory,
         List<ChannelMoments> previous) {
       this.layer = layer;
-      this.channels = channels;
+      this.features = features.clone();
+      this.channels = features[layer];
       this.factory = factory;
       this.previous = new ArrayList<>(previous);
     }
@@ -175,9 +185,11 @@ public final class PopulationStatistics {
       if (network == null) {
         network = factory.create();
         List<BatchNorm> layers = network.batchNormLayers();
-        if (layers.size() <= layer) {
-          throw new IllegalArgumentException("the network built by the factory has "
-              + layers.size() + " batch-norm layers but the driver's has more than " + layer);
+        int[] built = layers.stream().mapToInt(BatchNorm::numFeatures).toArray();
+        if (!java.util.Arrays.equals(built, features)) {
+          throw new IllegalArgumentException("the network built by the factory has batch-norm"
+              + " layers of " + java.util.Arrays.toString(built) + " channels but the driver's has "
+              + java.util.Arrays.toString(features));
         }
         for (int j = 0; j < previous.size(); j++) {
           previous.get(j).writeRunningStatistics(layers.get(j));

@@ -235,6 +235,67 @@ class PopulationStatisticsTest {
         + Arrays.toString(driver.layers.get(2).runningVar())).isEqualTo(before);
   }
 
+  /**
+   * The driver merges the per-partition statistics by partition index, whatever order Spark
+   * combines the partial results in: the same bits for every order of combination.
+   */
+  @Test
+  void thePartialsMergeToTheSameBitsInAnyCombinationOrder() {
+    SplittableRandom rnd = new SplittableRandom(17);
+    List<PopulationStatistics.Partials> parts = new ArrayList<>();
+    for (int p = 0; p < 6; p++) {
+      PopulationStatistics.Partials one = new PopulationStatistics.Partials();
+      float[] x = new float[(p + 1) * 2 * 9];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) (1e3 + rnd.nextGaussian() * (1 + p));
+      }
+      one.byPartition.put(p, ChannelMoments.ofBatch(Tensor.of(Shape.of(p + 1, 2, 9), x)));
+      parts.add(one);
+    }
+    ChannelMoments expected = null;
+    for (long seed = 0; seed < 20; seed++) {
+      List<PopulationStatistics.Partials> order = new ArrayList<>();
+      for (PopulationStatistics.Partials p : parts) {
+        PopulationStatistics.Partials copy = new PopulationStatistics.Partials();
+        p.byPartition.forEach((k, v) -> copy.byPartition.put(k, v.copy()));
+        order.add(copy);
+      }
+      java.util.Collections.shuffle(order, new java.util.Random(seed));
+      PopulationStatistics.Partials all = new PopulationStatistics.Partials();
+      for (PopulationStatistics.Partials p : order) { // as Spark's arrivals: any order
+        all = PopulationStatistics.Partials.combine(all, p);
+      }
+      ChannelMoments merged = all.mergeByPartition(2);
+      if (expected == null) {
+        expected = merged;
+      }
+      assertThat(merged).as("combination order of seed " + seed).isEqualTo(expected);
+    }
+    // and merging in arrival order instead would not be: the test can fail
+    ChannelMoments forward = ChannelMoments.mergeInOrder(parts.stream()
+        .map(p -> p.byPartition.firstEntry().getValue()).toList());
+    List<ChannelMoments> reversed = new ArrayList<>(parts.stream()
+        .map(p -> p.byPartition.firstEntry().getValue()).toList());
+    java.util.Collections.reverse(reversed);
+    assertThat(ChannelMoments.mergeInOrder(reversed)).isNotEqualTo(forward);
+    assertThat(forward).isEqualTo(expected);
+  }
+
+  /** An executor network whose layers differ from the driver's is rejected, naming both. */
+  @Test
+  void aFactoryNetworkOfOtherLayersIsRejected() {
+    Chain driver = new Chain(GAMMA, BETA);
+    float[][] gamma = {GAMMA[0]};
+    float[][] beta = {BETA[0]};
+    NetworkFactory other = () -> new Chain(gamma, beta); // one layer, not three
+    assertThatThrownBy(() -> PopulationStatistics.compute(sc.parallelize(data(), 2), driver,
+        other))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("the network built by the factory has batch-norm layers of [3]"
+            + " channels but the driver's has [3, 3, 3]")
+        .hasMessageContaining("nothing was written");
+  }
+
   @Test
   void anEmptyDatasetIsRejected() {
     Chain driver = new Chain(GAMMA, BETA);
@@ -245,6 +306,7 @@ class PopulationStatisticsTest {
             + " need at least 2; nothing was written");
     assertThatThrownBy(() -> PopulationStatistics.compute(sc.parallelize(data(), 2), driver,
         factory(), 0))
+        .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("treeDepth must be >= 1 but is 0");
   }
 }
