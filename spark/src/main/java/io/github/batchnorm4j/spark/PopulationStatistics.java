@@ -78,7 +78,8 @@ public final class PopulationStatistics {
       throw new IllegalArgumentException("treeDepth must be >= 1 but is " + treeDepth);
     }
     List<BatchNorm> given = network.batchNormLayers();
-    if (given == null || given.contains(null)) {
+    // (not given.contains(null): List.of lists throw on it)
+    if (given == null || given.stream().anyMatch(java.util.Objects::isNull)) {
       throw new IllegalArgumentException("the network's batchNormLayers() must be a list without"
           + " null but is " + given);
     }
