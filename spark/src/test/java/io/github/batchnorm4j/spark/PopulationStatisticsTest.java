@@ -187,15 +187,19 @@ class PopulationStatisticsTest {
   void thePartitionCountChangesNothingBeyondRounding() {
     List<InputBatch> batches = data();
     List<List<ChannelMoments>> runs = new ArrayList<>();
-    List<String> runningStats = new ArrayList<>();
     for (int partitions : new int[] {1, 3, 7, 12}) {
       Chain driver = new Chain(GAMMA, BETA);
-      runs.add(PopulationStatistics.compute(sc.parallelize(batches, partitions), driver, factory(),
-          partitions % 2 + 2));
-      StringBuilder sb = new StringBuilder();
-      driver.layers.forEach(l -> sb.append(Arrays.toString(l.runningMean()))
-          .append(Arrays.toString(l.runningVar())));
-      runningStats.add(sb.toString());
+      List<ChannelMoments> run = PopulationStatistics.compute(sc.parallelize(batches, partitions),
+          driver, factory(), partitions % 2 + 2);
+      runs.add(run);
+      // what the driver's layers received is what the job returned, rounded to float
+      for (int i = 0; i < LAYERS; i++) {
+        for (int c = 0; c < CHANNELS; c++) {
+          assertThat(driver.layers.get(i).runningMean()[c]).isEqualTo((float) run.get(i).mean(c));
+          assertThat(driver.layers.get(i).runningVar()[c])
+              .isEqualTo((float) run.get(i).unbiasedVariances()[c]);
+        }
+      }
     }
     for (List<ChannelMoments> run : runs) {
       for (int i = 0; i < LAYERS; i++) {
@@ -294,6 +298,53 @@ class PopulationStatisticsTest {
         .hasMessageContaining("the network built by the factory has batch-norm layers of [3]"
             + " channels but the driver's has [3, 3, 3]")
         .hasMessageContaining("nothing was written");
+  }
+
+  /**
+   * A failure in the last layer's job, after layers 0 and 1 have their statistics, writes nothing:
+   * all or nothing.
+   */
+  @Test
+  void aFailureInALaterLayerWritesNothing() {
+    Chain driver = new Chain(GAMMA, BETA);
+    String before = state(driver);
+    assertThatThrownBy(() -> PopulationStatistics.compute(sc.parallelize(data(), 3), driver,
+        failingAt(2)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("population statistics of batch-norm layer 2 failed")
+        .hasMessageContaining("layer 2 refuses this batch")
+        .hasMessageContaining("nothing was written");
+    assertThat(state(driver)).isEqualTo(before);
+  }
+
+  /** {@return a factory of chains whose layer {@code failing} rejects every batch} */
+  static NetworkFactory failingAt(int failing) {
+    float[][] gamma = GAMMA;
+    float[][] beta = BETA;
+    return () -> new FailingChain(new Chain(gamma, beta), failing);
+  }
+
+  /** A chain whose layer {@code failing} rejects every batch (static: serializable by Spark). */
+  record FailingChain(Chain chain, int failing) implements BatchNormNetwork {
+    @Override
+    public List<BatchNorm> batchNormLayers() {
+      return chain.batchNormLayers();
+    }
+
+    @Override
+    public Tensor batchNormInput(int layer, Tensor batch) {
+      if (layer == failing) {
+        throw new IllegalArgumentException("layer " + layer + " refuses this batch");
+      }
+      return chain.batchNormInput(layer, batch);
+    }
+  }
+
+  private static String state(Chain chain) {
+    StringBuilder sb = new StringBuilder();
+    chain.layers.forEach(l -> sb.append(Arrays.toString(l.runningMean()))
+        .append(Arrays.toString(l.runningVar())).append(l.numBatchesTracked()));
+    return sb.toString();
   }
 
   @Test
