@@ -75,7 +75,6 @@ class PyTorchSyncFixturesTest {
         : Double.valueOf(meta.get("momentum"));
     boolean affine = Boolean.parseBoolean(meta.get("affine"));
     int k = local.length;
-    int perSample = Arrays.stream(shape).skip(1).reduce(1, (a, b) -> a * b);
     int[] starts = new int[k + 1];
     for (int r = 0; r < k; r++) {
       starts[r + 1] = starts[r] + local[r];
@@ -107,25 +106,9 @@ class PyTorchSyncFixturesTest {
       }
       float[] x = st.get(p + ".x").toFloatArray();
       float[] dy = st.get(p + ".dy").toFloatArray();
-      List<Tensor[]> results = SyncBatchNormTest.onWorkers(k, r -> {
-        int[] dims = shape.clone();
-        dims[0] = local[r];
-        Shape s = Shape.of(dims);
-        SyncBatchNorm w = sync.get(r);
-        Tensor y = w.forward(Tensor.of(s, SyncBatchNormTest.rows(x, starts[r], starts[r + 1],
-            perSample)));
-        Tensor dx = w.backward(Tensor.of(s, SyncBatchNormTest.rows(dy, starts[r], starts[r + 1],
-            perSample)));
-        return new Tensor[] {y, dx};
-      });
-      float[] y = new float[x.length];
-      float[] dx = new float[x.length];
-      for (int r = 0; r < k; r++) {
-        System.arraycopy(results.get(r)[0].data(), 0, y, starts[r] * perSample,
-            local[r] * perSample);
-        System.arraycopy(results.get(r)[1].data(), 0, dx, starts[r] * perSample,
-            local[r] * perSample);
-      }
+      float[][] yAndDx = SyncBatchNormTest.forwardBackwardOnWorkers(sync, shape, starts, x, dy);
+      float[] y = yAndDx[0];
+      float[] dx = yAndDx[1];
       assertOutput(at + "y", shape, st.get(p + ".y").toFloatArray(), y);
       assertOutput(at + "dx", shape, st.get(p + ".dx").toFloatArray(), dx);
       if (affine) {

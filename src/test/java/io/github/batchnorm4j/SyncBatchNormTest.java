@@ -63,6 +63,36 @@ class SyncBatchNormTest {
     return results;
   }
 
+  /**
+   * One training step of every worker at once, worker r on rows [starts[r], starts[r + 1]) of the
+   * concatenated batch: forward of x, backward of dy.
+   *
+   * @param dims the shape, dims[0] ignored (each worker's batch size replaces it)
+   * @return the concatenated y and dx
+   */
+  static float[][] forwardBackwardOnWorkers(List<SyncBatchNorm> sync, int[] dims, int[] starts,
+      float[] x, float[] dy) {
+    int perSample = 1;
+    for (int i = 1; i < dims.length; i++) {
+      perSample *= dims[i];
+    }
+    int size = perSample;
+    List<Tensor[]> local = onWorkers(sync.size(), r -> {
+      Shape shape = Shape.of(withBatch(dims, starts[r + 1] - starts[r]));
+      Tensor yr = sync.get(r).forward(Tensor.of(shape, rows(x, starts[r], starts[r + 1], size)));
+      Tensor dxr = sync.get(r).backward(Tensor.of(shape,
+          rows(dy, starts[r], starts[r + 1], size)));
+      return new Tensor[] {yr, dxr};
+    });
+    float[] y = new float[x.length];
+    float[] dx = new float[x.length];
+    for (int r = 0; r < sync.size(); r++) {
+      System.arraycopy(local.get(r)[0].data(), 0, y, starts[r] * size, local.get(r)[0].data().length);
+      System.arraycopy(local.get(r)[1].data(), 0, dx, starts[r] * size, local.get(r)[1].data().length);
+    }
+    return new float[][] {y, dx};
+  }
+
   static float[] random(SplittableRandom rnd, int n, double offset, double scale) {
     float[] a = new float[n];
     for (int i = 0; i < n; i++) {
@@ -196,26 +226,12 @@ class SyncBatchNormTest {
       replicas.forEach(BatchNorm::zeroGrad);
       float[] x = random(rnd, total * perSample, offset, 1 + 0.5 * step);
       float[] dy = random(rnd, total * perSample, 0.1, 1);
-      int size = perSample;
       Tensor xs = Tensor.of(Shape.of(withBatch(dims, total)), x);
       Tensor ys = single.forward(xs);
       Tensor dxs = single.backward(Tensor.of(xs.shape(), dy));
-      List<Tensor[]> local = onWorkers(k, r -> {
-        Shape shape = Shape.of(withBatch(dims, localBatches[r]));
-        Tensor xr = Tensor.of(shape, rows(x, starts[r], starts[r + 1], size));
-        Tensor yr = sync.get(r).forward(xr);
-        Tensor dxr = sync.get(r).backward(Tensor.of(shape,
-            rows(dy, starts[r], starts[r + 1], size)));
-        return new Tensor[] {yr, dxr};
-      });
-      float[] y = new float[x.length];
-      float[] dx = new float[x.length];
-      for (int r = 0; r < k; r++) {
-        System.arraycopy(local.get(r)[0].data(), 0, y, starts[r] * perSample,
-            localBatches[r] * perSample);
-        System.arraycopy(local.get(r)[1].data(), 0, dx, starts[r] * perSample,
-            localBatches[r] * perSample);
-      }
+      float[][] yAndDx = forwardBackwardOnWorkers(sync, dims, starts, x, dy);
+      float[] y = yAndDx[0];
+      float[] dx = yAndDx[1];
       if (eval) {
         ee = Math.max(ee, relativeError(y, ys.data()));
       } else {

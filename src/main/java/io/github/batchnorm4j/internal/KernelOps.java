@@ -291,6 +291,20 @@ public abstract class KernelOps {
         && Math.abs(out[o + 1]) >= TINY_MEAN_SQUARE * planes * len;
   }
 
+  /**
+   * Writes the backward's three sums, taken around the float pivot {@code p}, moved to {@code
+   * pivot} in double: {@code sum (x - pivot) = sum (x - p) + n (p - pivot)} and {@code sum g (x -
+   * pivot) = sum g (x - p) + (p - pivot) sum g} ({@code p - pivot} is exact: two close doubles).
+   * Shared by the scalar and Vector API float accumulators.
+   */
+  static void writeBackwardSums(double[] out, int o, double sumGrad, double sumGradCentered,
+      double sumCentered, float p, double pivot, int planes, int len) {
+    final double shiftBack = p - pivot;
+    out[o] = sumGrad;
+    out[o + 1] = sumGradCentered + shiftBack * sumGrad;
+    out[o + 2] = sumCentered + shiftBack * ((double) planes * len);
+  }
+
   /** {@return the scalar kernels, always available} */
   public static KernelOps scalar() {
     return ScalarKernels.INSTANCE;

@@ -477,11 +477,8 @@ public final class ScalarKernels extends KernelOps {
         sumCentered += c;
       }
     }
-    final double sumGrad = (g0 + g1) + (g2 + g3);
-    final double shiftBack = p - pivot; // exact: two close doubles
-    out[o] = sumGrad;
-    out[o + 1] = sumGradCentered + shiftBack * sumGrad;
-    out[o + 2] = sumCentered + shiftBack * ((double) planes * len);
+    writeBackwardSums(out, o, (g0 + g1) + (g2 + g3), sumGradCentered, sumCentered, p, pivot,
+        planes, len);
   }
 
   /** {@return the eight floats widened and added in double, in a fixed pairwise order} */

@@ -1211,11 +1211,8 @@ final class VectorKernels extends KernelOps {
       }
       backwardSumsTail(x, dy, start + groups, start + vectors, start + len, p32, acc);
     }
-    final double sumGrad = laneSum(acc, 0);
-    final double shiftBack = p32 - pivot; // exact: two close doubles
-    out[o] = sumGrad;
-    out[o + 1] = laneSum(acc, L) + shiftBack * sumGrad;
-    out[o + 2] = laneSum(acc, 2 * L) + shiftBack * ((double) planes * len);
+    writeBackwardSums(out, o, laneSum(acc, 0), laneSum(acc, L), laneSum(acc, 2 * L), p32, pivot,
+        planes, len);
   }
 
   @Override
