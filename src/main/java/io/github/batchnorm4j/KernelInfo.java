@@ -14,9 +14,10 @@ import java.util.Optional;
  *       {@code jdk.incubator.vector} in the JVM ({@value #VECTOR_FLAG} on the {@code java} command
  *       line, JDK 17 or newer), a JIT, and 256- or 512-bit double vectors (x86 with AVX2 or
  *       AVX-512, most ARM servers).
- *   <li><b>scalar</b>: plain Java loops, always available. Their training passes took about 1.6
- *       to 1.9 times the vector kernels' time on JDK 17 and 25, the eval forward 1.0 to 1.2 times
- *       (geometric means over the benchmark shapes, docs/generated/summary.md); {@code
+ *   <li><b>scalar</b>: plain Java loops, always available. Their training passes took about 1.5
+ *       to 2 times the vector kernels' time on JDK 17 and 25, the eval forward 1.0 to 1.2 times
+ *       (geometric means over the benchmark shapes at the defaults, in the runs final8 and final9;
+ *       the latter in docs/generated); {@code
  *       -Dbatchnorm4j.simd=false} ({@link #FORCE_SCALAR_OPTION}) chooses them even where the
  *       vector kernels could run.
  * </ul>
