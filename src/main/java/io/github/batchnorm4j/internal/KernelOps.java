@@ -214,7 +214,7 @@ public abstract class KernelOps {
    * times (-jdk25.json), JDK 25's C2 vectorizing more of the plain loops. The no-flag kernels
    * rewritten since narrowed the gap on JDK 17: in the run final8 (benchmarks/results), defaults
    * against defaults, the scalar kernels' training forward, eval forward and backward took 1.83,
-   * 1.03 and 1.89 times the vector kernels' time on JDK 17, and 1.68, 1.20 and 1.58 on JDK 25;
+   * 1.04 and 1.89 times the vector kernels' time on JDK 17, and 1.68, 1.20 and 1.58 on JDK 25;
    * in the run final9 (docs/generated), 2.00, 1.22 and 1.53 on JDK 17, and 1.61, 1.08 and 1.71
    * on JDK 25. JDK 17 gives up more in the training forward in both runs (and in one other pass
    * in each), so it keeps the warning. JDK 21 was not measured (this machine has no JDK 21); it
