@@ -487,7 +487,17 @@ public final class ScalarKernels extends KernelOps {
     return (((double) a + b) + ((double) c + d)) + (((double) e + f) + ((double) g + h));
   }
 
-  /** {@link #backwardSums} without the ReLU mask in columns, as {@link #shiftedSumsColumns}. */
+  /**
+   * {@link #backwardSums} without the ReLU mask in columns, as {@link #shiftedSumsColumns}, with
+   * {@code sum g (x - P)} accumulated by {@code Math.fma} (the product is then not rounded on its
+   * own). Two 64-value blocks go into the columns per update, the second block's terms added after
+   * the first's: the same operations in the same order as one block per update, so the same bits,
+   * with half the column loads and stores, which bound this loop. C2 of JDK 25 vectorizes this
+   * form: 3.2 values/ns on data in L2 against 2.6 for one block per update, one thread (a probe
+   * of 2026-12-07, docs/kernels.md). It does not vectorize the same loop written {@code gc[j] +=
+   * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks"), nor one with four blocks per
+   * update: 0.8 to 1.1 values/ns.
+   */
   private static void backwardSumsColumns(float[] x, float[] dy, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {
     final double[][] columns = zeroedColumns(3);
@@ -496,20 +506,33 @@ public final class ScalarKernels extends KernelOps {
     final double[] centered = columns[2];
     final int blocks = len - len % COLUMNS;
     for (int p = 0, start = base; p < planes; p++, start += stride) {
-      for (int i = start, end = start + blocks; i < end; i += COLUMNS) {
+      final int blocksEnd = start + blocks;
+      int i = start;
+      for (; i <= blocksEnd - 2 * COLUMNS; i += 2 * COLUMNS) {
         for (int j = 0; j < COLUMNS; j++) {
-          double c = x[i + j] - pivot; // exact in double
+          double c0 = x[i + j] - pivot; // exact in double
+          double c1 = x[i + COLUMNS + j] - pivot;
+          double g0 = dy[i + j];
+          double g1 = dy[i + COLUMNS + j];
+          grad[j] = grad[j] + g0 + g1;
+          gradCentered[j] = Math.fma(g1, c1, Math.fma(g0, c0, gradCentered[j]));
+          centered[j] = centered[j] + c0 + c1;
+        }
+      }
+      if (i < blocksEnd) { // the last block of an odd count
+        for (int j = 0; j < COLUMNS; j++) {
+          double c = x[i + j] - pivot;
           double g = dy[i + j];
           grad[j] += g;
-          gradCentered[j] += g * c;
+          gradCentered[j] = Math.fma(g, c, gradCentered[j]);
           centered[j] += c;
         }
       }
-      for (int i = start + blocks, j = 0, end = start + len; i < end; i++, j++) {
-        double c = x[i] - pivot;
-        double g = dy[i];
+      for (int k = blocksEnd, j = 0, end = start + len; k < end; k++, j++) {
+        double c = x[k] - pivot;
+        double g = dy[k];
         grad[j] += g;
-        gradCentered[j] += g * c;
+        gradCentered[j] = Math.fma(g, c, gradCentered[j]);
         centered[j] += c;
       }
     }

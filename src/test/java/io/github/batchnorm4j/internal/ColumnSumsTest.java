@@ -1,0 +1,90 @@
+package io.github.batchnorm4j.internal;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.github.batchnorm4j.testing.TestData;
+import java.util.SplittableRandom;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The scalar kernels' training-backward sums on the column path (JDK 25 and later, or {@code
+ * -Dbatchnorm4j.scalarElementwise=double}, which the JDK 17 test run sets in an execution of its
+ * own): two 64-value blocks per column update must give the bits of one block per update, the
+ * order the class comment documents, and the sums must stay within double rounding of the exact
+ * ones. The run lengths cover one block, a pair, a pair and an odd block, and each with a tail
+ * shorter than a block (shorter runs take four accumulators instead); the planes sit apart, as
+ * channels of NCHW data do.
+ */
+class ColumnSumsTest {
+
+  private static final int COLUMNS = ScalarKernels.COLUMNS;
+
+  @ParameterizedTest(name = "planes of {0} values")
+  @ValueSource(ints = {64, 65, 128, 130, 192, 196, 200, 256, 784, 3136})
+  void pairedBlocksGiveTheBitsOfOneBlockAtATime(int len) {
+    assumeTrue(ScalarKernels.WIDE, "the column path runs on JDK 25 or with the double path forced");
+    int planes = 3;
+    int gap = 5;
+    SplittableRandom rnd = TestData.rng(31L * len);
+    float[] x = new float[planes * (len + gap)];
+    float[] dy = new float[x.length];
+    for (int i = 0; i < x.length; i++) {
+      // A mean of 10 and the pivot below it: x - pivot then needs more bits than a float has, so
+      // that a product g (x - pivot) rounded on its own would differ from the fma's.
+      x[i] = (float) (10 + 3 * rnd.nextGaussian());
+      // Gradients over 40 binades, so that their sums in double round: an order of adds other
+      // than the documented one then shows in the bits.
+      dy[i] = (float) Math.scalb(rnd.nextGaussian(), rnd.nextInt(-20, 20));
+    }
+    double pivot = 9.123456789;
+    double[] out = new double[3];
+    ScalarKernels.INSTANCE.backwardSums(x, dy, null, 0, len + gap, planes, len, pivot, out, 0);
+
+    double[] oneBlock = oneBlockAtATime(x, dy, len + gap, planes, len, pivot);
+    assertThat(out).as("len " + len).containsExactly(oneBlock);
+
+    double[] exact = new double[3];
+    double[] magnitude = new double[3];
+    for (int p = 0; p < planes; p++) {
+      for (int i = p * (len + gap), end = i + len; i < end; i++) {
+        // Exact here: x - pivot and the product in BigDecimal would agree to well under 1e-15.
+        double c = x[i] - pivot;
+        exact[0] += dy[i];
+        exact[1] += dy[i] * c;
+        exact[2] += c;
+        magnitude[0] += Math.abs(dy[i]);
+        magnitude[1] += Math.abs(dy[i] * c);
+        magnitude[2] += Math.abs(c);
+      }
+    }
+    for (int k = 0; k < 3; k++) {
+      assertThat(Math.abs(out[k] - exact[k])).as("sum %d, len %d", k, len)
+          .isLessThanOrEqualTo(1e-13 * magnitude[k]);
+    }
+  }
+
+  /** The documented order: column j takes value j of every block, block after block, by fma. */
+  private static double[] oneBlockAtATime(float[] x, float[] dy, int stride, int planes, int len,
+      double pivot) {
+    double[][] columns = new double[3][COLUMNS];
+    for (int p = 0; p < planes; p++) {
+      for (int i = 0; i < len; i++) {
+        int at = p * stride + i;
+        int j = i % COLUMNS;
+        double c = x[at] - pivot;
+        columns[0][j] += dy[at];
+        columns[1][j] = Math.fma(dy[at], c, columns[1][j]);
+        columns[2][j] += c;
+      }
+    }
+    double[] sums = new double[3];
+    for (int k = 0; k < 3; k++) {
+      for (int j = 0; j < COLUMNS; j++) {
+        sums[k] += columns[k][j];
+      }
+    }
+    return sums;
+  }
+}
