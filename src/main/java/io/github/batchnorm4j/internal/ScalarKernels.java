@@ -495,7 +495,7 @@ public final class ScalarKernels extends KernelOps {
    * with half the column loads and stores, which bound this loop. C2 of JDK 25 vectorizes this
    * form: 3.2 values/ns on data in L2 against 2.6 for one block per update, one thread (a probe
    * of 2026-12-07, docs/kernels.md). It does not vectorize the same loop written {@code gc[j] +=
-   * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks"), nor one with four blocks per
+   * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks +="), nor one with four blocks per
    * update: 0.8 to 1.1 values/ns.
    */
   private static void backwardSumsColumns(float[] x, float[] dy, int base, int stride, int planes,

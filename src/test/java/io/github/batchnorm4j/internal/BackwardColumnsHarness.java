@@ -6,9 +6,11 @@ import java.util.SplittableRandom;
 
 /**
  * Times the scalar kernels' training-backward sums ({@link ScalarKernels#backwardSums}, on JDK 25
- * the three double columns) against three rewrites that were measured and dropped (docs/kernels.md,
- * *Plain loops and C2*): float columns emptied into double every {@link KernelOps#FLOAT_BLOCK}
- * terms, two 64-value blocks per column update, and two columns (without {@code sum (x - P)}).
+ * the three double columns, two 64-value blocks per update) against three rewrites that were
+ * measured and dropped (docs/kernels.md, *Plain loops and C2*): float columns emptied into double
+ * every {@link KernelOps#FLOAT_BLOCK} terms; two blocks per column update written {@code column[j]
+ * += a + b} (the kernel's pairing in a form C2 does not vectorize, and with other bits); and two
+ * columns (without {@code sum (x - P)}).
  * One thread, the sums pass of an NCHW tensor channel by channel as the kernels run it; µs per
  * pass (median of the last 200 passes) and values per ns. Not a test (surefire does not pick it
  * up).
@@ -42,7 +44,7 @@ public final class BackwardColumnsHarness {
    * @param args shapes such as {@code 128x32x64}
    */
   public static void main(String[] args) {
-    String[] names = {"kernel", "float columns", "two blocks", "two columns"};
+    String[] names = {"kernel", "float columns", "two blocks +=", "two columns"};
     Sums[] candidates = {
         (x, dy, b, s, p, l, piv, out, o) ->
             ScalarKernels.INSTANCE.backwardSums(x, dy, null, b, s, p, l, piv, out, o),
