@@ -492,7 +492,8 @@ public final class ScalarKernels extends KernelOps {
    * {@code sum g (x - P)} accumulated by {@code Math.fma} (the product is then not rounded on its
    * own). Two 64-value blocks go into the columns per update, the second block's terms added after
    * the first's: the same operations in the same order as one block per update, so the same bits,
-   * with half the column loads and stores, which bound this loop. C2 of JDK 25 vectorizes this
+   * with half the column loads and stores, which bound this loop; planes of exactly one block (8
+   * x 8) pair a plane's block with the next plane's the same way. C2 of JDK 25 vectorizes this
    * form: 3.2 values/ns on data in L2 against 2.6 for one block per update, one thread (a probe
    * of 2026-12-07, docs/kernels.md). It does not vectorize the same loop written {@code gc[j] +=
    * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks +="), nor one with four blocks per
@@ -505,7 +506,24 @@ public final class ScalarKernels extends KernelOps {
     final double[] gradCentered = columns[1];
     final double[] centered = columns[2];
     final int blocks = len - len % COLUMNS;
-    for (int p = 0, start = base; p < planes; p++, start += stride) {
+    int p = 0;
+    int start = base;
+    if (len == COLUMNS) {
+      // Planes of one block: the blocks of two planes per update, the first plane's terms first,
+      // so again the order of one block at a time (planes of 8 x 8 values).
+      for (; p + 1 < planes; p += 2, start += 2 * stride) {
+        for (int j = 0; j < COLUMNS; j++) {
+          double c0 = x[start + j] - pivot;
+          double c1 = x[start + stride + j] - pivot;
+          double g0 = dy[start + j];
+          double g1 = dy[start + stride + j];
+          grad[j] = grad[j] + g0 + g1;
+          gradCentered[j] = Math.fma(g1, c1, Math.fma(g0, c0, gradCentered[j]));
+          centered[j] = centered[j] + c0 + c1;
+        }
+      }
+    }
+    for (; p < planes; p++, start += stride) {
       final int blocksEnd = start + blocks;
       int i = start;
       for (; i <= blocksEnd - 2 * COLUMNS; i += 2 * COLUMNS) {

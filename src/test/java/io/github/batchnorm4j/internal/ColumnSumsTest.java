@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import io.github.batchnorm4j.testing.TestData;
+import java.math.BigDecimal;
 import java.util.SplittableRandom;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -11,11 +12,11 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The scalar kernels' training-backward sums on the column path (JDK 25 and later, or {@code
  * -Dbatchnorm4j.scalarElementwise=double}, which the JDK 17 test run sets in an execution of its
- * own): two 64-value blocks per column update must give the bits of one block per update, the
- * order the class comment documents, and the sums must stay within double rounding of the exact
- * ones. The run lengths cover one block, a pair, a pair and an odd block, and each with a tail
- * shorter than a block (shorter runs take four accumulators instead); the planes sit apart, as
- * channels of NCHW data do.
+ * own): two 64-value blocks per column update (of one plane, or of two planes of one block each)
+ * must give the bits of one block per update, the order the class comment documents, and the sums
+ * must stay within double rounding of the exact ones. The run lengths cover one block, a pair, a
+ * pair and an odd block, and each with a tail shorter than a block (shorter runs take four
+ * accumulators instead); the planes sit apart, as channels of NCHW data do.
  */
 class ColumnSumsTest {
 
@@ -25,7 +26,7 @@ class ColumnSumsTest {
   @ValueSource(ints = {64, 65, 128, 130, 192, 196, 200, 256, 784, 3136})
   void pairedBlocksGiveTheBitsOfOneBlockAtATime(int len) {
     assumeTrue(ScalarKernels.WIDE, "the column path runs on JDK 25 or with the double path forced");
-    int planes = 3;
+    int planes = 9; // for planes of one block: four pairs of planes, then one on its own
     int gap = 5;
     SplittableRandom rnd = TestData.rng(31L * len);
     float[] x = new float[planes * (len + gap)];
@@ -34,9 +35,9 @@ class ColumnSumsTest {
       // A mean of 10 and the pivot below it: x - pivot then needs more bits than a float has, so
       // that a product g (x - pivot) rounded on its own would differ from the fma's.
       x[i] = (float) (10 + 3 * rnd.nextGaussian());
-      // Gradients over 40 binades, so that their sums in double round: an order of adds other
+      // Gradients over 80 binades, so that their sums in double round: an order of adds other
       // than the documented one then shows in the bits.
-      dy[i] = (float) Math.scalb(rnd.nextGaussian(), rnd.nextInt(-20, 20));
+      dy[i] = (float) Math.scalb(rnd.nextGaussian(), rnd.nextInt(-40, 40));
     }
     double pivot = 9.123456789;
     double[] out = new double[3];
@@ -45,19 +46,25 @@ class ColumnSumsTest {
     double[] oneBlock = oneBlockAtATime(x, dy, len + gap, planes, len, pivot);
     assertThat(out).as("len " + len).containsExactly(oneBlock);
 
-    double[] exact = new double[3];
+    // The exact sums, in BigDecimal (x - pivot is not exact in double: the pivot is no float).
+    BigDecimal[] exactSums = {BigDecimal.ZERO, BigDecimal.ZERO, BigDecimal.ZERO};
     double[] magnitude = new double[3];
+    BigDecimal exactPivot = new BigDecimal(pivot);
     for (int p = 0; p < planes; p++) {
       for (int i = p * (len + gap), end = i + len; i < end; i++) {
-        // Exact here: x - pivot and the product in BigDecimal would agree to well under 1e-15.
-        double c = x[i] - pivot;
-        exact[0] += dy[i];
-        exact[1] += dy[i] * c;
-        exact[2] += c;
+        BigDecimal g = new BigDecimal(dy[i]);
+        BigDecimal c = new BigDecimal(x[i]).subtract(exactPivot);
+        exactSums[0] = exactSums[0].add(g);
+        exactSums[1] = exactSums[1].add(g.multiply(c));
+        exactSums[2] = exactSums[2].add(c);
         magnitude[0] += Math.abs(dy[i]);
-        magnitude[1] += Math.abs(dy[i] * c);
-        magnitude[2] += Math.abs(c);
+        magnitude[1] += Math.abs(dy[i] * (x[i] - pivot));
+        magnitude[2] += Math.abs(x[i] - pivot);
       }
+    }
+    double[] exact = new double[3];
+    for (int k = 0; k < 3; k++) {
+      exact[k] = exactSums[k].doubleValue();
     }
     for (int k = 0; k < 3; k++) {
       assertThat(Math.abs(out[k] - exact[k])).as("sum %d, len %d", k, len)
