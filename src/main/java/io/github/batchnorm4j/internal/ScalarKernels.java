@@ -496,8 +496,8 @@ public final class ScalarKernels extends KernelOps {
    * x 8) pair a plane's block with the next plane's the same way. C2 of JDK 25 vectorizes this
    * form: 3.2 values/ns on data in L2 against 2.6 for one block per update, one thread (a probe
    * of 2026-12-07, docs/kernels.md). It does not vectorize the same loop written {@code gc[j] +=
-   * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks +="), nor one with four blocks per
-   * update: 0.8 to 1.1 values/ns.
+   * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks +=", 0.7 to 0.85 values/ns), nor
+   * one with four blocks per update (0.8 to 1.1).
    */
   private static void backwardSumsColumns(float[] x, float[] dy, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {
@@ -512,30 +512,14 @@ public final class ScalarKernels extends KernelOps {
       // Planes of one block: the blocks of two planes per update, the first plane's terms first,
       // so again the order of one block at a time (planes of 8 x 8 values).
       for (; p + 1 < planes; p += 2, start += 2 * stride) {
-        for (int j = 0; j < COLUMNS; j++) {
-          double c0 = x[start + j] - pivot;
-          double c1 = x[start + stride + j] - pivot;
-          double g0 = dy[start + j];
-          double g1 = dy[start + stride + j];
-          grad[j] = grad[j] + g0 + g1;
-          gradCentered[j] = Math.fma(g1, c1, Math.fma(g0, c0, gradCentered[j]));
-          centered[j] = centered[j] + c0 + c1;
-        }
+        addTwoBlocks(x, dy, start, start + stride, pivot, grad, gradCentered, centered);
       }
     }
     for (; p < planes; p++, start += stride) {
       final int blocksEnd = start + blocks;
       int i = start;
       for (; i <= blocksEnd - 2 * COLUMNS; i += 2 * COLUMNS) {
-        for (int j = 0; j < COLUMNS; j++) {
-          double c0 = x[i + j] - pivot; // exact in double
-          double c1 = x[i + COLUMNS + j] - pivot;
-          double g0 = dy[i + j];
-          double g1 = dy[i + COLUMNS + j];
-          grad[j] = grad[j] + g0 + g1;
-          gradCentered[j] = Math.fma(g1, c1, Math.fma(g0, c0, gradCentered[j]));
-          centered[j] = centered[j] + c0 + c1;
-        }
+        addTwoBlocks(x, dy, i, i + COLUMNS, pivot, grad, gradCentered, centered);
       }
       if (i < blocksEnd) { // the last block of an odd count
         for (int j = 0; j < COLUMNS; j++) {
@@ -557,6 +541,23 @@ public final class ScalarKernels extends KernelOps {
     out[o] = addColumns(grad);
     out[o + 1] = addColumns(gradCentered);
     out[o + 2] = addColumns(centered);
+  }
+
+  /**
+   * Adds the 64-value blocks at {@code first} and {@code second} into the columns, the first
+   * block's terms before the second's (see {@link #backwardSumsColumns}).
+   */
+  private static void addTwoBlocks(float[] x, float[] dy, int first, int second, double pivot,
+      double[] grad, double[] gradCentered, double[] centered) {
+    for (int j = 0; j < COLUMNS; j++) {
+      double c0 = x[first + j] - pivot; // exact in double when the pivot is a float
+      double c1 = x[second + j] - pivot;
+      double g0 = dy[first + j];
+      double g1 = dy[second + j];
+      grad[j] = grad[j] + g0 + g1;
+      gradCentered[j] = Math.fma(g1, c1, Math.fma(g0, c0, gradCentered[j]));
+      centered[j] = centered[j] + c0 + c1;
+    }
   }
 
   @Override

@@ -29,7 +29,7 @@ class ColumnSumsTest {
     int planes = 9; // for planes of one block: four pairs of planes, then one on its own
     int gap = 5;
     SplittableRandom rnd = TestData.rng(31L * len);
-    float[] x = new float[planes * (len + gap)];
+    float[] x = new float[gap + planes * (len + gap)]; // the first plane starts at gap
     float[] dy = new float[x.length];
     for (int i = 0; i < x.length; i++) {
       // A mean of 10 and the pivot below it: x - pivot then needs more bits than a float has, so
@@ -41,9 +41,9 @@ class ColumnSumsTest {
     }
     double pivot = 9.123456789;
     double[] out = new double[3];
-    ScalarKernels.INSTANCE.backwardSums(x, dy, null, 0, len + gap, planes, len, pivot, out, 0);
+    ScalarKernels.INSTANCE.backwardSums(x, dy, null, gap, len + gap, planes, len, pivot, out, 0);
 
-    double[] oneBlock = oneBlockAtATime(x, dy, len + gap, planes, len, pivot);
+    double[] oneBlock = oneBlockAtATime(x, dy, gap, len + gap, planes, len, pivot);
     assertThat(out).as("len " + len).containsExactly(oneBlock);
 
     // The exact sums, in BigDecimal (x - pivot is not exact in double: the pivot is no float).
@@ -51,7 +51,7 @@ class ColumnSumsTest {
     double[] magnitude = new double[3];
     BigDecimal exactPivot = new BigDecimal(pivot);
     for (int p = 0; p < planes; p++) {
-      for (int i = p * (len + gap), end = i + len; i < end; i++) {
+      for (int i = gap + p * (len + gap), end = i + len; i < end; i++) {
         BigDecimal g = new BigDecimal(dy[i]);
         BigDecimal c = new BigDecimal(x[i]).subtract(exactPivot);
         exactSums[0] = exactSums[0].add(g);
@@ -73,12 +73,12 @@ class ColumnSumsTest {
   }
 
   /** The documented order: column j takes value j of every block, block after block, by fma. */
-  private static double[] oneBlockAtATime(float[] x, float[] dy, int stride, int planes, int len,
-      double pivot) {
+  private static double[] oneBlockAtATime(float[] x, float[] dy, int base, int stride, int planes,
+      int len, double pivot) {
     double[][] columns = new double[3][COLUMNS];
     for (int p = 0; p < planes; p++) {
       for (int i = 0; i < len; i++) {
-        int at = p * stride + i;
+        int at = base + p * stride + i;
         int j = i % COLUMNS;
         double c = x[at] - pivot;
         columns[0][j] += dy[at];
