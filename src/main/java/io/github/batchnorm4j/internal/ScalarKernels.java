@@ -522,21 +522,9 @@ public final class ScalarKernels extends KernelOps {
         addTwoBlocks(x, dy, i, i + COLUMNS, pivot, grad, gradCentered, centered);
       }
       if (i < blocksEnd) { // the last block of an odd count
-        for (int j = 0; j < COLUMNS; j++) {
-          double c = x[i + j] - pivot;
-          double g = dy[i + j];
-          grad[j] += g;
-          gradCentered[j] = Math.fma(g, c, gradCentered[j]);
-          centered[j] += c;
-        }
+        addRun(x, dy, i, COLUMNS, pivot, grad, gradCentered, centered);
       }
-      for (int k = blocksEnd, j = 0, end = start + len; k < end; k++, j++) {
-        double c = x[k] - pivot;
-        double g = dy[k];
-        grad[j] += g;
-        gradCentered[j] = Math.fma(g, c, gradCentered[j]);
-        centered[j] += c;
-      }
+      addRun(x, dy, blocksEnd, len - blocks, pivot, grad, gradCentered, centered);
     }
     out[o] = addColumns(grad);
     out[o + 1] = addColumns(gradCentered);
@@ -557,6 +545,21 @@ public final class ScalarKernels extends KernelOps {
       grad[j] = grad[j] + g0 + g1;
       gradCentered[j] = Math.fma(g1, c1, Math.fma(g0, c0, gradCentered[j]));
       centered[j] = centered[j] + c0 + c1;
+    }
+  }
+
+  /**
+   * Adds {@code count <= 64} values from {@code from} into columns 0 to {@code count - 1}: a
+   * block of its own, or a run's last {@code len % 64} values.
+   */
+  private static void addRun(float[] x, float[] dy, int from, int count, double pivot,
+      double[] grad, double[] gradCentered, double[] centered) {
+    for (int j = 0; j < count; j++) {
+      double c = x[from + j] - pivot;
+      double g = dy[from + j];
+      grad[j] += g;
+      gradCentered[j] = Math.fma(g, c, gradCentered[j]);
+      centered[j] += c;
     }
   }
 
