@@ -18,8 +18,9 @@ import java.lang.invoke.MethodType;
  * C2 vectorizes no reduction, so each sum is kept in four accumulators, unrolled by hand, whose adds
  * do not wait for each other: about 4 times faster than two accumulators on JDK 17 (C2LoopProbe). They are added
  * in a fixed order, so the results do not depend on anything but the block. On JDK 25 and later
- * ({@link #WIDE}) runs of at least {@link #COLUMNS} values are summed into 64 double columns
- * instead, a loop C2 vectorizes there (about twice as fast), also in a fixed order. Off that path
+ * ({@link #WIDE}) runs of at least {@link #COLUMNS} values (in the training backward, of at least
+ * {@link #SHORT_COLUMNS}) are summed into 64 double columns instead, a loop C2 vectorizes there
+ * (about twice as fast), also in a fixed order. Off that path
  * (JDK 17 and 21) the training backward's {@code sum g (x - P)} and {@code sum (x - P)} are kept
  * in eight float accumulators each, emptied into double every {@link KernelOps#FLOAT_BLOCK} terms,
  * as the Vector API kernels' float lanes are ({@link #backwardSumsFloat}).
@@ -121,6 +122,16 @@ public final class ScalarKernels extends KernelOps {
    */
   static final int COLUMNS = 64;
 
+  /**
+   * On the {@link #WIDE} path, the training backward's sums of runs of at least this many values
+   * (and fewer than {@link #COLUMNS}) go into columns too, the runs of two planes per update:
+   * 1.3 to 2.6 times faster than four accumulators for planes of 9 to 49 values (3 x 3 to 7 x 7),
+   * one thread, JDK 25 (docs/kernels.md). Shorter planes take the rows path ({@code
+   * BatchNormKernels.SHORT_PLANE}). The statistics keep four accumulators below {@link #COLUMNS}:
+   * with one run per update their columns were slower for planes of 9 and 16 values.
+   */
+  static final int SHORT_COLUMNS = 8;
+
   /** The calling thread's sum columns, zeroed by each call that uses them: 1.5 KiB a thread. */
   private static final ThreadLocal<double[][]> SUM_COLUMNS =
       ThreadLocal.withInitial(() -> new double[3][COLUMNS]);
@@ -178,8 +189,8 @@ public final class ScalarKernels extends KernelOps {
         squares[j] += d * d;
       }
     }
-    out[o] = addColumns(sum);
-    out[o + 1] = addColumns(squares);
+    out[o] = addColumns(sum, COLUMNS);
+    out[o + 1] = addColumns(squares, COLUMNS);
   }
 
   /** {@return the calling thread's sum columns, the first {@code sums} of them zeroed} */
@@ -191,13 +202,26 @@ public final class ScalarKernels extends KernelOps {
     return columns;
   }
 
-  /** {@return the columns' sum, added in column order} */
-  private static double addColumns(double[] column) {
-    double total = 0;
-    for (int j = 0; j < COLUMNS; j++) {
-      total += column[j];
+  /**
+   * {@return the sum of columns 0 to {@code width - 1} (a multiple of 8, the columns beyond the
+   * run's length 0)}: in eight sums, column j into sum {@code j % 8}, in column order, then added
+   * pairwise. A fixed order, so the same bits for the same columns. One sum in column order was a
+   * chain of 64 dependent adds, about 250 cycles per sum: for (8, 512, 7, 7), 512 channels of
+   * three sums, about 100 µs of a backward of 250 (docs/kernels.md).
+   */
+  private static double addColumns(double[] column, int width) {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (int j = 0; j < width; j += 8) {
+      s0 += column[j];
+      s1 += column[j + 1];
+      s2 += column[j + 2];
+      s3 += column[j + 3];
+      s4 += column[j + 4];
+      s5 += column[j + 5];
+      s6 += column[j + 6];
+      s7 += column[j + 7];
     }
-    return total;
+    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
   }
 
   /**
@@ -361,7 +385,7 @@ public final class ScalarKernels extends KernelOps {
   @Override
   void backwardSums(float[] x, float[] dy, float[] reluOutput, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {
-    if (WIDE && len >= COLUMNS && reluOutput == null) {
+    if (WIDE && len >= SHORT_COLUMNS && reluOutput == null) {
       backwardSumsColumns(x, dy, base, stride, planes, len, pivot, out, o);
       return;
     }
@@ -503,8 +527,9 @@ public final class ScalarKernels extends KernelOps {
    * {@code sum g (x - P)} accumulated by {@code Math.fma} (the product is then not rounded on its
    * own). Two 64-value blocks go into the columns per update, the second block's terms added after
    * the first's: the same operations in the same order as one block per update, so the same bits,
-   * with half the column loads and stores, which bound this loop; planes of exactly one block (8
-   * x 8) pair a plane's block with the next plane's the same way. C2 of JDK 25 vectorizes this
+   * with half the column loads and stores, which bound this loop; planes of at most one block
+   * (from {@link #SHORT_COLUMNS} values, 3 x 3 to 8 x 8) pair a plane's run with the next plane's
+   * the same way, into the first {@code len} columns. C2 of JDK 25 vectorizes this
    * form: 3.2 values/ns on data in L2 against 2.6 for one block per update, one thread (a probe
    * of 2026-12-07, docs/kernels.md). It does not vectorize the same loop written {@code gc[j] +=
    * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks +=", 0.7 to 0.85 values/ns), nor
@@ -519,37 +544,44 @@ public final class ScalarKernels extends KernelOps {
     final int blocks = len - len % COLUMNS;
     int p = 0;
     int start = base;
+    // Planes of one block or less: the runs of two planes per update, the first plane's terms
+    // first, so again the order of one plane at a time (planes of 7 x 7 or 8 x 8 values). The
+    // count a constant for whole blocks: C2 then knows the trip count.
     if (len == COLUMNS) {
-      // Planes of one block: the blocks of two planes per update, the first plane's terms first,
-      // so again the order of one block at a time (planes of 8 x 8 values).
       for (; p + 1 < planes; p += 2, start += 2 * stride) {
-        addTwoBlocks(x, dy, start, start + stride, pivot, grad, gradCentered, centered);
+        addTwoRuns(x, dy, start, start + stride, COLUMNS, pivot, grad, gradCentered, centered);
+      }
+    } else if (len < COLUMNS) {
+      for (; p + 1 < planes; p += 2, start += 2 * stride) {
+        addTwoRuns(x, dy, start, start + stride, len, pivot, grad, gradCentered, centered);
       }
     }
     for (; p < planes; p++, start += stride) {
       final int blocksEnd = start + blocks;
       int i = start;
       for (; i <= blocksEnd - 2 * COLUMNS; i += 2 * COLUMNS) {
-        addTwoBlocks(x, dy, i, i + COLUMNS, pivot, grad, gradCentered, centered);
+        addTwoRuns(x, dy, i, i + COLUMNS, COLUMNS, pivot, grad, gradCentered, centered);
       }
       if (i < blocksEnd) { // the last block of an odd count
         addRun(x, dy, i, COLUMNS, pivot, grad, gradCentered, centered);
       }
       addRun(x, dy, blocksEnd, len - blocks, pivot, grad, gradCentered, centered);
     }
-    out[o] = addColumns(grad);
-    out[o + 1] = addColumns(gradCentered);
-    out[o + 2] = addColumns(centered);
+    final int width = Math.min(COLUMNS, (len + 7) & -8); // the columns in use, whole groups of 8
+    out[o] = addColumns(grad, width);
+    out[o + 1] = addColumns(gradCentered, width);
+    out[o + 2] = addColumns(centered, width);
   }
 
   /**
-   * Adds the 64-value blocks at {@code first} and {@code second} into the columns, the first
-   * block's terms before the second's (see {@link #backwardSumsColumns}).
+   * Adds the runs of {@code count <= 64} values at {@code first} and {@code second} into columns
+   * 0 to {@code count - 1}, the first run's terms before the second's (see {@link
+   * #backwardSumsColumns}).
    */
-  private static void addTwoBlocks(float[] x, float[] dy, int first, int second, double pivot,
-      double[] grad, double[] gradCentered, double[] centered) {
-    for (int j = 0; j < COLUMNS; j++) {
-      double c0 = x[first + j] - pivot; // exact in double when the pivot is a float
+  private static void addTwoRuns(float[] x, float[] dy, int first, int second, int count,
+      double pivot, double[] grad, double[] gradCentered, double[] centered) {
+    for (int j = 0; j < count; j++) {
+      double c0 = x[first + j] - pivot;
       double c1 = x[second + j] - pivot;
       double g0 = dy[first + j];
       double g1 = dy[second + j];

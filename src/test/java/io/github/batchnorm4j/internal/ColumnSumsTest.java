@@ -14,16 +14,17 @@ import org.junit.jupiter.params.provider.ValueSource;
  * -Dbatchnorm4j.scalarElementwise=double}, which the JDK 17 test run sets in an execution of its
  * own): two 64-value blocks per column update (of one plane, or of two planes of one block each)
  * must give the bits of one block per update, the order the class comment documents, and the sums
- * must stay within double rounding of the exact ones. The run lengths cover one block, a pair, a
- * pair and an odd block, and each with a tail shorter than a block (shorter runs take four
- * accumulators instead); the planes sit apart, as channels of NCHW data do.
+ * must stay within double rounding of the exact ones; so must the runs of 8 to 63 values, two
+ * planes per update. The run lengths cover one block, a pair, a pair and an odd block, and each
+ * with a tail shorter than a block, and runs shorter than a block (runs of fewer than 8 values
+ * take four accumulators instead); the planes sit apart, as channels of NCHW data do.
  */
 class ColumnSumsTest {
 
   private static final int COLUMNS = ScalarKernels.COLUMNS;
 
   @ParameterizedTest(name = "planes of {0} values")
-  @ValueSource(ints = {64, 65, 128, 130, 192, 196, 200, 256, 784, 3136})
+  @ValueSource(ints = {8, 9, 16, 25, 36, 49, 63, 64, 65, 128, 130, 192, 196, 200, 256, 784, 3136})
   void pairedBlocksGiveTheBitsOfOneBlockAtATime(int len) {
     assumeTrue(ScalarKernels.WIDE, "the column path runs on JDK 25 or with the double path forced");
     int planes = 9; // for planes of one block: four pairs of planes, then one on its own
@@ -72,7 +73,11 @@ class ColumnSumsTest {
     }
   }
 
-  /** The documented order: column j takes value j of every block, block after block, by fma. */
+  /**
+   * The documented order: column j takes value j of every block, block after block, by fma; the
+   * columns are then added into eight sums, column j into sum j % 8 in column order, and those
+   * pairwise.
+   */
   private static double[] oneBlockAtATime(float[] x, float[] dy, int base, int stride, int planes,
       int len, double pivot) {
     double[][] columns = new double[3][COLUMNS];
@@ -88,9 +93,12 @@ class ColumnSumsTest {
     }
     double[] sums = new double[3];
     for (int k = 0; k < 3; k++) {
+      double[] eight = new double[8];
       for (int j = 0; j < COLUMNS; j++) {
-        sums[k] += columns[k][j];
+        eight[j % 8] += columns[k][j];
       }
+      sums[k] = ((eight[0] + eight[1]) + (eight[2] + eight[3]))
+          + ((eight[4] + eight[5]) + (eight[6] + eight[7]));
     }
     return sums;
   }
