@@ -525,15 +525,21 @@ public final class ScalarKernels extends KernelOps {
   /**
    * {@link #backwardSums} without the ReLU mask in columns, as {@link #shiftedSumsColumns}, with
    * {@code sum g (x - P)} accumulated by {@code Math.fma} (the product is then not rounded on its
-   * own). Two 64-value blocks go into the columns per update, the second block's terms added after
-   * the first's: the same operations in the same order as one block per update, so the same bits,
-   * with half the column loads and stores, which bound this loop; planes of at most one block
-   * (from {@link #SHORT_COLUMNS} values, 3 x 3 to 8 x 8) pair a plane's run with the next plane's
-   * the same way, into the first {@code len} columns. C2 of JDK 25 vectorizes this
-   * form: 3.2 values/ns on data in L2 against 2.6 for one block per update, one thread (a probe
-   * of 2026-12-07, docs/kernels.md). It does not vectorize the same loop written {@code gc[j] +=
-   * g0 * c0 + g1 * c1} (BackwardColumnsHarness's "two blocks +=", 0.7 to 0.85 values/ns), nor
-   * one with four blocks per update (0.8 to 1.1).
+   * own), two runs per column update. The planes go in pairs: value j of block b of plane p and
+   * then of plane p + 1 go into column j in one update, block after block, then the two tails
+   * (the last {@code len % 64} values, which is the whole plane below 64 values, down to {@link
+   * #SHORT_COLUMNS}) the same way into the first columns; the last plane of an odd count takes
+   * two of its own blocks per update, then its odd block and its tail. A fixed order, so the same
+   * bits for the same unit, whatever the threads. Two runs per update halve the column loads and
+   * stores, which bound this loop, and C2 of JDK 25 vectorizes the update written {@code grad[j]
+   * = grad[j] + g0 + g1}, {@code gc[j] = fma(g1, c1, fma(g0, c0, gc[j]))}: 3.2 values/ns on data
+   * in L2 against 2.6 for one block per update, one thread (a probe of 2026-12-07,
+   * docs/kernels.md). It does not vectorize the same loop written {@code gc[j] += g0 * c0 + g1 *
+   * c1} (BackwardColumnsHarness's "two blocks +=", 0.7 to 0.85 values/ns), nor one with four
+   * blocks per update (0.8 to 1.1). Pairing planes rather than the blocks of one plane also pairs
+   * the odd block and the tail: the sums pass of (32, 256, 14, 14) (196-value planes, three
+   * blocks and a tail of 4) took 721 to 777 µs against 900 to 930 (one thread, JDK 25, two JVMs
+   * each).
    */
   private static void backwardSumsColumns(float[] x, float[] dy, int base, int stride, int planes,
       int len, double pivot, double[] out, int o) {
@@ -544,19 +550,20 @@ public final class ScalarKernels extends KernelOps {
     final int blocks = len - len % COLUMNS;
     int p = 0;
     int start = base;
-    // Planes of one block or less: the runs of two planes per update, the first plane's terms
-    // first, so again the order of one plane at a time (planes of 7 x 7 or 8 x 8 values). The
-    // count a constant for whole blocks: C2 then knows the trip count.
-    if (len == COLUMNS) {
-      for (; p + 1 < planes; p += 2, start += 2 * stride) {
-        addTwoRuns(x, dy, start, start + stride, COLUMNS, pivot, grad, gradCentered, centered);
+    // Two planes at a time, block by block: the blocks at the same place in the two planes share
+    // an update, the first plane's terms first, then the two tails the same way.
+    for (; p + 1 < planes; p += 2, start += 2 * stride) {
+      final int second = start + stride;
+      for (int b = 0; b < blocks; b += COLUMNS) {
+        addTwoRuns(x, dy, start + b, second + b, COLUMNS, pivot, grad, gradCentered, centered);
       }
-    } else if (len < COLUMNS) {
-      for (; p + 1 < planes; p += 2, start += 2 * stride) {
-        addTwoRuns(x, dy, start, start + stride, len, pivot, grad, gradCentered, centered);
+      if (blocks < len) {
+        addTwoRuns(x, dy, start + blocks, second + blocks, len - blocks, pivot, grad,
+            gradCentered, centered);
       }
     }
-    for (; p < planes; p++, start += stride) {
+    // The last plane of an odd count: two blocks of it per update, then its odd block and tail.
+    if (p < planes) {
       final int blocksEnd = start + blocks;
       int i = start;
       for (; i <= blocksEnd - 2 * COLUMNS; i += 2 * COLUMNS) {

@@ -12,12 +12,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 /**
  * The scalar kernels' training-backward sums on the column path (JDK 25 and later, or {@code
  * -Dbatchnorm4j.scalarElementwise=double}, which the JDK 17 test run sets in an execution of its
- * own): two 64-value blocks per column update (of one plane, or of two planes of one block each)
- * must give the bits of one block per update, the order the class comment documents, and the sums
- * must stay within double rounding of the exact ones; so must the runs of 8 to 63 values, two
- * planes per update. The run lengths cover one block, a pair, a pair and an odd block, and each
- * with a tail shorter than a block, and runs shorter than a block (runs of fewer than 8 values
- * take four accumulators instead); the planes sit apart, as channels of NCHW data do.
+ * own): the runs of two planes per column update, block by block, and two blocks per update for
+ * the last plane of an odd count, must give the bits of the order the method's comment documents,
+ * and the sums must stay within double rounding of the exact ones. The run lengths cover runs
+ * shorter than a block (from 8 values; shorter runs take four accumulators instead), one block, a
+ * pair, a pair and an odd block, and each with a tail shorter than a block; the planes sit apart,
+ * as channels of NCHW data do.
  */
 class ColumnSumsTest {
 
@@ -25,9 +25,9 @@ class ColumnSumsTest {
 
   @ParameterizedTest(name = "planes of {0} values")
   @ValueSource(ints = {8, 9, 16, 25, 36, 49, 63, 64, 65, 128, 130, 192, 196, 200, 256, 784, 3136})
-  void pairedBlocksGiveTheBitsOfOneBlockAtATime(int len) {
+  void columnSumsFollowTheDocumentedOrder(int len) {
     assumeTrue(ScalarKernels.WIDE, "the column path runs on JDK 25 or with the double path forced");
-    int planes = 9; // for planes of one block: four pairs of planes, then one on its own
+    int planes = 9; // four pairs of planes, then one on its own
     int gap = 5;
     SplittableRandom rnd = TestData.rng(31L * len);
     float[] x = new float[gap + planes * (len + gap)]; // the first plane starts at gap
@@ -44,8 +44,8 @@ class ColumnSumsTest {
     double[] out = new double[3];
     ScalarKernels.INSTANCE.backwardSums(x, dy, null, gap, len + gap, planes, len, pivot, out, 0);
 
-    double[] oneBlock = oneBlockAtATime(x, dy, gap, len + gap, planes, len, pivot);
-    assertThat(out).as("len " + len).containsExactly(oneBlock);
+    double[] documented = documentedOrder(x, dy, gap, len + gap, planes, len, pivot);
+    assertThat(out).as("len " + len).containsExactly(documented);
 
     // The exact sums, in BigDecimal (x - pivot is not exact in double: the pivot is no float).
     BigDecimal[] exactSums = {BigDecimal.ZERO, BigDecimal.ZERO, BigDecimal.ZERO};
@@ -74,21 +74,27 @@ class ColumnSumsTest {
   }
 
   /**
-   * The documented order: column j takes value j of every block, block after block, by fma; the
-   * columns are then added into eight sums, column j into sum j % 8 in column order, and those
-   * pairwise.
+   * The documented order: the planes in pairs, and for each pair, block by block (the tail last),
+   * value j of the block of the first plane and then of the second into column j by fma; the last
+   * plane of an odd count block by block; the columns then added into eight sums, column j into
+   * sum j % 8 in column order, and those pairwise.
    */
-  private static double[] oneBlockAtATime(float[] x, float[] dy, int base, int stride, int planes,
-      int len, double pivot) {
+  private static double[] documentedOrder(float[] x, float[] dy, int base, int stride,
+      int planes, int len, double pivot) {
     double[][] columns = new double[3][COLUMNS];
-    for (int p = 0; p < planes; p++) {
-      for (int i = 0; i < len; i++) {
-        int at = base + p * stride + i;
-        int j = i % COLUMNS;
-        double c = x[at] - pivot;
-        columns[0][j] += dy[at];
-        columns[1][j] = Math.fma(dy[at], c, columns[1][j]);
-        columns[2][j] += c;
+    for (int p = 0; p < planes; p += 2) {
+      int pairEnd = Math.min(planes, p + 2);
+      for (int block = 0; block < len; block += COLUMNS) {
+        for (int q = p; q < pairEnd; q++) {
+          for (int i = block; i < Math.min(len, block + COLUMNS); i++) {
+            int at = base + q * stride + i;
+            int j = i - block;
+            double c = x[at] - pivot;
+            columns[0][j] += dy[at];
+            columns[1][j] = Math.fma(dy[at], c, columns[1][j]);
+            columns[2][j] += c;
+          }
+        }
       }
     }
     double[] sums = new double[3];
