@@ -551,7 +551,18 @@ public final class ScalarKernels extends KernelOps {
     int p = 0;
     int start = base;
     // Two planes at a time, block by block: the blocks at the same place in the two planes share
-    // an update, the first plane's terms first, then the two tails the same way.
+    // an update, the first plane's terms first, then the two tails the same way. Planes of one
+    // block or less have loops of their own, in the same order: inside the loop over the blocks,
+    // planes of 8 x 8 values ran 1.07 times as long (JMH, three rounds).
+    if (len == COLUMNS) {
+      for (; p + 1 < planes; p += 2, start += 2 * stride) {
+        addTwoRuns(x, dy, start, start + stride, COLUMNS, pivot, grad, gradCentered, centered);
+      }
+    } else if (len < COLUMNS) {
+      for (; p + 1 < planes; p += 2, start += 2 * stride) {
+        addTwoRuns(x, dy, start, start + stride, len, pivot, grad, gradCentered, centered);
+      }
+    }
     for (; p + 1 < planes; p += 2, start += 2 * stride) {
       final int second = start + stride;
       for (int b = 0; b < blocks; b += COLUMNS) {
