@@ -550,29 +550,26 @@ public final class ScalarKernels extends KernelOps {
     final int blocks = len - len % COLUMNS;
     int p = 0;
     int start = base;
-    // Two planes at a time, block by block: the blocks at the same place in the two planes share
-    // an update, the first plane's terms first, then the two tails the same way. Planes of one
-    // block or less have loops of their own, in the same order: inside the loop over the blocks,
-    // planes of 8 x 8 values ran 1.07 times as long (JMH, three rounds).
+    // Two planes at a time, the first plane's terms first. Planes of one block or less in loops
+    // of their own here, the longer ones block by block in a method of their own: with all three
+    // loops in this method, the backward of (128, 32, 8, 8) at one thread took 1.07 to 1.11 times
+    // the time of the build before the longer planes were paired (JMH, 5 forks, three rounds each
+    // of two builds; C2 inlined the same calls, so our guess is the code's layout); split so,
+    // 1.03 (two rounds).
+    final int pairs = planes / 2;
     if (len == COLUMNS) {
-      for (; p + 1 < planes; p += 2, start += 2 * stride) {
+      for (; p < pairs; p++, start += 2 * stride) {
         addTwoRuns(x, dy, start, start + stride, COLUMNS, pivot, grad, gradCentered, centered);
       }
     } else if (len < COLUMNS) {
-      for (; p + 1 < planes; p += 2, start += 2 * stride) {
+      for (; p < pairs; p++, start += 2 * stride) {
         addTwoRuns(x, dy, start, start + stride, len, pivot, grad, gradCentered, centered);
       }
+    } else {
+      addPlanePairs(x, dy, start, stride, pairs, len, pivot, grad, gradCentered, centered);
+      start += 2 * pairs * stride;
     }
-    for (; p + 1 < planes; p += 2, start += 2 * stride) {
-      final int second = start + stride;
-      for (int b = 0; b < blocks; b += COLUMNS) {
-        addTwoRuns(x, dy, start + b, second + b, COLUMNS, pivot, grad, gradCentered, centered);
-      }
-      if (blocks < len) {
-        addTwoRuns(x, dy, start + blocks, second + blocks, len - blocks, pivot, grad,
-            gradCentered, centered);
-      }
-    }
+    p = 2 * pairs;
     // The last plane of an odd count: two blocks of it per update, then its odd block and tail.
     if (p < planes) {
       final int blocksEnd = start + blocks;
@@ -589,6 +586,26 @@ public final class ScalarKernels extends KernelOps {
     out[o] = addColumns(grad, width);
     out[o + 1] = addColumns(gradCentered, width);
     out[o + 2] = addColumns(centered, width);
+  }
+
+  /**
+   * Adds {@code pairs} pairs of planes of {@code len > 64} values from {@code start} into the
+   * columns: block by block, the block of the first plane of a pair and the block at the same
+   * place of the second in one update, then the two tails (see {@link #backwardSumsColumns}).
+   */
+  private static void addPlanePairs(float[] x, float[] dy, int start, int stride, int pairs,
+      int len, double pivot, double[] grad, double[] gradCentered, double[] centered) {
+    final int blocks = len - len % COLUMNS;
+    for (int q = 0; q < pairs; q++, start += 2 * stride) {
+      final int second = start + stride;
+      for (int b = 0; b < blocks; b += COLUMNS) {
+        addTwoRuns(x, dy, start + b, second + b, COLUMNS, pivot, grad, gradCentered, centered);
+      }
+      if (blocks < len) {
+        addTwoRuns(x, dy, start + blocks, second + blocks, len - blocks, pivot, grad,
+            gradCentered, centered);
+      }
+    }
   }
 
   /**
