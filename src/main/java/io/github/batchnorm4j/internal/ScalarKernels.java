@@ -548,7 +548,6 @@ public final class ScalarKernels extends KernelOps {
     final double[] gradCentered = columns[1];
     final double[] centered = columns[2];
     final int blocks = len - len % COLUMNS;
-    int p = 0;
     int start = base;
     // Two planes at a time, the first plane's terms first. Planes of one block or less in loops
     // of their own here, the longer ones block by block in a method of their own: with all three
@@ -558,20 +557,19 @@ public final class ScalarKernels extends KernelOps {
     // 1.03 (two rounds).
     final int pairs = planes / 2;
     if (len == COLUMNS) {
-      for (; p < pairs; p++, start += 2 * stride) {
+      for (int q = 0; q < pairs; q++, start += 2 * stride) {
         addTwoRuns(x, dy, start, start + stride, COLUMNS, pivot, grad, gradCentered, centered);
       }
     } else if (len < COLUMNS) {
-      for (; p < pairs; p++, start += 2 * stride) {
+      for (int q = 0; q < pairs; q++, start += 2 * stride) {
         addTwoRuns(x, dy, start, start + stride, len, pivot, grad, gradCentered, centered);
       }
     } else {
       addPlanePairs(x, dy, start, stride, pairs, len, pivot, grad, gradCentered, centered);
       start += 2 * pairs * stride;
     }
-    p = 2 * pairs;
     // The last plane of an odd count: two blocks of it per update, then its odd block and tail.
-    if (p < planes) {
+    if (planes % 2 == 1) {
       final int blocksEnd = start + blocks;
       int i = start;
       for (; i <= blocksEnd - 2 * COLUMNS; i += 2 * COLUMNS) {
@@ -616,7 +614,7 @@ public final class ScalarKernels extends KernelOps {
   private static void addTwoRuns(float[] x, float[] dy, int first, int second, int count,
       double pivot, double[] grad, double[] gradCentered, double[] centered) {
     for (int j = 0; j < count; j++) {
-      double c0 = x[first + j] - pivot;
+      double c0 = x[first + j] - pivot; // exact in double when the pivot is a float
       double c1 = x[second + j] - pivot;
       double g0 = dy[first + j];
       double g1 = dy[second + j];
