@@ -2,6 +2,7 @@ package io.github.batchnorm4j.bench;
 
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.MethodHandles;
+import java.lang.invoke.MethodType;
 import java.lang.reflect.Method;
 import java.net.URL;
 import java.net.URLClassLoader;
@@ -152,6 +153,6 @@ public final class InterleavedAB {
       default:
         throw new IllegalArgumentException("pass must be fwd, eval or bwd, got " + pass);
     }
-    return run.asType(java.lang.invoke.MethodType.methodType(void.class));
+    return run.asType(MethodType.methodType(void.class));
   }
 }
