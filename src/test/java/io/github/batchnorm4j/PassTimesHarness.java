@@ -21,7 +21,8 @@ import java.util.SplittableRandom;
  * </pre>
  *
  * The first argument is the thread count (0: the defaults, {@code new BatchNorm2d(C)}); the
- * others are N x C x H x W shapes. Data as in the JMH benchmarks: x from N(0.5, 1), gamma
+ * others are N x C x H x W shapes. {@code -Drelu=true} times the modules with the fused ReLU
+ * ({@code activation(Activation.RELU)}) instead. Data as in the JMH benchmarks: x from N(0.5, 1), gamma
  * 1.5 + 0.01 c, beta -0.25.
  */
 public final class PassTimesHarness {
@@ -67,10 +68,11 @@ public final class PassTimesHarness {
       awaitWarmUp();
       double forward = time(() -> train.forward(x, y));
       double evalForward = time(() -> eval.forward(x, y));
+      train.forward(x, y); // the ReLU mask the backward reads
       double backward = time(() -> train.backward(dy, dx));
       System.out.printf(Locale.ROOT,
-          "%-14s threads=%d  training forward %8.1f  eval forward %8.1f  training backward %8.1f"
-              + " us  (%s)%n", s, threads, forward, evalForward, backward,
+          "%-14s threads=%d%s  training forward %8.1f  eval forward %8.1f  training backward %8.1f"
+              + " us  (%s)%n", s, threads, RELU ? " relu" : "", forward, evalForward, backward,
           KernelInfo.current().implementation());
     }
   }
@@ -83,7 +85,14 @@ public final class PassTimesHarness {
     }
   }
 
+  private static final boolean RELU = Boolean.getBoolean("relu");
+
   private static BatchNorm2d module(int channels, int threads) {
+    if (RELU) {
+      BatchNorm.Builder<BatchNorm2d> builder =
+          BatchNorm2d.builder(channels).activation(Activation.RELU);
+      return (threads == 0 ? builder : builder.threads(threads)).build();
+    }
     return threads == 0 ? new BatchNorm2d(channels)
         : BatchNorm2d.builder(channels).threads(threads).build();
   }
