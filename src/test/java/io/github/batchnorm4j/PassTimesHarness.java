@@ -68,7 +68,8 @@ public final class PassTimesHarness {
       awaitWarmUp();
       double forward = time(() -> train.forward(x, y));
       double evalForward = time(() -> eval.forward(x, y));
-      train.forward(x, y); // the ReLU mask the backward reads
+      // eval.forward wrote y, which the training backward reads as its ReLU mask: refresh it
+      train.forward(x, y);
       double backward = time(() -> train.backward(dy, dx));
       System.out.printf(Locale.ROOT,
           "%-14s threads=%d%s  training forward %8.1f  eval forward %8.1f  training backward %8.1f"

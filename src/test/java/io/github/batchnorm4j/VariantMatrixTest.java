@@ -154,6 +154,89 @@ class VariantMatrixTest {
         tolerance(maxAbs(evalBack.dBias()) + 1, m));
   }
 
+  static Stream<Arguments> masks() {
+    List<Arguments> args = new ArrayList<>();
+    for (String impl : TestData.implementations()) {
+      for (Layout layout : Layout.values()) {
+        // plane lengths below a vector, a vector and a tail, one and several blocks of 64
+        for (int[] shape : new int[][] {{40, 6, 3}, {8, 5, 49}, {6, 4, 64}, {4, 3, 197}}) {
+          args.add(Arguments.of(impl, layout, shape[0], shape[1], shape[2]));
+        }
+      }
+    }
+    return args.stream();
+  }
+
+  /**
+   * The fused ReLU's mask as PyTorch's {@code threshold_backward} applies it: where the output is
+   * {@code <= 0} (+0, -0, negative) the gradient is exactly 0 even when dy is NaN or infinite, and
+   * a NaN output (of either sign) passes dy. So the backward's bits must not change when dy is
+   * replaced by non-finite values where the mask is 0, nor when a NaN output is replaced by a
+   * positive one. A mask applied by multiplying (NaN * 0 = NaN) fails the first; a mask that reads
+   * the sign bit alone fails the second.
+   */
+  @ParameterizedTest(name = "{0} {1} ({2}, {3}, {4})")
+  @MethodSource("masks")
+  void theReluMaskZeroesNonFiniteGradientsAndPassesNaNOutputs(String impl, Layout layout, int n,
+      int c, int s) {
+    KernelOps ops = TestData.kernels(impl);
+    boolean last = layout == Layout.CHANNELS_LAST;
+    SplittableRandom rnd = TestData.rng(77L * n + s);
+    int numel = n * c * s;
+    float[] x = TestData.gaussian(rnd, numel, 1, 0);
+    float[] dy = TestData.gaussian(rnd, numel, 1, 0);
+    float[] weight = TestData.gaussian(rnd, c, 0.5, 1);
+    float[] mean = TestData.gaussian(rnd, c, 0.1, 0);
+    float[] invStd = new float[c];
+    float[] runningVar = new float[c];
+    Arrays.fill(invStd, 1.25f);
+    Arrays.fill(runningVar, 0.64f);
+    // A ReLU output of every kind: masked (+0, -0, negative, -infinity), passing (positive,
+    // subnormal, +infinity) and NaN of both signs, which passes.
+    float[] kinds = {0f, -0f, -1.5f, Float.NEGATIVE_INFINITY, 0.75f, Float.MIN_VALUE,
+        Float.POSITIVE_INFINITY, Float.NaN, Float.intBitsToFloat(0xffc00000)};
+    float[] output = new float[numel];
+    float[] noNaN = new float[numel]; // NaN outputs replaced by a positive value
+    float[] poisoned = dy.clone(); // dy non-finite where the mask is 0
+    float[] zeroed = dy.clone(); // dy 0 there
+    float[] poison = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY};
+    for (int i = 0; i < numel; i++) {
+      float o = kinds[rnd.nextInt(kinds.length)];
+      output[i] = o;
+      noNaN[i] = Float.isNaN(o) ? 2f : o;
+      if (o <= 0f) {
+        poisoned[i] = poison[rnd.nextInt(poison.length)];
+        zeroed[i] = 0f;
+      }
+    }
+    float[][] expected = backwards(ops, last, n, c, s, x, noNaN, zeroed, weight, mean, invStd,
+        runningVar);
+    float[][] actual = backwards(ops, last, n, c, s, x, output, poisoned, weight, mean, invStd,
+        runningVar);
+    String[] names = {"dx", "dgamma", "dbeta", "eval dx", "eval dgamma", "eval dbeta"};
+    for (int k = 0; k < names.length; k++) {
+      assertBitwiseEqual(impl + " " + names[k], actual[k], expected[k]);
+    }
+  }
+
+  /** The training and the eval backward with the ReLU mask of {@code output}, on two threads. */
+  private static float[][] backwards(KernelOps ops, boolean last, int n, int c, int s, float[] x,
+      float[] output, float[] dy, float[] weight, float[] mean, float[] invStd,
+      float[] runningVar) {
+    int numel = x.length;
+    float[] dx = new float[numel];
+    float[] weightGrad = new float[c];
+    float[] biasGrad = new float[c];
+    BatchNormKernels.backwardTraining(ops, n, c, s, last, x, output, dy, dx, weight, mean,
+        invStd, weightGrad, biasGrad, 2, PassOrder.AUTO);
+    float[] dxEval = new float[numel];
+    float[] weightGradEval = new float[c];
+    float[] biasGradEval = new float[c];
+    BatchNormKernels.backwardInference(ops, n, c, s, last, x, output, dy, dxEval, weight, mean,
+        runningVar, EPS, weightGradEval, biasGradEval, 2);
+    return new float[][] {dx, weightGrad, biasGrad, dxEval, weightGradEval, biasGradEval};
+  }
+
   private static Results run(KernelOps ops, boolean last, boolean relu, boolean unbiased, int n,
       int c, int s, float[] x, float[] dy, float[] weight, float[] bias, int threads) {
     return run(ops, last, relu, unbiased, n, c, s, x, dy, weight, bias, threads, PassOrder.AUTO);

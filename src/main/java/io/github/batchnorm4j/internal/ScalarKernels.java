@@ -25,13 +25,15 @@ import java.lang.invoke.MethodType;
  * in eight float accumulators each, emptied into double every {@link KernelOps#FLOAT_BLOCK} terms,
  * as the Vector API kernels' float lanes are ({@link #backwardSumsFloat}).
  *
- * <p>Where these loops stay scalar, an accumulation is written {@code s = Math.fma(1, t, s)}:
- * the same sum as {@code s + t}, bit for bit (the product by 1 is exact and the fma rounds once),
- * but an FMA instruction, which the CPU issues on other ports than its adds. The unvectorized
- * sums are bound by their adds and conversions, which share the add ports, so moving the
- * accumulations over made the JDK 17 statistics pass 1.15 to 1.2 times and the backward sums 1.05
- * to 1.15 times faster on planes of 64 and 784 values (docs/kernels.md). C2 does not fold
- * {@code fma(1, t, s)} back into an add.
+ * <p>In the unrolled main loops of the scalar sums ({@link #shiftedSums}, {@link #backwardSums}
+ * and {@link #backwardSumsFloat}) an accumulation is written {@code s = Math.fma(1, t, s)}: the
+ * same sum as {@code s + t}, bit for bit (the product by 1 is exact and the fma rounds once), but
+ * an FMA instruction, which C2 does not fold back into an add. On AMD's Zen cores (this project's
+ * benchmark machine) FMAs issue on other ports than adds; these unvectorized sums are bound by
+ * their adds, subtractions and float-to-double conversions, which share the add ports, so moving
+ * the accumulations over made the JDK 17 statistics and backward sums 1.1 to 1.2 times faster on
+ * planes of 64 and 784 values (docs/kernels.md). Where adds and FMAs share their ports (Intel's
+ * cores since Skylake) it should gain nothing and cost nothing.
  *
  * <h2>Elementwise: float arithmetic</h2>
  * C2 of JDK 17 does not vectorize the widening of float data to double (such a loop ran 8 to 9 times
