@@ -20,7 +20,7 @@ import java.util.SplittableRandom;
  *     io.github.batchnorm4j.PassTimesHarness 1 8x512x7x7 64x16x28x28
  * </pre>
  *
- * The first argument is the thread count (0: the defaults, {@code new BatchNorm2d(C)}); the
+ * The first argument is the thread count (0: the defaults, {@code builder(C).build()}); the
  * others are N x C x H x W shapes. {@code -Drelu=true} times the modules with the fused ReLU
  * ({@code activation(Activation.RELU)}) instead. Data as in the JMH benchmarks: x from N(0.5, 1), gamma
  * 1.5 + 0.01 c, beta -0.25.
@@ -88,14 +88,13 @@ public final class PassTimesHarness {
 
   private static final boolean RELU = Boolean.getBoolean("relu");
 
+  /** {@return a module with no builder setting but the fused ReLU ({@link #RELU}) and threads} */
   private static BatchNorm2d module(int channels, int threads) {
+    BatchNorm.Builder<BatchNorm2d> builder = BatchNorm2d.builder(channels);
     if (RELU) {
-      BatchNorm.Builder<BatchNorm2d> builder =
-          BatchNorm2d.builder(channels).activation(Activation.RELU);
-      return (threads == 0 ? builder : builder.threads(threads)).build();
+      builder = builder.activation(Activation.RELU);
     }
-    return threads == 0 ? new BatchNorm2d(channels)
-        : BatchNorm2d.builder(channels).threads(threads).build();
+    return (threads == 0 ? builder : builder.threads(threads)).build();
   }
 
   /** {@return the median over 15 rounds of the time per call, in µs} */

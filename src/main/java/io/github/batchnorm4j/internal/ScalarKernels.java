@@ -26,9 +26,9 @@ import java.lang.invoke.MethodType;
  * as the Vector API kernels' float lanes are ({@link #backwardSumsFloat}).
  *
  * <p>In the unrolled main loops of the scalar sums ({@link #shiftedSums}, {@link #backwardSums}
- * and {@link #backwardSumsFloat}) an accumulation is written {@code s = Math.fma(1, t, s)}: the
- * same sum as {@code s + t}, bit for bit (the product by 1 is exact and the fma rounds once), but
- * an FMA instruction, which C2 does not fold back into an add. On AMD's Zen cores (this project's
+ * and {@link #backwardSumsFloat}) an accumulation is written {@code s = plus(s, t)}, that is
+ * {@code Math.fma(1, t, s)}: the same sum as {@code s + t}, bit for bit (the product by 1 is exact
+ * and the fma rounds once), but an FMA instruction, which C2 does not fold back into an add. On AMD's Zen cores (this project's
  * benchmark machine) FMAs issue on other ports than adds; these unvectorized sums are bound by
  * their adds, subtractions and float-to-double conversions, which share the add ports, so moving
  * the accumulations over made the JDK 17 statistics and backward sums 1.1 to 1.2 times faster on
@@ -160,15 +160,14 @@ public final class ScalarKernels extends KernelOps {
       int i = start;
       for (; i <= end - 4; i += 4) {
         double a = x[i] - shift, b = x[i + 1] - shift, c = x[i + 2] - shift, d = x[i + 3] - shift;
-        // fma(1, t, s) is s + t, bit for bit, on the FMA ports (see the class comment)
-        s0 = Math.fma(1.0, a, s0);
-        s1 = Math.fma(1.0, b, s1);
-        s2 = Math.fma(1.0, c, s2);
-        s3 = Math.fma(1.0, d, s3);
-        q0 = Math.fma(1.0, a * a, q0);
-        q1 = Math.fma(1.0, b * b, q1);
-        q2 = Math.fma(1.0, c * c, q2);
-        q3 = Math.fma(1.0, d * d, q3);
+        s0 = plus(s0, a);
+        s1 = plus(s1, b);
+        s2 = plus(s2, c);
+        s3 = plus(s3, d);
+        q0 = plus(q0, a * a);
+        q1 = plus(q1, b * b);
+        q2 = plus(q2, c * c);
+        q3 = plus(q3, d * d);
       }
       for (; i < end; i++) {
         double a = x[i] - shift;
@@ -426,19 +425,18 @@ public final class ScalarKernels extends KernelOps {
         double cc = x[i + 2] - pivot, cd = x[i + 3] - pivot;
         double ga = gradient(dy, reluOutput, i), gb = gradient(dy, reluOutput, i + 1);
         double gc = gradient(dy, reluOutput, i + 2), gd = gradient(dy, reluOutput, i + 3);
-        // fma(1, t, s) is s + t, bit for bit, on the FMA ports (see the class comment)
-        g0 = Math.fma(1.0, ga, g0);
-        g1 = Math.fma(1.0, gb, g1);
-        g2 = Math.fma(1.0, gc, g2);
-        g3 = Math.fma(1.0, gd, g3);
-        d0 = Math.fma(1.0, ga * ca, d0);
-        d1 = Math.fma(1.0, gb * cb, d1);
-        d2 = Math.fma(1.0, gc * cc, d2);
-        d3 = Math.fma(1.0, gd * cd, d3);
-        c0 = Math.fma(1.0, ca, c0);
-        c1 = Math.fma(1.0, cb, c1);
-        c2 = Math.fma(1.0, cc, c2);
-        c3 = Math.fma(1.0, cd, c3);
+        g0 = plus(g0, ga);
+        g1 = plus(g1, gb);
+        g2 = plus(g2, gc);
+        g3 = plus(g3, gd);
+        d0 = plus(d0, ga * ca);
+        d1 = plus(d1, gb * cb);
+        d2 = plus(d2, gc * cc);
+        d3 = plus(d3, gd * cd);
+        c0 = plus(c0, ca);
+        c1 = plus(c1, cb);
+        c2 = plus(c2, cc);
+        c3 = plus(c3, cd);
       }
       for (; i < end; i++) {
         double ca = x[i] - pivot;
@@ -500,11 +498,10 @@ public final class ScalarKernels extends KernelOps {
           float gc = gradient(dy, reluOutput, i + 2), gd = gradient(dy, reluOutput, i + 3);
           float ge = gradient(dy, reluOutput, i + 4), gf = gradient(dy, reluOutput, i + 5);
           float gg = gradient(dy, reluOutput, i + 6), gh = gradient(dy, reluOutput, i + 7);
-          // fma(1, t, s) is s + t, bit for bit, on the FMA ports (see the class comment)
-          g0 = Math.fma(1.0, (double) ga + gb, g0);
-          g1 = Math.fma(1.0, (double) gc + gd, g1);
-          g2 = Math.fma(1.0, (double) ge + gf, g2);
-          g3 = Math.fma(1.0, (double) gg + gh, g3);
+          g0 = plus(g0, (double) ga + gb);
+          g1 = plus(g1, (double) gc + gd);
+          g2 = plus(g2, (double) ge + gf);
+          g3 = plus(g3, (double) gg + gh);
           d0 = Math.fma(ga, ca, d0);
           d1 = Math.fma(gb, cb, d1);
           d2 = Math.fma(gc, cc, d2);
@@ -513,14 +510,14 @@ public final class ScalarKernels extends KernelOps {
           d5 = Math.fma(gf, cf, d5);
           d6 = Math.fma(gg, cg, d6);
           d7 = Math.fma(gh, ch, d7);
-          c0 = Math.fma(1f, ca, c0);
-          c1 = Math.fma(1f, cb, c1);
-          c2 = Math.fma(1f, cc, c2);
-          c3 = Math.fma(1f, cd, c3);
-          c4 = Math.fma(1f, ce, c4);
-          c5 = Math.fma(1f, cf, c5);
-          c6 = Math.fma(1f, cg, c6);
-          c7 = Math.fma(1f, ch, c7);
+          c0 = plus(c0, ca);
+          c1 = plus(c1, cb);
+          c2 = plus(c2, cc);
+          c3 = plus(c3, cd);
+          c4 = plus(c4, ce);
+          c5 = plus(c5, cf);
+          c6 = plus(c6, cg);
+          c7 = plus(c7, ch);
         }
         if (room == 0) {
           sumGradCentered += widenedSum(d0, d1, d2, d3, d4, d5, d6, d7);
@@ -542,6 +539,19 @@ public final class ScalarKernels extends KernelOps {
     sumCentered += widenedSum(c0, c1, c2, c3, c4, c5, c6, c7);
     writeBackwardSums(out, o, (g0 + g1) + (g2 + g3), sumGradCentered, sumCentered, p, pivot,
         planes, len);
+  }
+
+  /**
+   * {@return {@code s + t}, bit for bit, computed as {@code Math.fma(1, t, s)} so that it issues on
+   * the FMA ports (see the class comment)}
+   */
+  private static double plus(double s, double t) {
+    return Math.fma(1.0, t, s);
+  }
+
+  /** {@return {@code s + t}, bit for bit, as {@link #plus(double, double)}} */
+  private static float plus(float s, float t) {
+    return Math.fma(1f, t, s);
   }
 
   /** {@return the eight floats widened and added in double, in a fixed pairwise order} */
@@ -584,6 +594,9 @@ public final class ScalarKernels extends KernelOps {
     // of two builds; C2 inlined the same calls, so our guess is the code's layout); split so,
     // 1.03 (two rounds).
     final int pairs = planes / 2;
+    // Planes of exactly one block (8 x 8) have a loop of their own with the constant count: the
+    // one below with count len made the one-thread backward of (128, 32, 8, 8) 1.07 times slower
+    // (PassTimesHarness 1, JDK 25, three alternating pairs of JVMs: 211-215 µs against 196-201).
     if (len == COLUMNS) {
       for (int q = 0; q < pairs; q++, start += 2 * stride) {
         addTwoRuns(x, dy, start, start + stride, COLUMNS, pivot, grad, gradCentered, centered);
