@@ -6,7 +6,8 @@
 #     and at threads(1) and threads(2);
 #   - PyTorch 2.7.1 through DJL at its own defaults and at 1 and 2 inter-op and intra-op threads
 #     (TorchBatchNorm for the forwards, TorchBackward for the backward);
-#   - the copy bandwidth (Bandwidth.copy) at 1 and 2 threads;
+#   - the copy bandwidth (Bandwidth.copy) at 1 and 2 threads, and the least-arithmetic
+#     elementwise passes (Bandwidth.affine, Bandwidth.dxPass) that bound the training passes;
 # on the five real shapes and the call-overhead shape (2, 4, 2, 2), training forward, eval forward
 # and training backward; 3 forks, 6 x 100 ms warm-up, 5 x 100 ms measured, -prof gc. It builds
 # nothing: build first (benchmarks/README.md).
@@ -87,10 +88,11 @@ fi
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
-# The measured benchmarks: three passes of the library and of PyTorch, and the copy.
+# The measured benchmarks: three passes of the library and of PyTorch, the copy and the
+# elementwise ceilings.
 include=(
   '^io\.github\.batchnorm4j\.bench\.(BatchNorm4jScalar|BatchNorm4jSimd|TorchBatchNorm|TorchBackward)\.(trainForward|evalForward|trainBackward)$'
-  '^io\.github\.batchnorm4j\.bench\.Bandwidth\.copy$'
+  '^io\.github\.batchnorm4j\.bench\.Bandwidth\.(copy|affine|dxPass)$'
 )
 if [ "$smoke" = 1 ]; then
   : "${forks:=1}" "${wi:=2}" "${w:=50ms}" "${i:=3}" "${r:=50ms}" "${shapes:=32x256x14x14,2x4x2x2}"

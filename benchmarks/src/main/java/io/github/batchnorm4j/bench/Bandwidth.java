@@ -23,6 +23,14 @@ import org.openjdk.jmh.infra.BenchmarkParams;
  * size, on 1 or 2 threads (the second thread a persistent spinning helper, like batchnorm4j's
  * workers): {@code copy} is {@link System#arraycopy} (reads n floats, writes n), {@code sum} a SIMD
  * float sum with four accumulators (reads n).
+ *
+ * <p>Two more are ceilings for the 70%-of-copy checks of the training passes: the least arithmetic
+ * an elementwise pass can do, in the widest float lanes, with no statistics before it. {@code
+ * affine} is {@code y = fma(x, a, b)} (reads n, writes n: the copy's own traffic), {@code
+ * dxPass} is {@code dx = fma(dy, a, fma(x, b, c))} (reads 2 n, writes n). A training forward
+ * writes y as {@code affine} does after reading x for its statistics, and a training backward
+ * writes dx as {@code dxPass} does after reading x and dy for its sums, so neither can move its
+ * minimum traffic faster than these move theirs.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -41,6 +49,7 @@ public class Bandwidth {
   public int threads;
 
   private float[] src;
+  private float[] src2;
   private float[] dst;
   private Helper helper;
 
@@ -51,6 +60,7 @@ public class Bandwidth {
     probe = ForkProbe.begin(params);
     int n = BenchShape.parse(shape).numel();
     src = BenchShape.random(3, n, 0.5);
+    src2 = BenchShape.random(4, n, 0.0);
     dst = new float[n];
     if (threads > 1) {
       helper = new Helper();
@@ -94,6 +104,68 @@ public class Bandwidth {
     return s + helper.result;
   }
 
+  @Benchmark
+  public float[] affine() {
+    return split(AFFINE);
+  }
+
+  @Benchmark
+  public float[] dxPass() {
+    return split(DX);
+  }
+
+  private float[] split(int op) {
+    int n = src.length;
+    if (helper == null) {
+      run(op, 0, n);
+    } else {
+      int half = (n / 2) & ~15;
+      helper.submit(op, half, n);
+      run(op, 0, half);
+      helper.await();
+    }
+    return dst;
+  }
+
+  private void run(int op, int from, int to) {
+    if (op == AFFINE) {
+      affine(src, dst, from, to, 1.25f, -0.5f);
+    } else {
+      dxPass(src, src2, dst, from, to, 1.25f, -0.5f, 0.25f);
+    }
+  }
+
+  /** {@code y = fma(x, a, b)} over [from, to). */
+  static void affine(float[] x, float[] y, int from, int to, float a, float b) {
+    FloatVector av = FloatVector.broadcast(SPECIES, a);
+    FloatVector bv = FloatVector.broadcast(SPECIES, b);
+    int l = SPECIES.length();
+    int i = from;
+    for (; i <= to - l; i += l) {
+      FloatVector.fromArray(SPECIES, x, i).fma(av, bv).intoArray(y, i);
+    }
+    for (; i < to; i++) {
+      y[i] = Math.fma(x[i], a, b);
+    }
+  }
+
+  /** {@code dx = fma(dy, a, fma(x, b, c))} over [from, to). */
+  static void dxPass(float[] x, float[] dy, float[] dx, int from, int to, float a, float b,
+      float c) {
+    FloatVector av = FloatVector.broadcast(SPECIES, a);
+    FloatVector bv = FloatVector.broadcast(SPECIES, b);
+    FloatVector cv = FloatVector.broadcast(SPECIES, c);
+    int l = SPECIES.length();
+    int i = from;
+    for (; i <= to - l; i += l) {
+      FloatVector.fromArray(SPECIES, dy, i)
+          .fma(av, FloatVector.fromArray(SPECIES, x, i).fma(bv, cv)).intoArray(dx, i);
+    }
+    for (; i < to; i++) {
+      dx[i] = Math.fma(dy[i], a, Math.fma(x[i], b, c));
+    }
+  }
+
   static float sum(float[] a, int from, int to) {
     FloatVector s0 = FloatVector.zero(SPECIES);
     FloatVector s1 = FloatVector.zero(SPECIES);
@@ -116,6 +188,8 @@ public class Bandwidth {
 
   private static final int COPY = 1;
   private static final int SUM = 2;
+  private static final int AFFINE = 3;
+  private static final int DX = 4;
 
   /** A second thread that spins for work, so that no wake-up latency is measured. */
   private final class Helper extends Thread {
@@ -157,8 +231,10 @@ public class Bandwidth {
         seen = g;
         if (op == COPY) {
           System.arraycopy(src, from, dst, from, to - from);
-        } else {
+        } else if (op == SUM) {
           result = sum(src, from, to);
+        } else {
+          Bandwidth.this.run(op, from, to);
         }
         done = g;
       }

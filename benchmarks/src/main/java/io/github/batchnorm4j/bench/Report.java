@@ -525,6 +525,15 @@ public final class Report {
     return summarize(v, m);
   }
 
+  /**
+   * The elementwise pass of {@code Bandwidth} that moves a training pass's minimum traffic with the
+   * least arithmetic: {@code affine} (x read, y written) for the forward, {@code dxPass} (x and
+   * dy read, dx written) for the backward.
+   */
+  static String ceilingOf(String method) {
+    return method.equals("trainBackward") ? "dxPass" : "affine";
+  }
+
   /** The fraction of the same run's copy bandwidth a benchmark reaches. */
   static double copyFraction(Status st, String cls, String method, String shape, String threads,
       int arrays) {
@@ -776,10 +785,19 @@ public final class Report {
       for (String threads : new String[] {"1", "2"}) {
         for (String shape : new String[] {REAL[0], REAL[1]}) {
           for (String[] p : new String[][] {PASSES[0], PASSES[2]}) {
-            double fr = copyFraction(s, FLAG, p[0], shape, threads, Integer.parseInt(p[2]));
+            int arrays = Integer.parseInt(p[2]);
+            double fr = copyFraction(s, FLAG, p[0], shape, threads, arrays);
+            String value = Double.isNaN(fr) ? "n/a" : f("%.0f%%", 100 * fr);
+            // The ceiling: the same traffic moved by one elementwise pass with no sums before it
+            // (Bandwidth.affine, Bandwidth.dxPass), in runs that measured it.
+            String ceiling = ceilingOf(p[0]);
+            if (run.cell("Bandwidth", ceiling, shape, threads) != null) {
+              value += f(" (`%s` alone: %.0f%%)", ceiling,
+                  100 * copyFraction(s, "Bandwidth", ceiling, shape, threads, arrays));
+            }
             row(t, run.name() + ", with the flag", p[1] + " " + shapeText(shape) + " at "
-                + threadsText(threads) + ": >= 70% of copy", Double.isNaN(fr) ? "n/a"
-                : f("%.0f%%", 100 * fr), Double.isNaN(fr) ? null : fr >= 0.7);
+                + threadsText(threads) + ": >= 70% of copy", value,
+                Double.isNaN(fr) ? null : fr >= 0.7);
           }
         }
       }
@@ -885,9 +903,21 @@ public final class Report {
       Map<Run, Status> st = Map.of(run, new Status(run));
       Status s = st.get(run);
       md.append("## Copy bandwidth\n\n");
+      boolean ceilings = false;
+      for (String shape : shapes) {
+        ceilings |= run.cell("Bandwidth", "affine", shape, "1") != null;
+      }
       StringBuilder t = new StringBuilder("`System.arraycopy` of one tensor's floats (the second "
-          + "thread a spinning helper that copies the other half).\n\n| shape | threads | µs | "
-          + "GB/s (read + write) |\n| --- | ---: | ---: | ---: |\n");
+          + "thread a spinning helper that copies the other half)."
+          + (ceilings ? " `affine` (y = fma(x, a, b): x read, y written) and `dxPass` (dx = "
+              + "fma(dy, a, fma(x, b, c)): x and dy read, dx written) are the least arithmetic an "
+              + "elementwise pass can do, in float SIMD lanes, with the share of the copy they "
+              + "reach counting 2 and 3 arrays as the training forward and backward do: a "
+              + "training pass also reads its input for its sums first, so it cannot go faster."
+              : "")
+          + "\n\n| shape | threads | µs | GB/s (read + write) |"
+          + (ceilings ? " affine µs | % copy | dxPass µs | % copy |" : "") + "\n| --- | ---: | ---: "
+          + "| ---: |" + (ceilings ? " ---: | ---: | ---: | ---: |" : "") + "\n");
       for (String shape : shapes) {
         for (String threads : new String[] {"1", "2"}) {
           double c = s.use("Bandwidth", "copy", shape, threads);
@@ -896,7 +926,16 @@ public final class Report {
           }
           t.append("| ").append(shapeText(shape)).append(" | ").append(threads).append(" | ")
               .append(timeCell(run, "Bandwidth", "copy", shape, threads)).append(" | ")
-              .append(Double.isNaN(c) ? "n/a" : f("%.1f", gbps(shape, 2, c))).append(" |\n");
+              .append(f("%.1f", gbps(shape, 2, c))).append(" |");
+          if (ceilings) {
+            for (String[] e : new String[][] {{"affine", "2"}, {"dxPass", "3"}}) {
+              boolean measured = run.cell("Bandwidth", e[0], shape, threads) != null;
+              t.append(" ").append(measured ? timeCell(run, "Bandwidth", e[0], shape, threads)
+                  : "n/a").append(" | ").append(measured ? f("%.0f%%", 100 * copyFraction(s,
+                  "Bandwidth", e[0], shape, threads, Integer.parseInt(e[1]))) : "n/a").append(" |");
+            }
+          }
+          t.append("\n");
         }
       }
       appendHeaders(md, st);
