@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.within;
 
 import io.github.batchnorm4j.testing.TestData;
 import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -268,6 +269,11 @@ class FloatLaneSumsTest {
         .isLessThanOrEqualTo(16 * TestData.FLOAT_ROUNDOFF * exact[4]);
     assertThat(Math.abs(out[2] - exact[2])).as("sum c")
         .isLessThanOrEqualTo(16 * TestData.FLOAT_ROUNDOFF * exact[5]);
+  }
+
+  @Test
+  void theTestsFloatBlockIsTheKernels() {
+    assertThat(TestData.FLOAT_BLOCK).isEqualTo(KernelOps.FLOAT_BLOCK);
   }
 
   /** sum g, sum g c, sum c (c = x - pivot), then the sums of their magnitudes; in double. */
