@@ -156,10 +156,10 @@ public final class TestData {
   /**
    * What float accumulators add to the error of dgamma = sum dy (x - mean) / sigma over m values:
    * the Vector API kernels (and the scalar ones where C2 does not vectorize double arithmetic) add
-   * its terms, of size up to max|dy| (x - mean being about sigma), in float blocks of {@link
-   * #FLOAT_BLOCK}, each of which rounds its partial sum once per term: about {@code u
-   * sqrt(FLOAT_BLOCK)} times the terms' size per block, so {@code u sqrt(FLOAT_BLOCK m) max|dy|}
-   * over the channel in the typical case (the roundings are independent), doubled. It is relative
+   * its terms t in float blocks of {@link #FLOAT_BLOCK}, each of which rounds its partial sum once
+   * per term: about {@code u sqrt(FLOAT_BLOCK sum t^2)} over the channel in the typical case (the
+   * roundings are independent), and {@code sum t^2 <= max|dy|^2 m} because {@code sum (x -
+   * mean)^2 = m sigma^2}; so {@code u sqrt(FLOAT_BLOCK m) max|dy|}, doubled. It is relative
    * to the terms, not to dgamma, which can cancel far below them: a random case, 6,860 terms of
    * size 1 giving |dgamma| = 5, had an error of 6.1e-6, above the 5.7e-6 that the result's size
    * alone allows, and 25 times below this. The worst case, 16 roundings of the sum of the terms'
