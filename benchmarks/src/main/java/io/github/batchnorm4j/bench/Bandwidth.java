@@ -79,16 +79,7 @@ public class Bandwidth {
 
   @Benchmark
   public float[] copy() {
-    int n = src.length;
-    if (helper == null) {
-      System.arraycopy(src, 0, dst, 0, n);
-    } else {
-      int half = (n / 2) & ~15;
-      helper.submit(COPY, half, n);
-      System.arraycopy(src, 0, dst, 0, half);
-      helper.await();
-    }
-    return dst;
+    return split(COPY);
   }
 
   @Benchmark
@@ -114,6 +105,7 @@ public class Bandwidth {
     return split(DX);
   }
 
+  /** One of the writing operations over the whole array, halved with the helper if there is one. */
   private float[] split(int op) {
     int n = src.length;
     if (helper == null) {
@@ -128,7 +120,9 @@ public class Bandwidth {
   }
 
   private void run(int op, int from, int to) {
-    if (op == AFFINE) {
+    if (op == COPY) {
+      System.arraycopy(src, from, dst, from, to - from);
+    } else if (op == AFFINE) {
       affine(src, dst, from, to, 1.25f, -0.5f);
     } else {
       dxPass(src, src2, dst, from, to, 1.25f, -0.5f, 0.25f);
@@ -229,9 +223,7 @@ public class Bandwidth {
           continue;
         }
         seen = g;
-        if (op == COPY) {
-          System.arraycopy(src, from, dst, from, to - from);
-        } else if (op == SUM) {
+        if (op == SUM) {
           result = sum(src, from, to);
         } else {
           Bandwidth.this.run(op, from, to);
